@@ -1,0 +1,283 @@
+//! Bulk profile import jobs: `POST /api/profile-bulk-import-jobs` answers 202 with a queued
+//! job, which then runs on its own (queued → processing → complete, one `bulk_job_step`
+//! apart) applying each profile like a profile-import. A profile that fails is counted in
+//! `failed_count` and listed at `GET …/{id}/import-errors` with its `original_payload`, so the
+//! daemon's per-profile failure handling can be tested.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use super::errors::{ApiError, Source};
+use super::ids::ulid;
+use super::jsonapi::{self, timestamp, Request};
+use super::profiles::Mode;
+use super::spec;
+use super::Shared;
+
+const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+const MAX_PROFILES: usize = 10_000;
+const MAX_PROFILE_BYTES: usize = 100 * 1024;
+const PATH: &str = "/api/profile-bulk-import-jobs";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Processing,
+    Complete,
+}
+
+impl JobStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Processing => "processing",
+            JobStatus::Complete => "complete",
+        }
+    }
+}
+
+/// One profile the job could not apply.
+#[derive(Debug, Clone)]
+pub struct ImportError {
+    pub id: String,
+    pub error: ApiError,
+    /// The profile resource as it was sent.
+    pub original_payload: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkJob {
+    pub id: String,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub total_count: usize,
+    pub completed_count: usize,
+    pub failed_count: usize,
+    pub list_ids: Vec<String>,
+    pub errors: Vec<ImportError>,
+    /// The profile resources still to apply (emptied when the job runs).
+    pending: Vec<Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct BulkJobs {
+    jobs: Vec<BulkJob>,
+}
+
+impl BulkJobs {
+    fn get(&self, id: &str) -> Result<&BulkJob, ApiError> {
+        self.jobs
+            .iter()
+            .find(|job| job.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("A job with id {id} does not exist.")))
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut BulkJob> {
+        self.jobs.iter_mut().find(|job| job.id == id)
+    }
+}
+
+fn resource(job: &BulkJob, base_url: &str, request: Option<&Request>) -> Value {
+    let optional = |at: Option<DateTime<Utc>>| at.map(timestamp);
+    let attributes = json!({
+        "status": job.status.as_str(),
+        "created_at": timestamp(job.created_at),
+        "total_count": job.total_count,
+        "completed_count": job.completed_count,
+        "failed_count": job.failed_count,
+        "completed_at": optional(job.completed_at),
+        "expires_at": optional(job.completed_at.map(|at| at + Duration::days(7))),
+        "started_at": optional(job.started_at),
+    });
+    let mut attributes = attributes.as_object().cloned().unwrap_or_default();
+    if let Some(request) = request {
+        attributes = request.sparse("profile-bulk-import-job", attributes);
+    }
+    let link = format!("{base_url}{PATH}/{}", job.id);
+    let lists: Vec<Value> = job
+        .list_ids
+        .iter()
+        .map(|id| json!({ "type": "list", "id": id }))
+        .collect();
+    json!({
+        "type": "profile-bulk-import-job",
+        "id": job.id,
+        "attributes": attributes,
+        "relationships": {
+            "lists": {
+                "data": lists,
+                "links": { "self": format!("{link}/relationships/lists/"), "related": format!("{link}/lists/") },
+            },
+            "profiles": {
+                "links": { "self": format!("{link}/relationships/profiles/"), "related": format!("{link}/profiles/") },
+            },
+        },
+        "links": { "self": format!("{link}/") },
+    })
+}
+
+pub async fn create(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Response, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(
+            "Bulk import requests may not exceed 5 MB.",
+        ));
+    }
+    let body = spec::validated(spec::BULK_IMPORT, &body)?;
+    let pending = body
+        .pointer("/data/attributes/profiles/data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if pending.is_empty() || pending.len() > MAX_PROFILES {
+        return Err(ApiError::invalid(
+            format!("A job must have between 1 and {MAX_PROFILES} profiles."),
+            "/data/attributes/profiles/data",
+        ));
+    }
+    if let Some(i) = pending
+        .iter()
+        .position(|p| p.to_string().len() > MAX_PROFILE_BYTES)
+    {
+        return Err(ApiError::invalid(
+            "Each profile may not exceed 100 KB.",
+            format!("/data/attributes/profiles/data/{i}"),
+        ));
+    }
+    let list_ids = body
+        .pointer("/data/relationships/lists/data")
+        .and_then(Value::as_array)
+        .map(|lists| {
+            lists
+                .iter()
+                .filter_map(|l| l["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let now = Utc::now();
+    let job = {
+        let mut store = shared.store();
+        let job = BulkJob {
+            id: ulid(now, store.jobs.jobs.len() as u64),
+            status: JobStatus::Queued,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            total_count: pending.len(),
+            completed_count: 0,
+            failed_count: 0,
+            list_ids,
+            errors: Vec::new(),
+            pending,
+        };
+        store.jobs.jobs.push(job.clone());
+        job
+    };
+    tokio::spawn(run(Arc::clone(&shared), job.id.clone()));
+    let document = json!({ "data": resource(&job, &shared.base_url, None) });
+    Ok(jsonapi::response(StatusCode::ACCEPTED, &document))
+}
+
+/// Moves the job along: processing after one step, complete after another.
+async fn run(shared: Arc<Shared>, id: String) {
+    tokio::time::sleep(shared.bulk_job_step).await;
+    if let Some(job) = shared.store().jobs.get_mut(&id) {
+        job.status = JobStatus::Processing;
+        job.started_at = Some(Utc::now());
+    }
+    tokio::time::sleep(shared.bulk_job_step).await;
+
+    let mut store = shared.store();
+    let store = &mut *store;
+    let Some(job) = store.jobs.get_mut(&id) else {
+        return;
+    };
+    let now = Utc::now();
+    for (i, profile) in std::mem::take(&mut job.pending).into_iter().enumerate() {
+        let pointer = format!("/data/attributes/profiles/data/{i}");
+        match store.profiles.write(&profile, Mode::Upsert, &pointer, now) {
+            Ok(_) => job.completed_count += 1,
+            Err(error) => {
+                job.failed_count += 1;
+                job.errors.push(ImportError {
+                    id: super::errors::next_error_id(),
+                    error,
+                    original_payload: profile,
+                });
+            }
+        }
+    }
+    job.status = JobStatus::Complete;
+    job.completed_at = Some(now);
+}
+
+pub async fn get_one(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let request = Request::new(&shared.base_url, &format!("{PATH}/{id}"), query.as_deref());
+    let store = shared.store();
+    let job = store.jobs.get(&id)?;
+    let document = json!({
+        "data": resource(job, &shared.base_url, Some(&request)),
+        "links": { "self": request.url },
+    });
+    Ok(jsonapi::response(StatusCode::OK, &document))
+}
+
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let request = Request::new(&shared.base_url, PATH, query.as_deref());
+    if request.param("filter").is_some() {
+        return Err(ApiError::invalid_parameter(
+            "This fake does not filter bulk import jobs.",
+            "filter",
+        ));
+    }
+    let store = shared.store();
+    let document = request.page(&store.jobs.jobs, |job| {
+        resource(job, &shared.base_url, Some(&request))
+    })?;
+    Ok(jsonapi::response(StatusCode::OK, &document))
+}
+
+pub async fn import_errors(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let path = format!("{PATH}/{id}/import-errors");
+    let request = Request::new(&shared.base_url, &path, query.as_deref());
+    let store = shared.store();
+    let job = store.jobs.get(&id)?;
+    let document = request.page(&job.errors, |e| {
+        let source = match &e.error.source {
+            Some(Source::Pointer(pointer)) => json!({ "pointer": pointer }),
+            _ => json!({ "pointer": "/data" }),
+        };
+        let attributes = json!({
+            "code": e.error.code,
+            "title": e.error.title,
+            "detail": e.error.detail,
+            "source": source,
+            "original_payload": e.original_payload,
+        });
+        json!({
+            "type": "import-error",
+            "id": e.id,
+            "attributes": request.sparse("import-error", attributes.as_object().cloned().unwrap_or_default()),
+        })
+    })?;
+    Ok(jsonapi::response(StatusCode::OK, &document))
+}

@@ -1,0 +1,190 @@
+//! A stateful fake of the Klaviyo JSON:API endpoints tiersync uses, on loopback.
+//!
+//! It behaves like the real API where the daemon's correctness depends on it: the same
+//! headers and error bodies, request bodies validated against Klaviyo's published OpenAPI
+//! spec, profile upsert semantics (property merge, `null` clears), asynchronous bulk import
+//! jobs with per-profile errors, event deduplication by `unique_id`, and fixed-window burst
+//! and steady rate limits answering 429 + `Retry-After`. Tests read and change its state
+//! through [`FakeKlaviyo`], and inject faults ([`FakeKlaviyo::reject_next`],
+//! [`FakeKlaviyo::reject_email`]) to drive the daemon's retry and failure paths.
+
+mod bulk_jobs;
+mod errors;
+mod events;
+mod faults;
+mod filter;
+mod ids;
+mod jsonapi;
+mod profile_api;
+mod profiles;
+mod rate_limit;
+mod server;
+mod spec;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::recorder::{RecordedRequest, Recorder};
+
+pub use events::Event;
+pub use profiles::Profile;
+pub use rate_limit::{KlaviyoLimits, Limit};
+
+/// How the fake Klaviyo behaves.
+#[derive(Debug, Clone)]
+pub struct KlaviyoOptions {
+    /// The private API key requests must send as `Authorization: Klaviyo-API-Key {key}`.
+    pub api_key: String,
+    pub limits: KlaviyoLimits,
+    /// Time a bulk import job spends queued, and then processing (default 100 ms each).
+    pub bulk_job_step: Duration,
+}
+
+impl Default for KlaviyoOptions {
+    fn default() -> Self {
+        KlaviyoOptions {
+            api_key: "pk_test_key".to_string(),
+            limits: KlaviyoLimits::default(),
+            bulk_job_step: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The account's data.
+#[derive(Debug, Default)]
+struct Store {
+    profiles: profiles::Profiles,
+    events: events::EventLog,
+    jobs: bulk_jobs::BulkJobs,
+}
+
+/// State shared by the handlers and the test's handle.
+struct Shared {
+    api_key: String,
+    base_url: String,
+    bulk_job_step: Duration,
+    recorder: Recorder,
+    limiter: Mutex<rate_limit::RateLimiter>,
+    faults: Mutex<faults::Faults>,
+    store: Mutex<Store>,
+}
+
+impl Shared {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().expect("klaviyo store lock")
+    }
+
+    fn limiter(&self) -> MutexGuard<'_, rate_limit::RateLimiter> {
+        self.limiter.lock().expect("klaviyo limiter lock")
+    }
+
+    fn faults(&self) -> MutexGuard<'_, faults::Faults> {
+        self.faults.lock().expect("klaviyo faults lock")
+    }
+}
+
+/// A running fake Klaviyo; clones share its state.
+#[derive(Clone)]
+pub struct FakeKlaviyo {
+    shared: Arc<Shared>,
+}
+
+impl FakeKlaviyo {
+    /// Binds `addr` (port 0 picks one) and serves until the runtime stops.
+    pub async fn start(addr: SocketAddr, options: KlaviyoOptions) -> std::io::Result<FakeKlaviyo> {
+        // Build the spec validators now, so no request (or rate-limit window) waits for them.
+        tokio::task::spawn_blocking(spec::warm)
+            .await
+            .map_err(std::io::Error::other)?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            api_key: options.api_key,
+            base_url: format!("http://{addr}"),
+            bulk_job_step: options.bulk_job_step,
+            recorder: Recorder::default(),
+            limiter: Mutex::new(rate_limit::RateLimiter::new(options.limits)),
+            faults: Mutex::new(faults::Faults::default()),
+            store: Mutex::new(Store::default()),
+        });
+        let app = server::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "fake Klaviyo stopped");
+            }
+        });
+        Ok(FakeKlaviyo { shared })
+    }
+
+    /// `http://127.0.0.1:PORT`, to use in place of `https://a.klaviyo.com`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn api_key(&self) -> String {
+        self.shared.api_key.clone()
+    }
+
+    /// Every profile, in creation order.
+    pub fn profiles(&self) -> Vec<Profile> {
+        self.shared.store().profiles.all().to_vec()
+    }
+
+    /// The profile with this email (case-insensitive).
+    pub fn profile_by_email(&self, email: &str) -> Option<Profile> {
+        self.shared.store().profiles.by_email(email).cloned()
+    }
+
+    /// Simulates a hand edit in Klaviyo: sets one property (a `null` value removes it) and
+    /// moves `updated`. Returns false when no profile has this email.
+    pub fn set_property(&self, email: &str, key: &str, value: Value) -> bool {
+        self.shared
+            .store()
+            .profiles
+            .set_property(email, key, value, Utc::now())
+    }
+
+    /// Every recorded event (duplicates by `unique_id` are not here), oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.shared.store().events.all().to_vec()
+    }
+
+    /// Every request received, oldest first, with the status it got.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorder.all()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.recorder.clear();
+    }
+
+    /// How many requests had this method and path (e.g. `("POST", "/api/profile-import")`).
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.shared.recorder.matching(method, path).len()
+    }
+
+    /// Answers the next `count` requests, whatever they are, with `status` and Klaviyo's error
+    /// body for it (`Retry-After: retry_after` when given). Injected answers do not count
+    /// against the rate limits.
+    pub fn reject_next(&self, count: u32, status: u16, retry_after: Option<u64>) {
+        self.shared.faults().reject_next(count, status, retry_after);
+    }
+
+    /// Makes every later write for this email's profile fail with `status` (400 → `invalid`)
+    /// and `detail`; in bulk jobs the profile becomes an import error.
+    pub fn reject_email(&self, email: &str, status: u16, detail: &str) {
+        self.shared
+            .store()
+            .profiles
+            .reject_email(email, status, detail);
+    }
+
+    /// Undoes [`FakeKlaviyo::reject_email`].
+    pub fn accept_email(&self, email: &str) {
+        self.shared.store().profiles.accept_email(email);
+    }
+}

@@ -1,0 +1,251 @@
+//! Request bodies checked against Klaviyo's own OpenAPI spec (vendored in `contracts/`), so a
+//! body the daemon gets past this fake is one the real API's schema accepts too.
+//!
+//! The spec is OpenAPI 3.0 (`nullable: true`), which JSON Schema does not know, so it is
+//! rewritten first (`type: [t, "null"]`, or `anyOf: [node, null]` beside a `$ref`). Each
+//! operation's validator is built once, from a small document holding only the component
+//! schemas its request body reaches, with that body schema as the root `$ref`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use jsonschema::Validator;
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+
+const SPEC: &str = include_str!("../../contracts/klaviyo-openapi-stable.json");
+const SCHEMA_PREFIX: &str = "#/components/schemas/";
+
+/// An operation of the spec, named as the spec names it: lower-case method and path template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+pub const PROFILE_IMPORT: Operation = Operation {
+    method: "post",
+    path: "/api/profile-import",
+};
+pub const CREATE_PROFILE: Operation = Operation {
+    method: "post",
+    path: "/api/profiles",
+};
+pub const UPDATE_PROFILE: Operation = Operation {
+    method: "patch",
+    path: "/api/profiles/{id}",
+};
+pub const BULK_IMPORT: Operation = Operation {
+    method: "post",
+    path: "/api/profile-bulk-import-jobs",
+};
+pub const CREATE_EVENT: Operation = Operation {
+    method: "post",
+    path: "/api/events",
+};
+
+/// Every operation with a body this fake serves (built ahead of the first request).
+pub const WRITE_OPERATIONS: [Operation; 5] = [
+    PROFILE_IMPORT,
+    CREATE_PROFILE,
+    UPDATE_PROFILE,
+    BULK_IMPORT,
+    CREATE_EVENT,
+];
+
+struct Spec {
+    schemas: Map<String, Value>,
+    paths: Map<String, Value>,
+    validators: Mutex<HashMap<Operation, Arc<Validator>>>,
+}
+
+fn spec() -> &'static Spec {
+    static SPEC_CELL: OnceLock<Spec> = OnceLock::new();
+    SPEC_CELL.get_or_init(|| {
+        let mut doc: Value = serde_json::from_str(SPEC).expect("vendored Klaviyo spec is JSON");
+        rewrite_nullable(&mut doc);
+        let take = |doc: &mut Value, pointer: &str| match doc.pointer_mut(pointer).map(Value::take)
+        {
+            Some(Value::Object(map)) => map,
+            _ => panic!("vendored Klaviyo spec has no {pointer}"),
+        };
+        Spec {
+            schemas: take(&mut doc, "/components/schemas"),
+            paths: take(&mut doc, "/paths"),
+            validators: Mutex::new(HashMap::new()),
+        }
+    })
+}
+
+/// Parses `body` and validates it against `operation`'s request schema.
+pub fn validated(operation: Operation, body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::malformed(format!("JSON parse error - {e}")))?;
+    match validator(operation).validate(&value) {
+        Ok(()) => Ok(value),
+        Err(error) => {
+            let pointer = match error.instance_path().as_str() {
+                "" => "/".to_string(),
+                path => path.to_string(),
+            };
+            Err(ApiError::invalid(error.to_string(), pointer))
+        }
+    }
+}
+
+/// Builds every validator this fake needs, so the first real request is not slowed down.
+pub fn warm() {
+    for operation in WRITE_OPERATIONS {
+        validator(operation);
+    }
+}
+
+fn validator(operation: Operation) -> Arc<Validator> {
+    let spec = spec();
+    let mut cache = spec.validators.lock().expect("validator cache lock");
+    Arc::clone(
+        cache
+            .entry(operation)
+            .or_insert_with(|| Arc::new(build(spec, operation))),
+    )
+}
+
+fn build(spec: &Spec, operation: Operation) -> Validator {
+    let root = request_schema_name(spec, operation);
+    let mut needed = BTreeSet::new();
+    collect_refs(spec, &root, &mut needed);
+    let schemas: Map<String, Value> = needed
+        .into_iter()
+        .map(|name| (name.clone(), spec.schemas[&name].clone()))
+        .collect();
+    let document = json!({
+        "$ref": format!("{SCHEMA_PREFIX}{root}"),
+        "components": { "schemas": schemas },
+    });
+    jsonschema::validator_for(&document)
+        .unwrap_or_else(|e| panic!("schema for {operation:?} does not compile: {e}"))
+}
+
+/// The component named by the operation's `requestBody` (e.g. `ProfileUpsertQuery`).
+fn request_schema_name(spec: &Spec, operation: Operation) -> String {
+    spec.paths
+        .get(operation.path)
+        .and_then(|path| path.get(operation.method))
+        .and_then(|op| op.pointer("/requestBody/content/application~1vnd.api+json/schema/$ref"))
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix(SCHEMA_PREFIX))
+        .unwrap_or_else(|| panic!("the spec has no request body schema for {operation:?}"))
+        .to_string()
+}
+
+/// Adds `name` and every component schema it references, transitively.
+fn collect_refs(spec: &Spec, name: &str, seen: &mut BTreeSet<String>) {
+    if !seen.insert(name.to_string()) {
+        return;
+    }
+    let mut refs = Vec::new();
+    refs_in(&spec.schemas[name], &mut refs);
+    for target in refs {
+        collect_refs(spec, &target, seen);
+    }
+}
+
+fn refs_in(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(target) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(SCHEMA_PREFIX))
+            {
+                out.push(target.to_string());
+            }
+            map.values().for_each(|v| refs_in(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs_in(v, out)),
+        _ => {}
+    }
+}
+
+/// Turns OpenAPI 3.0 `nullable: true` into JSON Schema, recursively.
+fn rewrite_nullable(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            map.values_mut().for_each(rewrite_nullable);
+            if map.remove("nullable") != Some(Value::Bool(true)) {
+                return;
+            }
+            match map.get("type").cloned() {
+                Some(Value::String(kind)) => {
+                    map.insert("type".into(), json!([kind, "null"]));
+                }
+                Some(_) => {}
+                None => {
+                    let inner = Value::Object(std::mem::take(map));
+                    map.insert("anyOf".into(), json!([inner, { "type": "null" }]));
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_nullable),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(operation: Operation, body: Value) -> Result<Value, ApiError> {
+        validated(operation, body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn accepts_a_profile_import() {
+        let body = json!({"data": {"type": "profile", "attributes": {
+            "email": "a@example.com", "external_id": null, "properties": {"Tier": "Gold"}}}});
+        assert!(check(PROFILE_IMPORT, body).is_ok());
+    }
+
+    #[test]
+    fn rejects_a_wrong_type_naming_the_pointer() {
+        let body = json!({"data": {"type": "profiles", "attributes": {"email": "a@example.com"}}});
+        let error = check(PROFILE_IMPORT, body).unwrap_err();
+        assert_eq!(
+            error.source,
+            Some(super::super::errors::Source::Pointer("/data/type".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_a_numeric_email() {
+        let body = json!({"data": {"type": "profile", "attributes": {"email": 42}}});
+        let error = check(PROFILE_IMPORT, body).unwrap_err();
+        assert_eq!(
+            error.source,
+            Some(super::super::errors::Source::Pointer(
+                "/data/attributes/email".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn rejects_json_that_is_not_json() {
+        let error = validated(CREATE_EVENT, b"{not json").unwrap_err();
+        assert_eq!(error.code, "parse_error");
+    }
+
+    #[test]
+    fn every_served_operation_has_a_schema() {
+        warm();
+    }
+
+    #[test]
+    fn nullable_becomes_a_type_union_or_any_of() {
+        let mut node = json!({"a": {"type": "string", "nullable": true},
+                              "b": {"$ref": "#/x", "nullable": true}});
+        rewrite_nullable(&mut node);
+        assert_eq!(node["a"]["type"], json!(["string", "null"]));
+        assert_eq!(node["b"]["anyOf"][1], json!({"type": "null"}));
+    }
+}

@@ -1,0 +1,59 @@
+//! Stateful fake vendor servers for tiersync's tests and demo.
+//!
+//! The fakes speak the vendors' real wire protocols on loopback so the daemon under test runs
+//! its production HTTP code unchanged:
+//!
+//! - [`shopify`]: the Admin GraphQL API (orders, customers, bulk operations, tags, metafields),
+//!   with every document validated against Shopify's published schema and cost-based
+//!   throttling (`THROTTLED`) computed from the document.
+//! - [`klaviyo`]: the JSON:API endpoints tiersync uses (profile import, profile read-back,
+//!   bulk profile import jobs, events), with bodies validated against Klaviyo's OpenAPI spec
+//!   and per-endpoint burst/steady rate limits answering 429 + `Retry-After`.
+//! - [`generator`]: a deterministic, seeded store history (heavy-tailed spend, refunds,
+//!   cancellations, test and guest orders, several presentment currencies).
+//! - [`recorder`]: every request each fake received, for assertions.
+//!
+//! [`MockServers::start`] binds both fakes on `127.0.0.1` (port 0 unless given) and returns
+//! handles whose state tests can read and change.
+
+pub mod data;
+pub mod generator;
+pub mod klaviyo;
+pub mod recorder;
+pub mod shopify;
+
+use std::net::SocketAddr;
+
+/// Where and how to start the fakes.
+#[derive(Debug, Clone, Default)]
+pub struct MockOptions {
+    /// Shopify listen port; 0 picks a free one.
+    pub shopify_port: u16,
+    /// Klaviyo listen port; 0 picks a free one.
+    pub klaviyo_port: u16,
+    pub shopify: shopify::ShopifyOptions,
+    pub klaviyo: klaviyo::KlaviyoOptions,
+}
+
+/// Both fakes, running on loopback until the handles are dropped or the process exits.
+#[derive(Clone)]
+pub struct MockServers {
+    pub shopify: shopify::FakeShopify,
+    pub klaviyo: klaviyo::FakeKlaviyo,
+}
+
+impl MockServers {
+    pub async fn start(options: MockOptions) -> std::io::Result<MockServers> {
+        let shopify = shopify::FakeShopify::start(
+            SocketAddr::from(([127, 0, 0, 1], options.shopify_port)),
+            options.shopify,
+        )
+        .await?;
+        let klaviyo = klaviyo::FakeKlaviyo::start(
+            SocketAddr::from(([127, 0, 0, 1], options.klaviyo_port)),
+            options.klaviyo,
+        )
+        .await?;
+        Ok(MockServers { shopify, klaviyo })
+    }
+}

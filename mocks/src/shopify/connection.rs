@@ -1,0 +1,187 @@
+//! Relay connections as Shopify serves them: `edges { cursor node }`, `nodes`, `pageInfo`,
+//! paged with `first`/`after` (and `last`/`before`, `reverse`).
+//!
+//! A cursor is the base64 of the item's sort key (e.g. `updated_at|id`), so it stays valid
+//! and means "strictly after this position" even when items change between pages.
+
+use apollo_compiler::resolvers::FieldError;
+use apollo_compiler::response::serde_json_bytes::json;
+use apollo_compiler::response::{JsonMap, JsonValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+/// Arguments that shape a page rather than filter items.
+pub(crate) fn is_paging_argument(name: &str) -> bool {
+    matches!(
+        name,
+        "first" | "after" | "last" | "before" | "reverse" | "sortKey" | "query" | "savedSearchId"
+    )
+}
+
+/// One page of `(sort key, item)` pairs plus what lies around it.
+pub(crate) struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+impl<T> Page<T> {
+    /// The same page with every item converted (e.g. to its full JSON value).
+    pub(crate) fn map<U>(self, f: impl Fn(T) -> U) -> Page<U> {
+        Page {
+            items: self
+                .items
+                .into_iter()
+                .map(|(key, item)| (key, f(item)))
+                .collect(),
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+        }
+    }
+}
+
+/// Pages `items`, which must be sorted ascending by their (unique) sort key. Without
+/// `first`/`last` (bulk operations) the whole filtered list is one page.
+pub(crate) fn page<T>(mut items: Vec<(String, T)>, args: &JsonMap) -> Result<Page<T>, FieldError> {
+    let descending = args.get("reverse").and_then(JsonValue::as_bool) == Some(true);
+    if descending {
+        items.reverse();
+    }
+    // Position in the current order: "after" means later in that order.
+    let later = |key: &str, cursor: &str| {
+        if descending {
+            key < cursor
+        } else {
+            key > cursor
+        }
+    };
+    let mut has_previous_page = false;
+    let mut has_next_page = false;
+    if let Some(after) = cursor_argument(args, "after")? {
+        let before_len = items.len();
+        items.retain(|(key, _)| later(key, &after));
+        has_previous_page = items.len() < before_len;
+    }
+    if let Some(before) = cursor_argument(args, "before")? {
+        let before_len = items.len();
+        items.retain(|(key, _)| later(&before, key));
+        has_next_page = items.len() < before_len;
+    }
+    if let Some(first) = count_argument(args, "first") {
+        has_next_page |= items.len() > first;
+        items.truncate(first);
+    }
+    if let Some(last) = count_argument(args, "last") {
+        has_previous_page |= items.len() > last;
+        items.drain(..items.len().saturating_sub(last));
+    }
+    Ok(Page {
+        items,
+        has_next_page,
+        has_previous_page,
+    })
+}
+
+/// The connection JSON (`edges`, `nodes`, `pageInfo`) for a page of full node values.
+pub(crate) fn connection_json(page: Page<JsonValue>) -> JsonValue {
+    let start_cursor = page.items.first().map(|(key, _)| encode_cursor(key));
+    let end_cursor = page.items.last().map(|(key, _)| encode_cursor(key));
+    let mut edges = Vec::with_capacity(page.items.len());
+    let mut nodes = Vec::with_capacity(page.items.len());
+    for (key, node) in page.items {
+        edges.push(json!({ "cursor": encode_cursor(&key), "node": node.clone() }));
+        nodes.push(node);
+    }
+    json!({
+        "edges": edges,
+        "nodes": nodes,
+        "pageInfo": {
+            "hasNextPage": page.has_next_page,
+            "hasPreviousPage": page.has_previous_page,
+            "startCursor": start_cursor,
+            "endCursor": end_cursor,
+        }
+    })
+}
+
+/// Pages a nested list (kept in its stored order) and returns the connection JSON.
+pub(crate) fn page_values(items: Vec<JsonValue>, args: &JsonMap) -> Result<JsonValue, FieldError> {
+    let keyed = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| (format!("{index:010}"), item))
+        .collect();
+    Ok(connection_json(page(keyed, args)?))
+}
+
+/// The opaque cursor for a sort key.
+pub(crate) fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+fn cursor_argument(args: &JsonMap, name: &str) -> Result<Option<String>, FieldError> {
+    let Some(cursor) = args.get(name).and_then(JsonValue::as_str) else {
+        return Ok(None);
+    };
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| FieldError {
+            message: format!("Invalid cursor for `{name}`: {cursor}"),
+        })
+}
+
+fn count_argument(args: &JsonMap, name: &str) -> Option<usize> {
+    args.get(name)
+        .and_then(JsonValue::as_i64)
+        .map(|n| usize::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(value: JsonValue) -> JsonMap {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn keyed(n: usize) -> Vec<(String, usize)> {
+        (0..n).map(|i| (format!("{i:03}"), i)).collect()
+    }
+
+    #[test]
+    fn first_and_after_walk_every_item_once() {
+        let first = page(keyed(5), &args(json!({"first": 2}))).unwrap();
+        assert_eq!(first.items.iter().map(|i| i.1).collect::<Vec<_>>(), [0, 1]);
+        assert!(first.has_next_page && !first.has_previous_page);
+        let cursor = encode_cursor(&first.items[1].0);
+        let second = page(keyed(5), &args(json!({"first": 3, "after": cursor}))).unwrap();
+        assert_eq!(
+            second.items.iter().map(|i| i.1).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert!(!second.has_next_page && second.has_previous_page);
+    }
+
+    #[test]
+    fn reverse_pages_from_the_end() {
+        let first = page(keyed(5), &args(json!({"first": 2, "reverse": true}))).unwrap();
+        assert_eq!(first.items.iter().map(|i| i.1).collect::<Vec<_>>(), [4, 3]);
+        let cursor = encode_cursor(&first.items[1].0);
+        let next = page(
+            keyed(5),
+            &args(json!({"first": 2, "reverse": true, "after": cursor})),
+        );
+        assert_eq!(
+            next.unwrap().items.iter().map(|i| i.1).collect::<Vec<_>>(),
+            [2, 1]
+        );
+    }
+
+    #[test]
+    fn a_garbage_cursor_is_an_error() {
+        assert!(page(keyed(1), &args(json!({"first": 1, "after": "%%%"}))).is_err());
+    }
+}

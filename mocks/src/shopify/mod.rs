@@ -1,0 +1,150 @@
+//! A fake Shopify Admin GraphQL API that behaves like the real one where tiersync depends on
+//! it: every document is validated against Shopify's published schema, answered by
+//! projecting stored records onto the selection, costed and paid for from a leaky bucket
+//! (`THROTTLED` / `MAX_COST_EXCEEDED` as Shopify answers them), paged with opaque cursors,
+//! filtered with Shopify's search syntax, and backfilled through bulk operations.
+//!
+//! Tests drive it through [`FakeShopify`]: load a store, change records, force throttling,
+//! and read back every request it received.
+
+mod bucket;
+mod bulk;
+mod connection;
+mod cost;
+mod graphql;
+mod mutations;
+mod objects;
+mod projection;
+mod query_filter;
+mod request;
+mod root;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::data::{Customer, Order, StoreData};
+use crate::recorder::RecordedRequest;
+use state::Shared;
+
+/// How the fake shop is set up.
+#[derive(Debug, Clone)]
+pub struct ShopifyOptions {
+    /// The value `X-Shopify-Access-Token` must carry.
+    pub access_token: String,
+    /// `throttleStatus.maximumAvailable` (points).
+    pub bucket_max: f64,
+    /// `throttleStatus.restoreRate` (points per second).
+    pub restore_rate: f64,
+    /// Largest `requestedQueryCost` a single query may have.
+    pub max_query_cost: f64,
+    /// How long a bulk operation stays RUNNING before it completes.
+    pub bulk_delay: Duration,
+}
+
+impl Default for ShopifyOptions {
+    /// Shopify's Standard plan: 2,000-point bucket, 100 points/s, 1,000 points per query.
+    fn default() -> Self {
+        ShopifyOptions {
+            access_token: "shpat_test_token".to_owned(),
+            bucket_max: 2000.0,
+            restore_rate: 100.0,
+            max_query_cost: 1000.0,
+            bulk_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Handle on a running fake Shopify; clones share the same shop.
+#[derive(Clone)]
+pub struct FakeShopify {
+    shared: Arc<Shared>,
+}
+
+impl FakeShopify {
+    /// Binds `addr` (port 0 picks a free one) and serves until the process exits.
+    pub async fn start(addr: SocketAddr, options: ShopifyOptions) -> std::io::Result<FakeShopify> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let shared = Shared::new(options, format!("http://{local}"));
+        let app = server::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "fake Shopify stopped");
+            }
+        });
+        Ok(FakeShopify { shared })
+    }
+
+    /// `http://127.0.0.1:PORT`; the GraphQL endpoint is `{base_url}/admin/api/{version}/graphql.json`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The access token requests must send.
+    pub fn access_token(&self) -> String {
+        self.shared.options.access_token.clone()
+    }
+
+    /// Replaces the shop's customers and orders (and its currency and time zone).
+    pub fn load(&self, store: StoreData) {
+        self.shared.state().load(store);
+    }
+
+    /// Adds or replaces a customer, stored as given (the caller sets `updated_at`).
+    pub fn upsert_customer(&self, customer: Customer) {
+        self.shared.state().customers.insert(customer.id, customer);
+    }
+
+    /// Adds or replaces an order, stored as given (the caller sets `updated_at`).
+    pub fn upsert_order(&self, order: Order) {
+        self.shared.state().upsert_order(order);
+    }
+
+    /// Every order, by id.
+    pub fn orders(&self) -> Vec<Order> {
+        self.shared.state().orders.values().cloned().collect()
+    }
+
+    /// Every customer, by id (tags as changed by `tagsAdd` / `tagsRemove`).
+    pub fn customers(&self) -> Vec<Customer> {
+        self.shared.state().customers.values().cloned().collect()
+    }
+
+    pub fn customer(&self, id: u64) -> Option<Customer> {
+        self.shared.state().customers.get(&id).cloned()
+    }
+
+    /// The value of a customer's metafield, if set.
+    pub fn customer_metafield(&self, id: u64, namespace: &str, key: &str) -> Option<String> {
+        let state = self.shared.state();
+        state
+            .metafields
+            .get(&id)?
+            .iter()
+            .find(|m| m.namespace == namespace && m.key == key)
+            .map(|m| m.value.clone())
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorder.all()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.recorder.clear();
+    }
+
+    /// Answers the next `n` GraphQL requests `THROTTLED` (whatever they cost), draining the
+    /// bucket so the reported `throttleStatus` agrees.
+    pub fn throttle_next(&self, n: usize) {
+        self.shared.state().throttle_next = n;
+    }
+
+    /// Sets the bucket's `currentlyAvailable` points (it keeps refilling from there).
+    pub fn set_available(&self, points: f64) {
+        self.shared.state().bucket.set(points);
+    }
+}

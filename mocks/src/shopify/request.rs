@@ -1,0 +1,167 @@
+//! One GraphQL request end to end, in Shopify's order: parse and validate, pick the
+//! operation, coerce variables, check page rules and the single-query cost limit, pay from
+//! the leaky bucket (or answer `THROTTLED`), execute, refund the unused points, and attach
+//! `extensions.cost` to the answer.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use apollo_compiler::executable::OperationType;
+use apollo_compiler::response::{JsonMap, JsonValue};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::cost;
+use super::graphql::{self, GraphqlError};
+use super::root::{MutationRoot, QueryRoot};
+use super::state::Shared;
+
+/// What the endpoint answers.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// True for a `THROTTLED` answer (recorded with the request).
+    pub throttled: bool,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Answer {
+        Answer {
+            status: 200,
+            body,
+            throttled: false,
+        }
+    }
+}
+
+/// The POST body of a GraphQL request.
+#[derive(Deserialize)]
+struct GraphqlRequest {
+    query: String,
+    #[serde(default)]
+    variables: Option<Value>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+/// Answers the body of `POST /admin/api/{version}/graphql.json` (already authenticated).
+pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8]) -> Answer {
+    let Ok(request) = serde_json::from_slice::<GraphqlRequest>(body) else {
+        return Answer {
+            status: 400,
+            body: json!({ "errors": { "query": "Required parameter missing or invalid" } }),
+            throttled: false,
+        };
+    };
+    match run(shared, &request) {
+        Ok(answer) => answer,
+        Err(errors) => Answer::ok(json!({
+            "errors": errors,
+            "extensions": { "cost": cost_extension(shared, 0, Some(0)) },
+        })),
+    }
+}
+
+fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<GraphqlError>> {
+    let document = graphql::parse(&request.query)?;
+    let operation =
+        graphql::operation(&document, request.operation_name.as_deref()).map_err(|e| vec![e])?;
+    let raw = match request.variables.clone().map(JsonValue::from) {
+        None | Some(JsonValue::Null) => JsonMap::new(),
+        Some(JsonValue::Object(map)) => map,
+        Some(_) => {
+            return Err(vec![graphql::error(
+                "Variables must be an object",
+                "INVALID_VARIABLE",
+            )])
+        }
+    };
+    let variables = graphql::variables(&document, operation, &raw).map_err(|e| vec![e])?;
+    let requested = cost::requested(&document, operation, &variables, false)?;
+
+    let max = shared.options.max_query_cost;
+    if requested as f64 > max {
+        let message = format!(
+            "Query cost is {requested}, which exceeds the single query max cost limit ({max}).\n\n\
+             See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n\
+             cost of a query is calculated.\n\n\
+             To query larger amounts of data with fewer limits, bulk operations should be used instead.\n\
+             See https://shopify.dev/tutorials/perform-bulk-operations-with-admin-api for usage details.\n"
+        );
+        let mut error = graphql::error(&message, "MAX_COST_EXCEEDED");
+        error["extensions"]["cost"] = json!(requested);
+        error["extensions"]["maxCost"] = json!(max);
+        return Ok(Answer::ok(json!({
+            "errors": [error],
+            "extensions": { "cost": cost_extension(shared, requested, None) },
+        })));
+    }
+
+    let mut state = shared.state();
+    let forced = state.throttle_next > 0;
+    if forced {
+        state.throttle_next -= 1;
+        state.bucket.set(0.0);
+    }
+    if forced || !state.bucket.try_take(requested as f64) {
+        let cost = json!({
+            "requestedQueryCost": requested,
+            "actualQueryCost": null,
+            "throttleStatus": state.bucket.status(),
+        });
+        return Ok(Answer {
+            status: 200,
+            body: json!({
+                "errors": [{
+                    "message": "Throttled",
+                    "extensions": {
+                        "code": "THROTTLED",
+                        "documentation": "https://shopify.dev/api/usage/rate-limits",
+                    },
+                }],
+                "extensions": { "cost": cost },
+            }),
+            throttled: true,
+        });
+    }
+
+    let response = if operation.operation_type == OperationType::Mutation {
+        let root = MutationRoot {
+            state: RefCell::new(&mut state),
+            shared,
+        };
+        graphql::execute(&document, operation, &variables, &root)
+    } else {
+        let root = QueryRoot {
+            state: &state,
+            base_url: &shared.base_url,
+        };
+        graphql::execute(&document, operation, &variables, &root)
+    };
+    let actual = response
+        .data
+        .as_ref()
+        .map_or(0, |data| cost::actual(&document, operation, data));
+    state.bucket.refund(requested.saturating_sub(actual) as f64);
+    let mut body = json!({
+        "data": response.data,
+        "extensions": { "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": state.bucket.status(),
+        } },
+    });
+    if !response.errors.is_empty() {
+        body["errors"] = serde_json::to_value(&response.errors).unwrap_or_default();
+    }
+    Ok(Answer::ok(body))
+}
+
+/// `extensions.cost` for an answer that ran nothing.
+fn cost_extension(shared: &Shared, requested: u64, actual: Option<u64>) -> Value {
+    json!({
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": shared.state().bucket.status(),
+    })
+}

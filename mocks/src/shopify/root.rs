@@ -1,0 +1,141 @@
+//! The query and mutation roots: each root field builds the full JSON value of what it
+//! returns from the shop state, then [`projection::resolve`] hands it to the executor.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
+use apollo_compiler::response::{JsonMap, JsonValue};
+
+use super::connection::{self, connection_json};
+use super::query_filter::{SearchFilter, Searchable, TimeField};
+use super::state::{Shared, ShopState};
+use super::{bulk, mutations, objects, projection};
+
+/// `QueryRoot` over a snapshot of the shop.
+pub(crate) struct QueryRoot<'s> {
+    pub state: &'s ShopState,
+    pub base_url: &'s str,
+}
+
+impl ObjectValue for QueryRoot<'_> {
+    fn type_name(&self) -> &str {
+        "QueryRoot"
+    }
+
+    fn resolve_field<'a>(
+        &'a self,
+        info: &'a ResolveInfo<'a>,
+    ) -> Result<ResolvedValue<'a>, FieldError> {
+        let state = self.state;
+        let args = info.arguments();
+        let value = match info.field_name() {
+            "shop" => objects::shop(state),
+            "orders" => list(state.orders.values(), args, |o| objects::order(state, o))?,
+            "customers" => list(state.customers.values(), args, |c| {
+                objects::customer(state, c)
+            })?,
+            "order" => self.node(string_argument(args, "id"), Some("Order")),
+            "customer" => self.node(string_argument(args, "id"), Some("Customer")),
+            "node" => self.node(string_argument(args, "id"), None),
+            "currentBulkOperation" => state
+                .bulk
+                .current()
+                .map_or(JsonValue::Null, |op| op.json(self.base_url)),
+            other => return projection::unmodeled("QueryRoot", other, &info.field_definition().ty),
+        };
+        Ok(projection::resolve(
+            Cow::Owned(value),
+            &info.field_definition().ty,
+        ))
+    }
+}
+
+impl QueryRoot<'_> {
+    /// The object behind a global id (of type `only`, when given), or null.
+    fn node(&self, gid: &str, only: Option<&str>) -> JsonValue {
+        let state = self.state;
+        let found =
+            match objects::parse_gid(gid).filter(|(kind, _)| only.is_none_or(|o| o == *kind)) {
+                Some(("Order", id)) => state.orders.get(&id).map(|o| objects::order(state, o)),
+                Some(("Customer", id)) => state
+                    .customers
+                    .get(&id)
+                    .map(|c| objects::customer(state, c)),
+                Some(("BulkOperation", id)) => state.bulk.get(id).map(|op| op.json(self.base_url)),
+                _ => None,
+            };
+        found.unwrap_or(JsonValue::Null)
+    }
+}
+
+/// A root connection: filter on `query`, sort on `sortKey` (ties and `ID` by id), page.
+fn list<'r, T: Searchable + 'r>(
+    records: impl Iterator<Item = &'r T>,
+    args: &JsonMap,
+    to_json: impl Fn(&T) -> JsonValue,
+) -> Result<JsonValue, FieldError> {
+    let filter = SearchFilter::parse(string_argument(args, "query"));
+    let sort = match string_argument(args, "sortKey") {
+        "UPDATED_AT" => Some(TimeField::UpdatedAt),
+        "CREATED_AT" | "PROCESSED_AT" => Some(TimeField::CreatedAt),
+        _ => None,
+    };
+    let mut keyed: Vec<(String, &T)> = records
+        .filter(|record| filter.matches(*record))
+        .map(|record| (sort_key(record, sort), record))
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let page = connection::page(keyed, args)?;
+    Ok(connection_json(page.map(to_json)))
+}
+
+/// A string that orders records like Shopify's sort key, then by id.
+fn sort_key(record: &impl Searchable, sort: Option<TimeField>) -> String {
+    match sort {
+        Some(field) => format!(
+            "{}|{:020}",
+            record.timestamp(field).format("%Y-%m-%dT%H:%M:%S%.9fZ"),
+            record.id()
+        ),
+        None => format!("{:020}", record.id()),
+    }
+}
+
+fn string_argument<'a>(args: &'a JsonMap, name: &str) -> &'a str {
+    args.get(name)
+        .and_then(JsonValue::as_str)
+        .unwrap_or_default()
+}
+
+/// `Mutation` over the locked shop; the executor runs its fields one after another.
+pub(crate) struct MutationRoot<'s> {
+    pub state: RefCell<&'s mut ShopState>,
+    pub shared: &'s Arc<Shared>,
+}
+
+impl ObjectValue for MutationRoot<'_> {
+    fn type_name(&self) -> &str {
+        "Mutation"
+    }
+
+    fn resolve_field<'a>(
+        &'a self,
+        info: &'a ResolveInfo<'a>,
+    ) -> Result<ResolvedValue<'a>, FieldError> {
+        let args = info.arguments();
+        let mut state = self.state.borrow_mut();
+        let value = match info.field_name() {
+            "tagsAdd" => mutations::change_tags(&mut state, args, mutations::TagChange::Add),
+            "tagsRemove" => mutations::change_tags(&mut state, args, mutations::TagChange::Remove),
+            "metafieldsSet" => mutations::metafields_set(&mut state, args),
+            "bulkOperationRunQuery" => bulk::run_query(self.shared, &mut state, args),
+            other => return projection::unmodeled("Mutation", other, &info.field_definition().ty),
+        };
+        Ok(projection::resolve(
+            Cow::Owned(value),
+            &info.field_definition().ty,
+        ))
+    }
+}

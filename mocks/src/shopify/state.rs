@@ -1,0 +1,160 @@
+//! The fake shop's mutable state: the store's records (indexed the way queries need them),
+//! metafields, bulk operations, the rate-limit bucket and the test hooks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::bucket::LeakyBucket;
+use super::bulk::BulkOperations;
+use super::query_filter::{Searchable, TimeField};
+use super::ShopifyOptions;
+use crate::data::{Customer, Order, StoreData};
+use crate::recorder::Recorder;
+
+/// Everything a request handler needs, shared by the server and the test handle.
+pub(crate) struct Shared {
+    pub options: ShopifyOptions,
+    pub base_url: String,
+    pub recorder: Recorder,
+    state: Mutex<ShopState>,
+}
+
+impl Shared {
+    pub(crate) fn new(options: ShopifyOptions, base_url: String) -> Arc<Shared> {
+        let bucket = LeakyBucket::new(options.bucket_max, options.restore_rate);
+        Arc::new(Shared {
+            options,
+            base_url,
+            recorder: Recorder::default(),
+            state: Mutex::new(ShopState::new(bucket)),
+        })
+    }
+
+    /// The state, even if a panicking test thread poisoned the lock.
+    pub(crate) fn state(&self) -> MutexGuard<'_, ShopState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A metafield as stored on a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredMetafield {
+    pub id: u64,
+    pub namespace: String,
+    pub key: String,
+    pub kind: String,
+    pub value: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The shop as the fake holds it.
+pub(crate) struct ShopState {
+    pub currency: String,
+    pub timezone: String,
+    pub customers: BTreeMap<u64, Customer>,
+    pub orders: BTreeMap<u64, Order>,
+    /// Order ids per customer id, for `amountSpent` and `numberOfOrders`.
+    orders_by_customer: HashMap<u64, BTreeSet<u64>>,
+    /// Metafields per customer id.
+    pub metafields: HashMap<u64, Vec<StoredMetafield>>,
+    pub next_metafield_id: u64,
+    pub bulk: BulkOperations,
+    pub bucket: LeakyBucket,
+    /// How many upcoming GraphQL requests to answer `THROTTLED` regardless of cost.
+    pub throttle_next: usize,
+}
+
+impl ShopState {
+    fn new(bucket: LeakyBucket) -> ShopState {
+        ShopState {
+            currency: "USD".to_owned(),
+            timezone: "America/New_York".to_owned(),
+            customers: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            orders_by_customer: HashMap::new(),
+            metafields: HashMap::new(),
+            next_metafield_id: 1,
+            bulk: BulkOperations::default(),
+            bucket,
+            throttle_next: 0,
+        }
+    }
+
+    /// Replaces the store's records (metafields and bulk operations are kept).
+    pub(crate) fn load(&mut self, store: StoreData) {
+        self.currency = store.currency;
+        self.timezone = store.timezone;
+        self.customers = store.customers.into_iter().map(|c| (c.id, c)).collect();
+        self.orders.clear();
+        self.orders_by_customer.clear();
+        for order in store.orders {
+            self.upsert_order(order);
+        }
+    }
+
+    pub(crate) fn upsert_order(&mut self, order: Order) {
+        if let Some(old) = self.orders.get(&order.id) {
+            if let Some(ids) = old
+                .customer_id
+                .and_then(|c| self.orders_by_customer.get_mut(&c))
+            {
+                ids.remove(&order.id);
+            }
+        }
+        if let Some(customer) = order.customer_id {
+            self.orders_by_customer
+                .entry(customer)
+                .or_default()
+                .insert(order.id);
+        }
+        self.orders.insert(order.id, order);
+    }
+
+    /// The customer's orders, oldest id first.
+    pub(crate) fn orders_of(&self, customer_id: u64) -> impl Iterator<Item = &Order> {
+        self.orders_by_customer
+            .get(&customer_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id))
+    }
+}
+
+impl Searchable for Order {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn timestamp(&self, field: TimeField) -> DateTime<Utc> {
+        match field {
+            TimeField::CreatedAt => self.created_at,
+            TimeField::UpdatedAt => self.updated_at,
+        }
+    }
+
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+}
+
+impl Searchable for Customer {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn timestamp(&self, field: TimeField) -> DateTime<Utc> {
+        match field {
+            TimeField::CreatedAt => self.created_at,
+            TimeField::UpdatedAt => self.updated_at,
+        }
+    }
+
+    fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+}

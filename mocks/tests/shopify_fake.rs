@@ -1,0 +1,500 @@
+//! The fake Shopify over real HTTP, as the daemon will use it, plus the store generator.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use tiersync_mocks::data::{Customer, Order, StoreData};
+use tiersync_mocks::generator::{generate, GenConfig};
+use tiersync_mocks::shopify::{FakeShopify, ShopifyOptions};
+
+const ORDERS_PAGE: &str = "query Orders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    edges { cursor node {
+      id name createdAt updatedAt cancelledAt test email displayFinancialStatus
+      customer { id email }
+      currentTotalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
+async fn start(options: ShopifyOptions) -> FakeShopify {
+    FakeShopify::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)
+        .await
+        .expect("fake Shopify starts")
+}
+
+async fn post(shop: &FakeShopify, token: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/api/2026-10/graphql.json",
+            shop.base_url()
+        ))
+        .header("X-Shopify-Access-Token", token)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}
+
+async fn query(shop: &FakeShopify, query: &str, variables: Value) -> Value {
+    let (status, body) = post(
+        shop,
+        &shop.access_token(),
+        &json!({ "query": query, "variables": variables }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, day, hour, 0, 0).unwrap()
+}
+
+fn customer(id: u64) -> Customer {
+    Customer {
+        id,
+        email: Some(format!("c{id}@example.com")),
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        created_at: at(1, 0),
+        updated_at: at(1, 0),
+        tags: vec!["vip".into()],
+    }
+}
+
+fn order(id: u64, updated_at: DateTime<Utc>) -> Order {
+    Order {
+        id,
+        name: format!("#{}", 1000 + id),
+        customer_id: Some(1),
+        email: Some("c1@example.com".into()),
+        created_at: at(1, 0),
+        updated_at,
+        cancelled_at: None,
+        test: false,
+        shop_total: Decimal::new(1250, 2),
+        shop_refunded: Decimal::ZERO,
+        presentment_currency: "EUR".into(),
+        presentment_total: Decimal::new(1157, 2),
+        presentment_refunded: Decimal::ZERO,
+    }
+}
+
+/// 25 orders; their `updated_at` runs backwards from their id, so sorting matters.
+fn small_store() -> StoreData {
+    StoreData {
+        currency: "USD".into(),
+        timezone: "America/New_York".into(),
+        customers: vec![customer(1)],
+        orders: (1..=25)
+            .map(|id| order(id, at(2 + (25 - id) as u32, 0)))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_401() {
+    let shop = start(ShopifyOptions::default()).await;
+    let (status, body) = post(&shop, "wrong", &json!({ "query": "{ shop { name } }" })).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"],
+        "[API] Invalid API key or access token (unrecognized login or wrong password)"
+    );
+    assert_eq!(shop.requests()[0].status, 401);
+}
+
+#[tokio::test]
+async fn an_invalid_query_is_rejected_naming_the_field() {
+    let shop = start(ShopifyOptions::default()).await;
+    let body = query(
+        &shop,
+        "{ orders(first: 1) { nodes { id totalSpent } } }",
+        json!({}),
+    )
+    .await;
+    assert!(body.get("data").is_none());
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("totalSpent"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn orders_page_in_updated_at_order_exactly_once() {
+    let shop = start(ShopifyOptions::default()).await;
+    shop.load(small_store());
+    let filter = "updated_at:>='2026-01-05T00:00:00Z'";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = 0;
+    loop {
+        let body = query(
+            &shop,
+            ORDERS_PAGE,
+            json!({ "first": 8, "after": after, "query": filter }),
+        )
+        .await;
+        let orders = &body["data"]["orders"];
+        for edge in orders["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["updatedAt"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        if !orders["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = orders["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 3);
+    // Orders 1..=22 have updated_at on or after Jan 5.
+    assert_eq!(seen.len(), 22);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 22);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen[0], "2026-01-05T00:00:00Z");
+}
+
+#[tokio::test]
+async fn order_fields_come_in_shopify_formats() {
+    let shop = start(ShopifyOptions::default()).await;
+    shop.load(small_store());
+    let body = query(&shop, ORDERS_PAGE, json!({ "first": 1 })).await;
+    let node = &body["data"]["orders"]["edges"][0]["node"];
+    assert_eq!(node["id"], "gid://shopify/Order/25");
+    assert_eq!(
+        node["currentTotalPriceSet"]["shopMoney"],
+        json!({"amount": "12.50", "currencyCode": "USD"})
+    );
+    assert_eq!(
+        node["currentTotalPriceSet"]["presentmentMoney"]["currencyCode"],
+        "EUR"
+    );
+    assert_eq!(node["customer"]["email"], "c1@example.com");
+    assert_eq!(node["displayFinancialStatus"], "PAID");
+    let shop_info = query(&shop, "{ shop { ianaTimezone currencyCode } }", json!({})).await;
+    assert_eq!(
+        shop_info["data"]["shop"],
+        json!({"ianaTimezone": "America/New_York", "currencyCode": "USD"})
+    );
+}
+
+#[tokio::test]
+async fn a_250_order_page_costs_what_shopify_charges() {
+    let shop = start(ShopifyOptions::default()).await;
+    shop.load(small_store());
+    let cheap = "query($first: Int!) { orders(first: $first) { edges { node { id updatedAt
+        currentTotalPriceSet { shopMoney { amount } } } } pageInfo { hasNextPage endCursor } } }";
+    let body = query(&shop, cheap, json!({ "first": 250 })).await;
+    let cost = &body["extensions"]["cost"];
+    // 2 + 250 × (order 1 + currentTotalPriceSet 1 + shopMoney 1); 25 orders really returned.
+    assert_eq!(cost["requestedQueryCost"], 752);
+    assert_eq!(cost["actualQueryCost"], 2 + 25 * 3);
+    assert_eq!(cost["throttleStatus"]["maximumAvailable"], 2000.0);
+    assert!(
+        cost["throttleStatus"]["currentlyAvailable"]
+            .as_u64()
+            .unwrap()
+            >= 2000 - 77
+    );
+    // With the customer too, a 250 page is over the single-query limit.
+    let body = query(&shop, ORDERS_PAGE, json!({ "first": 250 })).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED",
+        "{body}"
+    );
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Query cost is 1252"));
+}
+
+#[tokio::test]
+async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
+    let shop = start(ShopifyOptions {
+        restore_rate: 1000.0,
+        ..ShopifyOptions::default()
+    })
+    .await;
+    shop.load(small_store());
+    shop.set_available(0.0);
+    let body = query(&shop, ORDERS_PAGE, json!({ "first": 10 })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "THROTTLED");
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 2 + 10 * 5);
+    assert!(body.get("data").is_none());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = query(&shop, ORDERS_PAGE, json!({ "first": 10 })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    shop.throttle_next(1);
+    let body = query(&shop, "{ shop { name } }", json!({})).await;
+    assert_eq!(body["errors"][0]["message"], "Throttled");
+    assert!(
+        body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]
+            .as_u64()
+            .unwrap()
+            < 5
+    );
+    let throttled: Vec<bool> = shop.requests().iter().map(|r| r.throttled).collect();
+    assert_eq!(throttled, [true, false, true]);
+}
+
+#[tokio::test]
+async fn bulk_operation_end_to_end() {
+    let shop = start(ShopifyOptions {
+        bulk_delay: Duration::from_millis(50),
+        ..ShopifyOptions::default()
+    })
+    .await;
+    let store = generate(&GenConfig {
+        customers: 200,
+        ..GenConfig::default()
+    });
+    let orders = store.orders.len();
+    shop.load(store);
+    let run = "mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+        bulkOperation { id status } userErrors { field message } } }";
+    let inner = "{ orders { edges { node { id updatedAt currentTotalPriceSet { shopMoney { amount } } } } } }";
+    let body = query(&shop, run, json!({ "q": inner })).await;
+    let started = &body["data"]["bulkOperationRunQuery"];
+    assert_eq!(started["userErrors"], json!([]), "{body}");
+    assert_eq!(started["bulkOperation"]["status"], "CREATED");
+    let id = started["bulkOperation"]["id"].as_str().unwrap().to_owned();
+
+    let again = query(&shop, run, json!({ "q": inner })).await;
+    let message = again["data"]["bulkOperationRunQuery"]["userErrors"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("already in progress"), "{message}");
+
+    let poll = "query($id: ID!) { node(id: $id) { ... on BulkOperation { status url objectCount rootObjectCount } } }";
+    let url = loop {
+        let body = query(&shop, poll, json!({ "id": id })).await;
+        let op = &body["data"]["node"];
+        if op["status"] == "COMPLETED" {
+            assert_eq!(op["rootObjectCount"], orders.to_string());
+            break op["url"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            op["status"] == "RUNNING" || op["status"] == "CREATED",
+            "{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert_eq!(text.lines().count(), orders);
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("gid://shopify/Order/"));
+    let current = query(&shop, "{ currentBulkOperation { id status } }", json!({})).await;
+    assert_eq!(current["data"]["currentBulkOperation"]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn bulk_nested_connections_follow_their_parent() {
+    let shop = start(ShopifyOptions {
+        bulk_delay: Duration::from_millis(10),
+        ..ShopifyOptions::default()
+    })
+    .await;
+    shop.load(small_store());
+    let set = "mutation { metafieldsSet(metafields: [{ ownerId: \"gid://shopify/Customer/1\",
+        namespace: \"tiersync\", key: \"tier\", type: \"single_line_text_field\", value: \"Gold\" }]) {
+        userErrors { message } } }";
+    query(&shop, set, json!({})).await;
+    let run = "mutation { bulkOperationRunQuery(query: \"{ customers { edges { node { id metafields { edges { node { key value } } } } } } }\") { bulkOperation { id } userErrors { message } } }";
+    let body = query(&shop, run, json!({})).await;
+    assert_eq!(
+        body["data"]["bulkOperationRunQuery"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    let url = loop {
+        let body = query(&shop, "{ currentBulkOperation { status url } }", json!({})).await;
+        if body["data"]["currentBulkOperation"]["status"] == "COMPLETED" {
+            break body["data"]["currentBulkOperation"]["url"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({ "id": "gid://shopify/Customer/1" }),
+            json!({ "key": "tier", "value": "Gold", "__parentId": "gid://shopify/Customer/1" }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn tags_and_metafields_are_written() {
+    let shop = start(ShopifyOptions::default()).await;
+    shop.load(small_store());
+    let add = "mutation($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) {
+        node { id ... on Customer { tags } } userErrors { field message } } }";
+    let body = query(
+        &shop,
+        add,
+        json!({ "id": "gid://shopify/Customer/1", "tags": ["tier:gold", "VIP"] }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["tagsAdd"]["node"]["tags"],
+        json!(["vip", "tier:gold"])
+    );
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 10);
+    let remove = "mutation($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) {
+        node { id } userErrors { field message } } }";
+    query(
+        &shop,
+        remove,
+        json!({ "id": "gid://shopify/Customer/1", "tags": ["vip"] }),
+    )
+    .await;
+    assert_eq!(shop.customer(1).unwrap().tags, ["tier:gold"]);
+    let missing = query(
+        &shop,
+        remove,
+        json!({ "id": "gid://shopify/Customer/99", "tags": ["x"] }),
+    )
+    .await;
+    assert_eq!(
+        missing["data"]["tagsRemove"]["userErrors"][0]["field"],
+        json!(["id"])
+    );
+
+    let set = "mutation($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) {
+        metafields { key value } userErrors { field message code elementIndex } } }";
+    let entry = |key: &str, kind: &str, value: &str| {
+        json!({
+        "ownerId": "gid://shopify/Customer/1", "namespace": "tiersync", "key": key, "type": kind, "value": value })
+    };
+    // One bad entry: nothing is written.
+    let bad = query(
+        &shop,
+        set,
+        json!({ "m": [entry("tier", "single_line_text_field", "Gold"),
+        entry("points", "number_integer", "many")] }),
+    )
+    .await;
+    assert_eq!(
+        bad["data"]["metafieldsSet"]["userErrors"][0]["elementIndex"], 1,
+        "{bad}"
+    );
+    assert_eq!(shop.customer_metafield(1, "tiersync", "tier"), None);
+    let too_many: Vec<Value> = (0..26)
+        .map(|i| entry(&format!("k{i}"), "number_integer", "1"))
+        .collect();
+    let body = query(&shop, set, json!({ "m": too_many })).await;
+    assert_eq!(
+        body["data"]["metafieldsSet"]["userErrors"][0]["code"],
+        "LESS_THAN_OR_EQUAL_TO"
+    );
+    let good = query(
+        &shop,
+        set,
+        json!({ "m": [entry("tier", "single_line_text_field", "Gold")] }),
+    )
+    .await;
+    assert_eq!(
+        good["data"]["metafieldsSet"]["metafields"],
+        json!([{ "key": "tier", "value": "Gold" }])
+    );
+    let read = query(
+        &shop,
+        "{ customer(id: \"gid://shopify/Customer/1\") { tags
+        tier: metafield(namespace: \"tiersync\", key: \"tier\") { value }
+        metafields(first: 5) { nodes { namespace key } } } }",
+        json!({}),
+    )
+    .await;
+    let customer = &read["data"]["customer"];
+    assert_eq!(customer["tier"]["value"], "Gold", "{read}");
+    assert_eq!(
+        customer["metafields"]["nodes"],
+        json!([{ "namespace": "tiersync", "key": "tier" }])
+    );
+}
+
+#[test]
+fn the_generator_is_deterministic() {
+    let small = GenConfig {
+        customers: 300,
+        ..GenConfig::default()
+    };
+    let (a, b) = (generate(&small), generate(&small));
+    assert_eq!(a.customers, b.customers);
+    assert_eq!(a.orders, b.orders);
+    let other = generate(&GenConfig { seed: 7, ..small });
+    assert_ne!(a.orders, other.orders);
+}
+
+#[test]
+fn the_generated_store_has_a_realistic_shape() {
+    let store = generate(&GenConfig::default());
+    assert_eq!(store.customers.len(), 10_000);
+    let orders = store.orders.len();
+    assert!((45_000..=75_000).contains(&orders), "{orders} orders");
+    let mut per_customer = std::collections::HashMap::new();
+    for order in &store.orders {
+        if let Some(id) = order.customer_id {
+            *per_customer.entry(id).or_insert(0) += 1;
+        }
+    }
+    let one_timers = per_customer.values().filter(|&&n| n == 1).count() as f64 / 10_000.0;
+    assert!(
+        (0.45..=0.65).contains(&one_timers),
+        "one-timer share {one_timers}"
+    );
+    assert!(
+        per_customer.values().any(|&n| n >= 50),
+        "some very frequent buyers"
+    );
+    let share = |f: &dyn Fn(&Order) -> bool| {
+        store.orders.iter().filter(|o| f(o)).count() as f64 / orders as f64
+    };
+    let refunded = share(&|o| !o.shop_refunded.is_zero() && o.cancelled_at.is_none());
+    let partial = share(&|o| !o.shop_refunded.is_zero() && o.shop_refunded < o.shop_total);
+    let cancelled = share(&|o| o.cancelled_at.is_some());
+    let tests = share(&|o| o.test);
+    let guests = share(&|o| o.customer_id.is_none());
+    let foreign = share(&|o| o.presentment_currency != "USD");
+    assert!((0.04..0.06).contains(&refunded), "refunded {refunded}");
+    assert!((0.015..0.035).contains(&partial), "partial {partial}");
+    assert!((0.015..0.025).contains(&cancelled), "cancelled {cancelled}");
+    assert!((0.002..0.008).contains(&tests), "tests {tests}");
+    assert!((0.025..0.035).contains(&guests), "guests {guests}");
+    assert!((0.2..0.4).contains(&foreign), "foreign {foreign}");
+    assert!(store.customers.iter().any(|c| c.email.is_none()));
+    assert!(store
+        .customers
+        .iter()
+        .any(|c| !c.first_name.is_ascii() || !c.last_name.is_ascii()));
+    let mut values: Vec<f64> = store
+        .orders
+        .iter()
+        .map(|o| o.shop_total.try_into().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    assert!((45.0..80.0).contains(&median), "median order {median}");
+    assert_eq!(store.orders[0].name, "#1001");
+}

@@ -1,0 +1,482 @@
+//! Typed settings: built-in defaults, then a TOML file, then `TIERSYNC__SECTION__KEY`
+//! environment overrides, validated into [`Settings`].
+//!
+//! Validation happens once, here, so the rest of the daemon can trust every value. Each error
+//! names the key and what is expected, because the person reading it is an operator editing a
+//! file at 3 a.m.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The documented defaults, compiled in so a config file only needs what differs.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Everything that can be wrong with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    #[error("invalid configuration key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Validated settings for one store.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub shopify: ShopifySettings,
+    pub klaviyo: KlaviyoSettings,
+    pub store: StoreSettings,
+    pub sync: SyncSettings,
+    pub tiers: TierSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShopifySettings {
+    pub shop: String,
+    /// Origin without a trailing slash, e.g. `https://acme.myshopify.com`.
+    pub base_url: String,
+    pub api_version: String,
+    pub access_token: SecretString,
+    pub page_size: u32,
+    pub overlap: Duration,
+    pub backfill: Backfill,
+    pub bulk_poll_interval: Duration,
+}
+
+/// How a first run with no cursor reads the order history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    Bulk,
+    Pages,
+}
+
+#[derive(Debug, Clone)]
+pub struct KlaviyoSettings {
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub revision: String,
+    pub bulk_threshold: usize,
+    pub concurrency: usize,
+    pub profiles_per_second: u32,
+    pub profiles_per_minute: u32,
+    pub bulk_jobs_per_second: u32,
+    pub bulk_jobs_per_minute: u32,
+    pub bulk_poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub poll_interval: Duration,
+    pub request_timeout: Duration,
+    pub max_retry_time: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierSettings {
+    pub window_days: u32,
+    /// Lowest level first.
+    pub levels: Vec<Level>,
+}
+
+/// One VIP level: reached by spend OR by order count within the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    pub name: String,
+    pub min_spend: Option<Decimal>,
+    pub min_orders: Option<u32>,
+}
+
+impl Settings {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "no configuration file at {} (pass an existing file with --config)",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TIERSYNC__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("TIERSYNC")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let raw: RawSettings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        raw.validate()
+    }
+
+    /// Parses a whole configuration from TOML text layered over the defaults (tests, demo).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        raw.validate()
+    }
+}
+
+// ---- raw, as written in the file -------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RawSettings {
+    shopify: RawShopify,
+    klaviyo: RawKlaviyo,
+    store: RawStore,
+    sync: RawSync,
+    tiers: RawTiers,
+}
+
+#[derive(Deserialize)]
+struct RawShopify {
+    shop: String,
+    base_url: String,
+    api_version: String,
+    access_token: SecretString,
+    page_size: i64,
+    overlap: String,
+    backfill: String,
+    bulk_poll_interval: String,
+}
+
+#[derive(Deserialize)]
+struct RawKlaviyo {
+    base_url: String,
+    api_key: SecretString,
+    revision: String,
+    bulk_threshold: i64,
+    concurrency: i64,
+    profiles_per_second: i64,
+    profiles_per_minute: i64,
+    bulk_jobs_per_second: i64,
+    bulk_jobs_per_minute: i64,
+    bulk_poll_interval: String,
+}
+
+#[derive(Deserialize)]
+struct RawStore {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct RawSync {
+    poll_interval: String,
+    request_timeout: String,
+    max_retry_time: String,
+}
+
+#[derive(Deserialize)]
+struct RawTiers {
+    window_days: i64,
+    levels: Vec<RawLevel>,
+}
+
+#[derive(Deserialize)]
+struct RawLevel {
+    name: String,
+    min_spend: Option<String>,
+    min_orders: Option<i64>,
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            shopify: self.shopify.validate()?,
+            klaviyo: self.klaviyo.validate()?,
+            store: StoreSettings {
+                path: non_empty("store.path", &self.store.path)?.into(),
+            },
+            sync: SyncSettings {
+                poll_interval: duration("sync.poll_interval", &self.sync.poll_interval)?,
+                request_timeout: duration("sync.request_timeout", &self.sync.request_timeout)?,
+                max_retry_time: duration("sync.max_retry_time", &self.sync.max_retry_time)?,
+            },
+            tiers: self.tiers.validate()?,
+        })
+    }
+}
+
+impl RawShopify {
+    fn validate(self) -> Result<ShopifySettings, ConfigError> {
+        let shop = non_empty("shopify.shop", &self.shop)?;
+        if !shop.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                "shopify.shop",
+                format!("`{shop}` is not a myshopify subdomain: give only the part before .myshopify.com, e.g. \"acme\""),
+            ));
+        }
+        let base_url = if self.base_url.trim().is_empty() {
+            format!("https://{shop}.myshopify.com")
+        } else {
+            url("shopify.base_url", &self.base_url)?
+        };
+        let api_version = self.api_version.trim().to_string();
+        if !is_api_version(&api_version) {
+            return Err(invalid(
+                "shopify.api_version",
+                format!("`{api_version}` is not a Shopify API version; expected YYYY-MM such as \"2026-10\""),
+            ));
+        }
+        secret(
+            "shopify.access_token",
+            &self.access_token,
+            "TIERSYNC__SHOPIFY__ACCESS_TOKEN",
+        )?;
+        let backfill = match self.backfill.as_str() {
+            "bulk" => Backfill::Bulk,
+            "pages" => Backfill::Pages,
+            other => {
+                return Err(invalid(
+                    "shopify.backfill",
+                    format!("`{other}` is not a backfill mode; expected \"bulk\" or \"pages\""),
+                ))
+            }
+        };
+        Ok(ShopifySettings {
+            shop,
+            base_url,
+            api_version,
+            access_token: self.access_token,
+            page_size: in_range("shopify.page_size", self.page_size, 1, 250)? as u32,
+            overlap: duration("shopify.overlap", &self.overlap)?,
+            backfill,
+            bulk_poll_interval: duration("shopify.bulk_poll_interval", &self.bulk_poll_interval)?,
+        })
+    }
+}
+
+impl RawKlaviyo {
+    fn validate(self) -> Result<KlaviyoSettings, ConfigError> {
+        secret(
+            "klaviyo.api_key",
+            &self.api_key,
+            "TIERSYNC__KLAVIYO__API_KEY",
+        )?;
+        let revision = self.revision.trim().to_string();
+        if chrono::NaiveDate::parse_from_str(revision.trim_end_matches(".pre"), "%Y-%m-%d").is_err()
+        {
+            return Err(invalid(
+                "klaviyo.revision",
+                format!("`{revision}` is not a Klaviyo revision; expected a date YYYY-MM-DD such as \"2026-10-15\""),
+            ));
+        }
+        Ok(KlaviyoSettings {
+            base_url: url("klaviyo.base_url", &self.base_url)?,
+            api_key: self.api_key,
+            revision,
+            bulk_threshold: in_range("klaviyo.bulk_threshold", self.bulk_threshold, 1, i64::MAX)?
+                as usize,
+            concurrency: in_range("klaviyo.concurrency", self.concurrency, 1, 64)? as usize,
+            profiles_per_second: in_range(
+                "klaviyo.profiles_per_second",
+                self.profiles_per_second,
+                1,
+                75,
+            )? as u32,
+            profiles_per_minute: in_range(
+                "klaviyo.profiles_per_minute",
+                self.profiles_per_minute,
+                1,
+                750,
+            )? as u32,
+            bulk_jobs_per_second: in_range(
+                "klaviyo.bulk_jobs_per_second",
+                self.bulk_jobs_per_second,
+                1,
+                10,
+            )? as u32,
+            bulk_jobs_per_minute: in_range(
+                "klaviyo.bulk_jobs_per_minute",
+                self.bulk_jobs_per_minute,
+                1,
+                150,
+            )? as u32,
+            bulk_poll_interval: duration("klaviyo.bulk_poll_interval", &self.bulk_poll_interval)?,
+        })
+    }
+}
+
+impl RawTiers {
+    fn validate(self) -> Result<TierSettings, ConfigError> {
+        let window_days = in_range("tiers.window_days", self.window_days, 1, 36_500)? as u32;
+        if self.levels.is_empty() {
+            return Err(invalid(
+                "tiers.levels",
+                "at least one [[tiers.levels]] is required",
+            ));
+        }
+        let mut levels: Vec<Level> = Vec::with_capacity(self.levels.len());
+        for (i, raw) in self.levels.into_iter().enumerate() {
+            let key = |field: &str| format!("tiers.levels[{i}].{field}");
+            let name = raw.name.trim().to_string();
+            if name.is_empty() || name == "None" {
+                return Err(invalid(
+                    &key("name"),
+                    "a level needs a name, and \"None\" is reserved for customers without a level",
+                ));
+            }
+            if levels.iter().any(|l| l.name == name) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("level name `{name}` is used twice"),
+                ));
+            }
+            let min_spend = match raw.min_spend {
+                None => None,
+                Some(text) => {
+                    let value: Decimal = text.trim().parse().map_err(|_| {
+                        invalid(&key("min_spend"), format!("`{text}` is not a decimal amount; write it as a string such as \"500.00\""))
+                    })?;
+                    if value.is_sign_negative() {
+                        return Err(invalid(
+                            &key("min_spend"),
+                            format!("`{text}` is negative; spend thresholds are 0 or more"),
+                        ));
+                    }
+                    Some(value)
+                }
+            };
+            let min_orders = match raw.min_orders {
+                None => None,
+                Some(n) => Some(in_range(&key("min_orders"), n, 1, u32::MAX as i64)? as u32),
+            };
+            if min_spend.is_none() && min_orders.is_none() {
+                return Err(invalid(
+                    &key("min_spend"),
+                    format!(
+                        "level `{name}` has neither min_spend nor min_orders; give at least one"
+                    ),
+                ));
+            }
+            if let Some(prev) = levels.last() {
+                let lower_spend =
+                    matches!((prev.min_spend, min_spend), (Some(a), Some(b)) if b <= a);
+                let lower_orders =
+                    matches!((prev.min_orders, min_orders), (Some(a), Some(b)) if b <= a);
+                if lower_spend || lower_orders {
+                    return Err(invalid(
+                        &key("name"),
+                        format!("level `{name}` does not ask for more than `{}` before it; list levels lowest first with rising thresholds", prev.name),
+                    ));
+                }
+            }
+            levels.push(Level {
+                name,
+                min_spend,
+                min_orders,
+            });
+        }
+        Ok(TierSettings {
+            window_days,
+            levels,
+        })
+    }
+}
+
+// ---- value checks --------------------------------------------------------------------------
+
+fn non_empty(key: &str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(key, "is empty; a value is required"));
+    }
+    Ok(value.to_string())
+}
+
+fn secret(key: &str, value: &SecretString, env: &str) -> Result<(), ConfigError> {
+    if value.expose_secret().trim().is_empty() {
+        return Err(invalid(
+            key,
+            format!("is empty; set it in the file or with the {env} environment variable"),
+        ));
+    }
+    Ok(())
+}
+
+fn url(key: &str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(value).map_err(|e| {
+        invalid(
+            key,
+            format!("`{value}` is not a URL ({e}); expected e.g. \"https://host\""),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(invalid(
+            key,
+            format!("`{value}` is not an http(s) URL with a host"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let parsed = humantime::parse_duration(value.trim()).map_err(|e| {
+        invalid(
+            key,
+            format!("`{value}` is not a duration ({e}); write e.g. \"30s\", \"5m\" or \"1h\""),
+        )
+    })?;
+    if parsed.is_zero() {
+        return Err(invalid(key, "must be longer than zero"));
+    }
+    Ok(parsed)
+}
+
+fn in_range(key: &str, value: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("{value} is out of range; expected {min} to {max}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn is_api_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 7 && b[4] == b'-' && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+}

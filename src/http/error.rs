@@ -1,0 +1,93 @@
+//! The one error type vendor clients return, classified by what the caller should do.
+
+use std::time::Duration;
+
+/// A failed call to a vendor API. `endpoint` is the operation, e.g. `klaviyo profile-import`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401/403: the credential is wrong, revoked or lacks a scope. Retrying cannot help.
+    #[error("{endpoint}: the credential was refused (HTTP {status}): {detail}; check `{credential}` (the key's scopes and that it is not revoked)")]
+    Unauthorized {
+        endpoint: &'static str,
+        status: u16,
+        credential: &'static str,
+        detail: String,
+    },
+    /// 429 or Shopify `THROTTLED`: wait (at least `retry_after`) and try again.
+    #[error("{endpoint}: rate limited{}", .retry_after.map(|d| format!(", retry after {:.1}s", d.as_secs_f64())).unwrap_or_default())]
+    RateLimited {
+        endpoint: &'static str,
+        retry_after: Option<Duration>,
+    },
+    /// 5xx: the vendor is having trouble; back off and retry.
+    #[error("{endpoint}: server error HTTP {status}: {detail}")]
+    Server {
+        endpoint: &'static str,
+        status: u16,
+        detail: String,
+    },
+    /// Timeout, refused or dropped connection: back off and retry.
+    #[error("{endpoint}: request failed: {source}")]
+    Transport {
+        endpoint: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Another 4xx (or a GraphQL error): the request itself is wrong for this input; retrying
+    /// the same request cannot help.
+    #[error("{endpoint}: refused (HTTP {status}): {detail}")]
+    Rejected {
+        endpoint: &'static str,
+        status: u16,
+        detail: String,
+    },
+    /// The response did not have the shape the API documents.
+    #[error("{endpoint}: unexpected response at `{path}`: {detail}")]
+    Malformed {
+        endpoint: &'static str,
+        path: String,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        // A malformed body is usually a truncated or garbled transfer: worth another try.
+        matches!(
+            self,
+            ApiError::RateLimited { .. }
+                | ApiError::Server { .. }
+                | ApiError::Transport { .. }
+                | ApiError::Malformed { .. }
+        )
+    }
+
+    /// Whether this stops the whole destination (a credential problem).
+    pub fn is_credential(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { .. })
+    }
+
+    /// Parses a JSON body into `T`, naming the field path that did not fit.
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        endpoint: &'static str,
+        body: &[u8],
+    ) -> Result<T, ApiError> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::Malformed {
+            endpoint,
+            path: e.path().to_string(),
+            detail: format!("{} (body starts: {})", e.inner(), body_excerpt(body)),
+        })
+    }
+}
+
+/// The first 300 characters of a body, for error messages.
+pub fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut excerpt: String = text.chars().take(300).collect();
+    if text.chars().count() > 300 {
+        excerpt.push('…');
+    }
+    excerpt
+}

@@ -1,0 +1,130 @@
+//! A limiter that keeps a client under a vendor's fixed-window limits (a per-second burst
+//! window and a per-minute steady window, the shape Klaviyo publishes), shared by every task
+//! of that client, and that pauses everyone when the server says `Retry-After`.
+//!
+//! Both windows are enforced with GCRA (`governor`) tuned so that no sliding window of the
+//! same length can hold more than the limit: with a burst of `b` and a refill of
+//! `(limit - b)` per window, any window sees at most `limit` requests, so a server counting
+//! fixed windows never sees more either.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota};
+use tokio::time::Instant;
+
+pub struct WindowLimiter {
+    per_second: DefaultDirectRateLimiter,
+    per_minute: DefaultDirectRateLimiter,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl WindowLimiter {
+    pub fn new(per_second: u32, per_minute: u32) -> WindowLimiter {
+        WindowLimiter {
+            per_second: governor::RateLimiter::direct(window_quota(
+                per_second,
+                Duration::from_secs(1),
+            )),
+            per_minute: governor::RateLimiter::direct(window_quota(
+                per_minute,
+                Duration::from_secs(60),
+            )),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// Waits until one more request fits every window; returns how long it waited.
+    pub async fn acquire(&self) -> Duration {
+        let start = Instant::now();
+        let paused = *self.paused_until.lock().expect("limiter lock");
+        if let Some(until) = paused {
+            tokio::time::sleep_until(until).await;
+        }
+        self.per_minute.until_ready().await;
+        self.per_second.until_ready().await;
+        start.elapsed()
+    }
+
+    /// Holds every caller for `duration` (a server-given `Retry-After`).
+    pub fn pause(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut paused = self.paused_until.lock().expect("limiter lock");
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+}
+
+/// A GCRA quota that never lets more than `limit` requests into any `window`.
+fn window_quota(limit: u32, window: Duration) -> Quota {
+    let limit = limit.max(2);
+    let burst = (limit / 4).max(1);
+    let refill = limit - burst;
+    let period = window / refill;
+    Quota::with_period(period)
+        .expect("period is positive")
+        .allow_burst(NonZeroU32::new(burst).expect("burst is positive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    /// Drives the quota as fast as it allows on a fake clock and checks every window.
+    fn stamps(limit: u32, window: Duration, count: usize) -> Vec<Duration> {
+        let clock = FakeRelativeClock::default();
+        let limiter =
+            governor::RateLimiter::direct_with_clock(window_quota(limit, window), clock.clone());
+        let mut now = Duration::ZERO;
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            if limiter.check().is_ok() {
+                out.push(now);
+            } else {
+                clock.advance(Duration::from_millis(1));
+                now += Duration::from_millis(1);
+            }
+        }
+        out
+    }
+
+    fn max_in_window(stamps: &[Duration], window: Duration) -> usize {
+        (0..stamps.len())
+            .map(|i| {
+                stamps[i..]
+                    .iter()
+                    .take_while(|s| **s < stamps[i] + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn per_second_quota_never_exceeds_the_limit_in_any_second() {
+        let s = stamps(75, Duration::from_secs(1), 400);
+        assert!(max_in_window(&s, Duration::from_secs(1)) <= 75);
+        assert!(
+            max_in_window(&s, Duration::from_secs(1)) >= 70,
+            "the limiter should not waste the budget"
+        );
+    }
+
+    #[test]
+    fn per_minute_quota_never_exceeds_the_limit_in_any_minute() {
+        let s = stamps(750, Duration::from_secs(60), 2000);
+        assert!(max_in_window(&s, Duration::from_secs(60)) <= 750);
+        assert!(max_in_window(&s, Duration::from_secs(60)) >= 740);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_holds_callers_for_the_retry_after() {
+        let limiter = WindowLimiter::new(75, 750);
+        limiter.pause(Duration::from_secs(3));
+        let waited = limiter.acquire().await;
+        assert!(waited >= Duration::from_secs(3), "waited only {waited:?}");
+    }
+}

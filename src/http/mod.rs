@@ -1,0 +1,37 @@
+//! What every vendor client shares: the HTTP client, the typed API error, retries with
+//! backoff, window rate limiters and per-destination call accounting.
+
+mod error;
+mod limiter;
+mod retry;
+mod stats;
+
+pub use error::{body_excerpt, ApiError};
+pub use limiter::WindowLimiter;
+pub use retry::{with_retry, RetryPolicy};
+pub use stats::{ApiStats, ApiStatsSnapshot};
+
+use std::time::Duration;
+
+/// One HTTP client per vendor, with the request timeout from `sync.request_timeout`.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("tiersync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
+/// Parses a `Retry-After` header given in whole seconds (the form Klaviyo and Shopify use).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}

@@ -1,0 +1,97 @@
+//! tiersync keeps one VIP tier per Shopify customer in sync across Klaviyo (and, later, the
+//! loyalty app and the storefront).
+//!
+//! Layout, in the order data flows:
+//! - [`config`]: typed settings (defaults → TOML file → `TIERSYNC__…` environment).
+//! - [`sources`]: Shopify orders in, through the cost-limited GraphQL Admin API.
+//! - [`store`]: the sled checkpoint store — cursors, orders, tier state, acknowledgements and
+//!   the durable outbox. The only module that touches sled.
+//! - [`model`]: pure functions from a customer's orders to their level.
+//! - [`sync`]: one pass (ingest → evaluate and plan → deliver) and its report.
+//! - [`sinks`]: destinations; Klaviyo profiles, behind limiters shaped like Klaviyo's limits.
+//! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
+//! - [`ops`]: operator-facing commands beyond the daemon itself (the demo).
+//!
+//! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
+
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod ops;
+pub mod sinks;
+pub mod sources;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Settings;
+pub use sync::{PassReport, Pipeline};
+
+/// Runs one pass against the configured services and returns its report.
+pub async fn once(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<PassReport> {
+    let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
+    let cancel = cancel_on(shutdown);
+    let report = pipeline.pass(&cancel).await.context("the pass failed")?;
+    Ok(report)
+}
+
+/// The daemon: a pass every `sync.poll_interval` until `shutdown` completes. On shutdown the
+/// pass in progress stops starting new work, finishes and records the writes in flight, and
+/// `run` returns. API failures are logged and retried on the next pass; a store failure
+/// (disk full, corruption) ends the daemon with an error, since continuing could lose state.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let poll_interval = settings.sync.poll_interval;
+    let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
+    let cancel = cancel_on(shutdown);
+    tracing::info!(
+        poll_interval_s = poll_interval.as_secs(),
+        "tiersync daemon started"
+    );
+    loop {
+        match pipeline.pass(&cancel).await {
+            Ok(report) => tracing::info!(
+                orders_read = report.ingest.orders_read,
+                evaluated = report.evaluation.evaluated,
+                level_changes = report.evaluation.level_changes,
+                written = report.delivery.written,
+                parked = report.delivery.parked,
+                deferred = report.delivery.deferred,
+                pending = report.klaviyo_outbox.pending,
+                elapsed_ms = report.elapsed.as_millis() as u64,
+                "pass finished"
+            ),
+            Err(error) if error.is_fatal() => {
+                return Err(error).context("stopping: the checkpoint store cannot be used")
+            }
+            Err(error) => tracing::error!(%error, "pass failed; retrying at the next poll"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(poll_interval) => {}
+        }
+    }
+    tracing::info!("tiersync daemon stopped");
+    Ok(())
+}
+
+/// A token cancelled when `shutdown` completes.
+fn cancel_on(shutdown: impl Future<Output = ()> + Send + 'static) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        token.cancel();
+    });
+    cancel
+}

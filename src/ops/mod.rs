@@ -1,0 +1,3 @@
+//! Operator commands beyond the daemon.
+
+pub mod demo;

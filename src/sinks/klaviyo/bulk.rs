@@ -1,0 +1,219 @@
+//! Bulk import jobs: up to 10,000 profiles (5 MB) per job, polled to completion; profiles the
+//! job reports in its import errors are parked with Klaviyo's detail, the rest acknowledged.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::client::Limit;
+use super::{import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
+use crate::http::ApiError;
+use crate::store::{Destination, OutboxEntry, Store};
+
+/// Klaviyo's documented ceilings per job, with headroom under the 5 MB payload limit.
+const MAX_PROFILES: usize = 10_000;
+const MAX_BYTES: usize = 4_500_000;
+
+#[derive(Deserialize)]
+struct JobResponse {
+    data: Job,
+}
+
+#[derive(Deserialize)]
+struct Job {
+    id: String,
+    attributes: JobAttributes,
+}
+
+#[derive(Deserialize)]
+struct JobAttributes {
+    status: String,
+    #[serde(default)]
+    failed_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ImportErrors {
+    data: Vec<ImportError>,
+    #[serde(default)]
+    links: Option<Links>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ImportError {
+    attributes: ImportErrorAttributes,
+}
+
+#[derive(Deserialize)]
+struct ImportErrorAttributes {
+    code: String,
+    detail: String,
+    original_payload: Option<Value>,
+}
+
+pub(super) async fn deliver(
+    client: &KlaviyoClient,
+    store: &Store,
+    pending: Vec<OutboxEntry>,
+    cancel: &CancellationToken,
+) -> Result<DeliveryReport, DeliveryError> {
+    let mut report = DeliveryReport::default();
+    for batch in batches(pending) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        match run_job(client, &batch, cancel).await {
+            Ok(Some(failures)) => {
+                report.bulk_jobs += 1;
+                let (refused, accepted): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .partition(|e| failures.contains_key(&e.profile.external_id));
+                store.acknowledge(Destination::Klaviyo, &accepted)?;
+                report.written += accepted.len();
+                for entry in &refused {
+                    let detail = &failures[&entry.profile.external_id];
+                    tracing::warn!(customer = %entry.customer_id, %detail, "klaviyo bulk import refused a profile; parked until the customer's state changes");
+                    store.park(Destination::Klaviyo, entry, detail)?;
+                }
+                report.parked += refused.len();
+                store.flush()?;
+            }
+            Ok(None) => break,
+            Err(error) if error.is_credential() => return Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%error, profiles = batch.len(), "bulk import job failed; its profiles stay pending for the next pass");
+                report.deferred += batch.len();
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Splits writes into jobs within Klaviyo's count and size limits.
+fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
+    let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
+    let mut bytes = 0;
+    for entry in pending {
+        let size = import_attributes(&entry.profile).to_string().len() + 32;
+        match out.last_mut() {
+            Some(batch) if batch.len() < MAX_PROFILES && bytes + size <= MAX_BYTES => {
+                batch.push(entry);
+                bytes += size;
+            }
+            _ => {
+                out.push(vec![entry]);
+                bytes = size;
+            }
+        }
+    }
+    out
+}
+
+/// Runs one job to completion; returns the refused profiles (by external id) with Klaviyo's
+/// detail, or `None` when cancelled while it ran (its writes stay pending and are re-sent).
+async fn run_job(
+    client: &KlaviyoClient,
+    batch: &[OutboxEntry],
+    cancel: &CancellationToken,
+) -> Result<Option<HashMap<String, String>>, ApiError> {
+    let profiles: Vec<Value> = batch
+        .iter()
+        .map(|e| json!({ "type": "profile", "attributes": import_attributes(&e.profile) }))
+        .collect();
+    let body = json!({
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": { "profiles": { "data": profiles } }
+        }
+    });
+    let created = client
+        .send(
+            "klaviyo bulk import job create",
+            Limit::BulkJobs,
+            Method::POST,
+            "/api/profile-bulk-import-jobs",
+            Some(&body),
+        )
+        .await?;
+    let job: JobResponse = ApiError::decode("klaviyo bulk import job create", &created)?;
+    let id = job.data.id;
+    tracing::info!(job = %id, profiles = batch.len(), "klaviyo bulk import job submitted");
+    let status_path = format!("/api/profile-bulk-import-jobs/{id}");
+    let finished = loop {
+        let body = client
+            .send(
+                "klaviyo bulk import job status",
+                Limit::BulkJobs,
+                Method::GET,
+                &status_path,
+                None,
+            )
+            .await?;
+        let job: JobResponse = ApiError::decode("klaviyo bulk import job status", &body)?;
+        match job.data.attributes.status.as_str() {
+            "complete" => break job.data.attributes,
+            "cancelled" => {
+                return Err(ApiError::Server {
+                    endpoint: "klaviyo bulk import job status",
+                    status: 200,
+                    detail: format!("job {id} was cancelled"),
+                })
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(client.bulk_poll_interval) => {}
+        }
+    };
+    if finished.failed_count.unwrap_or(0) == 0 {
+        return Ok(Some(HashMap::new()));
+    }
+    import_errors(client, &status_path).await.map(Some)
+}
+
+/// Reads a finished job's import errors, keyed by the refused profile's external id.
+async fn import_errors(
+    client: &KlaviyoClient,
+    job_path: &str,
+) -> Result<HashMap<String, String>, ApiError> {
+    const ENDPOINT: &str = "klaviyo bulk import job errors";
+    let mut failures = HashMap::new();
+    let mut path = format!("{job_path}/import-errors");
+    loop {
+        let body = client
+            .send(ENDPOINT, Limit::BulkJobs, Method::GET, &path, None)
+            .await?;
+        let page: ImportErrors = ApiError::decode(ENDPOINT, &body)?;
+        for error in page.data {
+            let payload = error.attributes.original_payload.unwrap_or(Value::Null);
+            let external_id = payload
+                .pointer("/attributes/external_id")
+                .or_else(|| payload.pointer("/external_id"))
+                .and_then(Value::as_str);
+            if let Some(external_id) = external_id {
+                failures.insert(
+                    external_id.to_string(),
+                    format!("{}: {}", error.attributes.code, error.attributes.detail),
+                );
+            }
+        }
+        match page.links.and_then(|l| l.next) {
+            Some(next) => {
+                path = next
+                    .split_once("/api/")
+                    .map(|(_, rest)| format!("/api/{rest}"))
+                    .unwrap_or(next)
+            }
+            None => return Ok(failures),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Klaviyo profiles: the tier and its inputs as profile properties, upserted by email with
+//! `external_id` = the Shopify customer id.
+//!
+//! A handful of changes go one by one through `POST /api/profile-import` (75/s, 750/min);
+//! from `klaviyo.bulk_threshold` pending writes on, they go as bulk import jobs of up to
+//! 10,000 profiles (a 10,000-customer first sync takes seconds instead of 13 minutes at
+//! 750/min).
+
+mod bulk;
+mod client;
+mod profile;
+mod single;
+
+pub use client::KlaviyoClient;
+pub use profile::{import_attributes, import_body};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::http::ApiError;
+use crate::store::{Destination, Store, StoreError};
+
+/// What one delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Profiles Klaviyo acknowledged.
+    pub written: usize,
+    /// Writes Klaviyo refused for good (parked with its error detail).
+    pub parked: usize,
+    /// Writes that kept failing transiently; they stay pending for the next pass.
+    pub deferred: usize,
+    pub bulk_jobs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The destination cannot be written at all (credential refused).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sends every pending Klaviyo write; stops starting new ones once `cancel` fires.
+pub async fn deliver(
+    client: &KlaviyoClient,
+    store: &Store,
+    bulk_threshold: usize,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> Result<DeliveryReport, DeliveryError> {
+    let pending = store.pending(Destination::Klaviyo)?;
+    if pending.is_empty() {
+        return Ok(DeliveryReport::default());
+    }
+    if pending.len() >= bulk_threshold {
+        bulk::deliver(client, store, pending, cancel).await
+    } else {
+        single::deliver(client, store, pending, concurrency, cancel).await
+    }
+}

@@ -1,0 +1,231 @@
+//! The GraphQL transport: one POST per document, throttled by the shared cost bucket,
+//! retried on transient failures, with typed errors.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::throttle::{CostBucket, ThrottleStatus};
+use crate::config::Settings;
+use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
+
+const CREDENTIAL: &str = "shopify.access_token";
+
+pub struct ShopifyClient {
+    http: reqwest::Client,
+    endpoint: String,
+    token: SecretString,
+    bucket: CostBucket,
+    retry: RetryPolicy,
+    stats: Arc<ApiStats>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    data: Option<Value>,
+    errors: Option<Vec<GraphqlError>>,
+    extensions: Option<Extensions>,
+}
+
+#[derive(Deserialize)]
+struct GraphqlError {
+    message: String,
+    extensions: Option<ErrorExtensions>,
+}
+
+#[derive(Deserialize)]
+struct ErrorExtensions {
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Extensions {
+    cost: Option<Cost>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cost {
+    requested_query_cost: Option<f64>,
+    throttle_status: ThrottleStatus,
+}
+
+impl ShopifyClient {
+    pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> ShopifyClient {
+        let shopify = &settings.shopify;
+        ShopifyClient {
+            http: http::client(settings.sync.request_timeout),
+            endpoint: format!(
+                "{}/admin/api/{}/graphql.json",
+                shopify.base_url, shopify.api_version
+            ),
+            token: shopify.access_token.clone(),
+            bucket: CostBucket::new(),
+            retry: RetryPolicy::new(settings.sync.max_retry_time),
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> &ApiStats {
+        &self.stats
+    }
+
+    /// Sends one document and decodes its `data` into `T`, waiting for the bucket to afford
+    /// `cost` first and retrying throttles, 5xx and timeouts.
+    pub async fn execute<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &str,
+        variables: Value,
+        cost: f64,
+    ) -> Result<T, ApiError> {
+        let body = json!({ "query": query, "variables": variables });
+        with_retry(&self.retry, &self.stats, || {
+            self.attempt(endpoint, &body, cost)
+        })
+        .await
+    }
+
+    /// Downloads a bulk operation's result. The URL is pre-signed storage, so the access
+    /// token is deliberately not sent.
+    pub async fn download(&self, url: &str) -> Result<bytes::Bytes, ApiError> {
+        const ENDPOINT: &str = "shopify bulk result download";
+        with_retry(&self.retry, &self.stats, || async {
+            self.stats.request();
+            let response =
+                self.http
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|source| ApiError::Transport {
+                        endpoint: ENDPOINT,
+                        source,
+                    })?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|source| ApiError::Transport {
+                    endpoint: ENDPOINT,
+                    source,
+                })?;
+            match status {
+                200..=299 => Ok(body),
+                500..=599 => Err(ApiError::Server {
+                    endpoint: ENDPOINT,
+                    status,
+                    detail: body_excerpt(&body),
+                }),
+                _ => Err(ApiError::Rejected {
+                    endpoint: ENDPOINT,
+                    status,
+                    detail: body_excerpt(&body),
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        body: &Value,
+        cost: f64,
+    ) -> Result<T, ApiError> {
+        self.stats.waited(self.bucket.reserve(cost).await);
+        self.stats.request();
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header("X-Shopify-Access-Token", self.token.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| ApiError::Transport { endpoint, source })?;
+        let status = response.status().as_u16();
+        let retry_after = http::retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ApiError::Transport { endpoint, source })?;
+        match status {
+            200..=299 => {}
+            401 | 403 => {
+                return Err(ApiError::Unauthorized {
+                    endpoint,
+                    status,
+                    credential: CREDENTIAL,
+                    detail: body_excerpt(&bytes),
+                })
+            }
+            429 => {
+                self.stats.rate_limited();
+                return Err(ApiError::RateLimited {
+                    endpoint,
+                    retry_after,
+                });
+            }
+            500..=599 => {
+                return Err(ApiError::Server {
+                    endpoint,
+                    status,
+                    detail: body_excerpt(&bytes),
+                })
+            }
+            _ => {
+                return Err(ApiError::Rejected {
+                    endpoint,
+                    status,
+                    detail: body_excerpt(&bytes),
+                })
+            }
+        }
+        let envelope: Envelope = ApiError::decode(endpoint, &bytes)?;
+        let cost_info = envelope.extensions.and_then(|e| e.cost);
+        if let Some(cost) = &cost_info {
+            self.bucket.observe(cost.throttle_status);
+        }
+        if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
+            let throttled = errors.iter().any(|e| {
+                e.extensions.as_ref().and_then(|x| x.code.as_deref()) == Some("THROTTLED")
+            });
+            if throttled {
+                self.stats.rate_limited();
+                let retry_after = cost_info.map(|c| {
+                    let missing = c.requested_query_cost.unwrap_or(cost)
+                        - c.throttle_status.currently_available;
+                    std::time::Duration::from_secs_f64(
+                        (missing / c.throttle_status.restore_rate.max(1.0)).max(0.0),
+                    )
+                });
+                return Err(ApiError::RateLimited {
+                    endpoint,
+                    retry_after,
+                });
+            }
+            let detail = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(ApiError::Rejected {
+                endpoint,
+                status,
+                detail,
+            });
+        }
+        let data = envelope.data.ok_or_else(|| ApiError::Malformed {
+            endpoint,
+            path: "data".into(),
+            detail: "no data and no errors in the response".into(),
+        })?;
+        serde_path_to_error::deserialize(data).map_err(|e| ApiError::Malformed {
+            endpoint,
+            path: format!("data.{}", e.path()),
+            detail: e.inner().to_string(),
+        })
+    }
+}

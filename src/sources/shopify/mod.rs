@@ -1,0 +1,12 @@
+//! Shopify Admin GraphQL: orders, by bulk operation on the first run and by `updated_at`
+//! pages (re-reading an overlap window) afterwards.
+
+mod bulk;
+mod client;
+mod orders;
+pub mod queries;
+mod throttle;
+
+pub use client::ShopifyClient;
+pub use orders::{ingest_orders, IngestError, IngestReport};
+pub use throttle::CostBucket;

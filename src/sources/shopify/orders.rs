@@ -1,0 +1,152 @@
+//! Reading orders into the store: the node shape, its normalization, and the paged poll.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{bulk, queries, ShopifyClient};
+use crate::config::{Backfill, ShopifySettings};
+use crate::http::ApiError;
+use crate::store::{OrderRecord, Store, StoreError};
+
+/// What one ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Orders read from Shopify (including overlap re-reads).
+    pub orders_read: usize,
+    /// Orders that were new or changed.
+    pub orders_changed: usize,
+    /// True when this ingest was the first-run bulk backfill.
+    pub backfill: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An order as the orders queries select it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderNode {
+    id: String,
+    email: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
+    test: bool,
+    customer: Option<CustomerRef>,
+    current_total_price_set: MoneyBag,
+}
+
+#[derive(Debug, Deserialize)]
+struct CustomerRef {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoneyBag {
+    shop_money: Money,
+}
+
+#[derive(Debug, Deserialize)]
+struct Money {
+    amount: Decimal,
+}
+
+impl OrderNode {
+    pub(super) fn into_record(self) -> OrderRecord {
+        OrderRecord {
+            id: self.id,
+            customer_id: self.customer.map(|c| c.id),
+            customer_email: self
+                .email
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty()),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            cancelled_at: self.cancelled_at,
+            test: self.test,
+            current_total: self.current_total_price_set.shop_money.amount,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OrdersData {
+    orders: Connection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection {
+    page_info: PageInfo,
+    nodes: Vec<OrderNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+/// Brings the store's orders up to date: a bulk backfill when there is no cursor yet (if so
+/// configured), else pages of orders updated since the cursor minus the overlap window.
+pub async fn ingest_orders(
+    client: &ShopifyClient,
+    store: &Store,
+    settings: &ShopifySettings,
+    cancel: &CancellationToken,
+) -> Result<IngestReport, IngestError> {
+    let cursor = store.orders_cursor()?;
+    if cursor.is_none() && settings.backfill == Backfill::Bulk {
+        return bulk::backfill(client, store, settings, cancel).await;
+    }
+    let filter = cursor.map(|c| {
+        let since = c - chrono::Duration::from_std(settings.overlap).unwrap_or_default();
+        format!(
+            "updated_at:>='{}'",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    });
+    let mut report = IngestReport::default();
+    let mut after: Option<String> = None;
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let data: OrdersData = client
+            .execute(
+                "shopify orders",
+                queries::ORDERS_PAGE,
+                json!({ "first": settings.page_size, "after": after, "query": filter }),
+                queries::orders_page_cost(settings.page_size),
+            )
+            .await?;
+        let page: Vec<OrderRecord> = data
+            .orders
+            .nodes
+            .into_iter()
+            .map(OrderNode::into_record)
+            .collect();
+        let page_cursor = page.iter().map(|o| o.updated_at).max();
+        report.orders_read += page.len();
+        report.orders_changed += store.apply_orders(&page, page_cursor)?;
+        tracing::debug!(orders = page.len(), cursor = ?page_cursor, "orders page stored");
+        match (
+            data.orders.page_info.has_next_page,
+            data.orders.page_info.end_cursor,
+        ) {
+            (true, Some(end)) => after = Some(end),
+            _ => break,
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,89 @@
+//! Every GraphQL document tiersync sends to Shopify, in one place so a test can validate each
+//! against Shopify's published schema.
+//!
+//! Customer email comes from the order's own `email` field: `Customer.email` is deprecated
+//! from API version 2025-04.
+
+/// One page of orders updated since a time, oldest update first.
+/// Cost: 2 + first × 4 (order, customer, money bag, money) points.
+pub const ORDERS_PAGE: &str = r#"query TiersyncOrdersPage($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      email
+      createdAt
+      updatedAt
+      cancelledAt
+      test
+      customer { id }
+      currentTotalPriceSet { shopMoney { amount currencyCode } }
+    }
+  }
+}"#;
+
+/// The bulk-operation form of the orders read (no page size: bulk reads everything).
+pub const ORDERS_BULK: &str = r#"{
+  orders(query: "updated_at:<='{until}'") {
+    edges {
+      node {
+        id
+        email
+        createdAt
+        updatedAt
+        cancelledAt
+        test
+        customer { id }
+        currentTotalPriceSet { shopMoney { amount currencyCode } }
+      }
+    }
+  }
+}"#;
+
+/// Starts a bulk operation.
+pub const BULK_RUN: &str = r#"mutation TiersyncBulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}"#;
+
+/// A bulk operation's progress.
+pub const BULK_STATUS: &str = r#"query TiersyncBulkStatus($id: ID!) {
+  node(id: $id) {
+    ... on BulkOperation { id status errorCode objectCount url }
+  }
+}"#;
+
+/// The bulk operation running for this app and shop, if any (one may be left over from a
+/// run that was killed).
+pub const BULK_CURRENT: &str = r#"query TiersyncBulkCurrent {
+  currentBulkOperation { id status errorCode objectCount url }
+}"#;
+
+/// The orders page query's cost for a page size, as Shopify computes it.
+pub fn orders_page_cost(first: u32) -> f64 {
+    2.0 + 4.0 * first as f64
+}
+
+/// Every document with its name, for schema validation.
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        ("orders page", ORDERS_PAGE.to_string()),
+        (
+            "orders bulk",
+            bulk_orders_query(chrono::DateTime::UNIX_EPOCH),
+        ),
+        ("bulk run", BULK_RUN.to_string()),
+        ("bulk status", BULK_STATUS.to_string()),
+        ("bulk current", BULK_CURRENT.to_string()),
+    ]
+}
+
+/// The bulk orders document for orders updated up to `until`.
+pub fn bulk_orders_query(until: chrono::DateTime<chrono::Utc>) -> String {
+    ORDERS_BULK.replace(
+        "{until}",
+        &until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}

@@ -1,0 +1,29 @@
+//! Store errors, each saying what the operator can do about it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} has format version {found}, this tiersync reads version {supported}; use the matching tiersync release, or move the directory away and run a pass to rebuild it from the sources")]
+    UnknownVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the store at {path} is corrupt ({detail}); move the directory away and run a pass to rebuild it from Shopify (desired state is recomputed and destinations are re-written idempotently)")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("cannot use the store at {path}: {source}; check that the directory exists, is writable by the tiersync user and the disk has space")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store record `{key}` in `{tree}` cannot be decoded ({detail}); the store may be corrupt: move the directory away and run a pass to rebuild it")]
+    Decode {
+        tree: &'static str,
+        key: String,
+        detail: String,
+    },
+    #[error("store write failed: {0}")]
+    Write(String),
+}

@@ -1,0 +1,496 @@
+//! The checkpoint store: the one module that talks to sled.
+//!
+//! Trees:
+//! - `meta`: schema version, the orders cursor, the day of the last full evaluation;
+//! - `orders`: order GID → [`OrderRecord`];
+//! - `customer_orders`: customer GID `\0` order GID → [`OrderFacts`] (evaluating a customer is
+//!   one prefix scan);
+//! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
+//! - `customers`: customer GID → [`CustomerRecord`] (aggregates and tier state);
+//! - `ack/<destination>`: customer GID → the state that destination acknowledged;
+//! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write.
+//!
+//! Invariants the rest of the daemon relies on: a page of orders, the customers it dirties and
+//! the cursor that covers it commit in one transaction; a customer's new tier state and its
+//! outbox entry commit in one transaction; an acknowledgement and the removal of the outbox
+//! entry it settles commit in one transaction. [`Store::flush`] makes all of it durable and is
+//! called before a pass reports anything done.
+
+mod codec;
+mod error;
+mod records;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+
+pub use error::StoreError;
+pub use records::{CustomerRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState};
+
+use codec::{decode, encode};
+
+/// The format this build reads and writes. Bump it when a record's encoding changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const KEY_SCHEMA: &[u8] = b"schema_version";
+const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
+const KEY_FULL_EVALUATION: &[u8] = b"model/last_full_evaluation";
+
+/// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Destination {
+    Klaviyo,
+}
+
+impl Destination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Klaviyo => "klaviyo",
+        }
+    }
+}
+
+/// What a customer's evaluation does to its pending write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutboxChange {
+    /// Nothing to change (already pending with the same payload, or nothing to send).
+    Keep,
+    /// Enqueue (or replace the pending entry with) this write.
+    Put(OutboxEntry),
+    /// The destination already holds the desired state: drop any pending write.
+    Remove,
+}
+
+/// One evaluated customer, ready to commit.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub record: CustomerRecord,
+    pub klaviyo: OutboxChange,
+}
+
+/// Outbox totals for one destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: usize,
+    pub failed: usize,
+}
+
+/// The open checkpoint store. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    meta: Tree,
+    orders: Tree,
+    customer_orders: Tree,
+    dirty: Tree,
+    customers: Tree,
+    ack_klaviyo: Tree,
+    outbox: Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, checking its format version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let map = |e| map_sled(path, e);
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let db = sled::Config::new().path(path).open().map_err(map)?;
+        let store = Store {
+            path: path.to_path_buf(),
+            meta: db.open_tree("meta").map_err(map)?,
+            orders: db.open_tree("orders").map_err(map)?,
+            customer_orders: db.open_tree("customer_orders").map_err(map)?,
+            dirty: db.open_tree("dirty").map_err(map)?,
+            customers: db.open_tree("customers").map_err(map)?,
+            ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
+            outbox: db.open_tree("outbox").map_err(map)?,
+            db,
+        };
+        store.check_version()?;
+        Ok(store)
+    }
+
+    fn check_version(&self) -> Result<(), StoreError> {
+        match self.meta.get(KEY_SCHEMA).map_err(|e| self.err(e))? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        detail: "the schema version record is not 4 bytes".into(),
+                    })?;
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::UnknownVersion {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                self.meta
+                    .insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every committed change durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        map_sled(&self.path, e)
+    }
+
+    fn tx_err(&self, e: TransactionError<StoreError>) -> StoreError {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.err(e),
+        }
+    }
+
+    // ---- orders ----------------------------------------------------------------------------
+
+    /// The `updated_at` up to which every order has been stored.
+    pub fn orders_cursor(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta
+            .get(KEY_ORDERS_CURSOR)
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("meta", "orders cursor", &v))
+            .transpose()
+    }
+
+    pub fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.orders
+            .get(id)
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("orders", id, &v))
+            .transpose()
+    }
+
+    /// Upserts a page of orders, dirties the customers whose facts changed and, when given,
+    /// moves the cursor forward — all in one transaction. Replaying a page changes nothing.
+    /// Returns how many orders were new or changed.
+    pub fn apply_orders(
+        &self,
+        page: &[OrderRecord],
+        cursor: Option<DateTime<Utc>>,
+    ) -> Result<usize, StoreError> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = page
+            .iter()
+            .map(|o| Ok((encode(o)?, encode(&o.facts())?)))
+            .collect::<Result<_, StoreError>>()?;
+        let cursor = cursor
+            .map(|c| Ok::<_, StoreError>((c, encode(&c)?)))
+            .transpose()?;
+        (&self.orders, &self.customer_orders, &self.dirty, &self.meta)
+            .transaction(|(orders, index, dirty, meta)| {
+                let mut changed = 0;
+                for (order, (order_bytes, facts_bytes)) in page.iter().zip(&encoded) {
+                    let previous = orders.get(order.id.as_bytes())?;
+                    if previous.as_deref() == Some(order_bytes.as_slice()) {
+                        continue;
+                    }
+                    changed += 1;
+                    if let Some(previous) = previous {
+                        let previous: OrderRecord =
+                            decode("orders", &order.id, &previous).map_err(abort)?;
+                        if let Some(old_customer) = &previous.customer_id {
+                            if previous.customer_id != order.customer_id {
+                                index.remove(index_key(old_customer, &order.id))?;
+                                dirty.insert(
+                                    old_customer.as_bytes(),
+                                    encode(&None::<String>).map_err(abort)?,
+                                )?;
+                            }
+                        }
+                    }
+                    orders.insert(order.id.as_bytes(), order_bytes.as_slice())?;
+                    if let Some(customer) = &order.customer_id {
+                        index.insert(index_key(customer, &order.id), facts_bytes.as_slice())?;
+                        dirty.insert(
+                            customer.as_bytes(),
+                            encode(&order.customer_email).map_err(abort)?,
+                        )?;
+                    }
+                }
+                if let Some((cursor, cursor_bytes)) = &cursor {
+                    let newer = match meta.get(KEY_ORDERS_CURSOR)? {
+                        Some(old) => {
+                            let old: DateTime<Utc> =
+                                decode("meta", "orders cursor", &old).map_err(abort)?;
+                            cursor > &old
+                        }
+                        None => true,
+                    };
+                    if newer {
+                        meta.insert(KEY_ORDERS_CURSOR, cursor_bytes.as_slice())?;
+                    }
+                }
+                Ok(changed)
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// The facts of every order of one customer.
+    pub fn customer_orders(&self, customer_id: &str) -> Result<Vec<OrderFacts>, StoreError> {
+        let mut prefix = customer_id.as_bytes().to_vec();
+        prefix.push(0);
+        self.customer_orders
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                decode("customer_orders", &String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    // ---- customers -------------------------------------------------------------------------
+
+    /// Customers to evaluate, with the latest email their orders carried.
+    pub fn dirty_customers(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.dirty
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                let id = String::from_utf8_lossy(&key).into_owned();
+                let email = decode("dirty", &id, &value)?;
+                Ok((id, email))
+            })
+            .collect()
+    }
+
+    /// Every customer id known from orders (for the daily full evaluation).
+    pub fn known_customer_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut last: Option<Vec<u8>> = None;
+        for item in self.customer_orders.iter().keys() {
+            let key = item.map_err(|e| self.err(e))?;
+            let customer = key.split(|b| *b == 0).next().unwrap_or(&key).to_vec();
+            if last.as_ref() != Some(&customer) {
+                ids.push(String::from_utf8_lossy(&customer).into_owned());
+                last = Some(customer);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
+        self.customers
+            .get(id)
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("customers", id, &v))
+            .transpose()
+    }
+
+    /// Every customer record (reports).
+    pub fn customers(&self) -> impl Iterator<Item = Result<CustomerRecord, StoreError>> + '_ {
+        self.customers.iter().map(move |item| {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            decode("customers", &String::from_utf8_lossy(&key), &value)
+        })
+    }
+
+    /// Commits evaluated customers with their outbox changes and clears their dirty marks,
+    /// in one transaction.
+    pub fn commit_evaluations(&self, batch: &[Evaluation]) -> Result<(), StoreError> {
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = batch
+            .iter()
+            .map(|e| {
+                let put = match &e.klaviyo {
+                    OutboxChange::Put(entry) => Some(encode(entry)?),
+                    _ => None,
+                };
+                Ok((encode(&e.record)?, put))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        (&self.customers, &self.dirty, &self.outbox)
+            .transaction(|(customers, dirty, outbox)| {
+                for (evaluation, (record, put)) in batch.iter().zip(&encoded) {
+                    let id = evaluation.record.id.as_str();
+                    customers.insert(id.as_bytes(), record.as_slice())?;
+                    dirty.remove(id.as_bytes())?;
+                    let key = outbox_key(Destination::Klaviyo, id);
+                    match (&evaluation.klaviyo, put) {
+                        (OutboxChange::Put(_), Some(bytes)) => {
+                            outbox.insert(key, bytes.as_slice())?;
+                        }
+                        (OutboxChange::Remove, _) => {
+                            outbox.remove(key)?;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// The UTC day of the last evaluation of every customer.
+    pub fn last_full_evaluation(&self) -> Result<Option<NaiveDate>, StoreError> {
+        self.meta
+            .get(KEY_FULL_EVALUATION)
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("meta", "last full evaluation", &v))
+            .transpose()
+    }
+
+    pub fn set_last_full_evaluation(&self, day: NaiveDate) -> Result<(), StoreError> {
+        self.meta
+            .insert(KEY_FULL_EVALUATION, encode(&day)?)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    // ---- destinations ----------------------------------------------------------------------
+
+    fn ack_tree(&self, destination: Destination) -> &Tree {
+        match destination {
+            Destination::Klaviyo => &self.ack_klaviyo,
+        }
+    }
+
+    /// What `destination` last acknowledged for a customer.
+    pub fn acknowledged(
+        &self,
+        destination: Destination,
+        customer_id: &str,
+    ) -> Result<Option<ProfileState>, StoreError> {
+        self.ack_tree(destination)
+            .get(customer_id)
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("ack", customer_id, &v))
+            .transpose()
+    }
+
+    pub fn pending_entry(
+        &self,
+        destination: Destination,
+        customer_id: &str,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        self.outbox
+            .get(outbox_key(destination, customer_id))
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("outbox", customer_id, &v))
+            .transpose()
+    }
+
+    /// Pending (not parked) writes for a destination, oldest key first.
+    pub fn pending(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self
+            .outbox_entries(destination)?
+            .into_iter()
+            .filter(|e| e.failed.is_none())
+            .collect())
+    }
+
+    fn outbox_entries(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut prefix = destination.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        self.outbox
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                decode("outbox", &String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    pub fn outbox_counts(&self, destination: Destination) -> Result<OutboxCounts, StoreError> {
+        let entries = self.outbox_entries(destination)?;
+        let failed = entries.iter().filter(|e| e.failed.is_some()).count();
+        Ok(OutboxCounts {
+            pending: entries.len() - failed,
+            failed,
+        })
+    }
+
+    /// Records that `destination` now holds each entry's state and removes the entries that
+    /// are still the latest desired state (a newer one enqueued meanwhile stays pending).
+    pub fn acknowledge(
+        &self,
+        destination: Destination,
+        delivered: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = delivered
+            .iter()
+            .map(|e| Ok((encode(&e.profile)?, encode(e)?)))
+            .collect::<Result<_, StoreError>>()?;
+        (self.ack_tree(destination), &self.outbox)
+            .transaction(|(acks, outbox)| {
+                for (entry, (profile, whole)) in delivered.iter().zip(&encoded) {
+                    acks.insert(entry.customer_id.as_bytes(), profile.as_slice())?;
+                    let key = outbox_key(destination, &entry.customer_id);
+                    if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
+                        outbox.remove(key)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// Parks a write the destination refused for good, with the API's error detail, unless a
+    /// newer desired state replaced it meanwhile.
+    pub fn park(
+        &self,
+        destination: Destination,
+        entry: &OutboxEntry,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let key = outbox_key(destination, &entry.customer_id);
+        let current = encode(entry)?;
+        let parked = encode(&OutboxEntry {
+            failed: Some(detail.to_string()),
+            ..entry.clone()
+        })?;
+        self.outbox
+            .compare_and_swap(key, Some(current), Some(parked))
+            .map_err(|e| self.err(e))?
+            .ok();
+        Ok(())
+    }
+}
+
+fn index_key(customer_id: &str, order_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(customer_id.len() + order_id.len() + 1);
+    key.extend_from_slice(customer_id.as_bytes());
+    key.push(0);
+    key.extend_from_slice(order_id.as_bytes());
+    key
+}
+
+fn outbox_key(destination: Destination, customer_id: &str) -> Vec<u8> {
+    index_key(destination.as_str(), customer_id)
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn map_sled(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("sled reports corruption at {at:?}"),
+        },
+        other => StoreError::Write(other.to_string()),
+    }
+}

@@ -1,0 +1,9 @@
+//! One pass: ingest → evaluate (model + plan) → deliver, and its report.
+
+mod evaluate;
+mod pass;
+mod report;
+
+pub use evaluate::{desired_profile, evaluate, EvaluationReport};
+pub use pass::{PassError, Pipeline};
+pub use report::{PassReport, TierCount};

@@ -1,0 +1,101 @@
+//! What a pass did, in the numbers an operator checks: what was read, the tier distribution,
+//! what was written, and how hard each API was used.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::http::ApiStatsSnapshot;
+use crate::sinks::klaviyo::DeliveryReport;
+use crate::sources::shopify::IngestReport;
+use crate::store::OutboxCounts;
+
+use super::EvaluationReport;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierCount {
+    pub name: String,
+    pub customers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassReport {
+    pub ingest: IngestReport,
+    pub evaluation: EvaluationReport,
+    pub delivery: DeliveryReport,
+    /// Customers known to the store, and how many sit in each level (`None` first).
+    pub customers: usize,
+    pub tiers: Vec<TierCount>,
+    pub klaviyo_outbox: OutboxCounts,
+    pub shopify_calls: ApiStatsSnapshot,
+    pub klaviyo_calls: ApiStatsSnapshot,
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for PassReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = if self.ingest.backfill {
+            " (bulk backfill)"
+        } else {
+            ""
+        };
+        writeln!(
+            f,
+            "  orders read          {}{mode}, new or changed {}",
+            self.ingest.orders_read, self.ingest.orders_changed
+        )?;
+        writeln!(
+            f,
+            "  customers            {} known, {} evaluated{}, {} changed level",
+            self.customers,
+            self.evaluation.evaluated,
+            if self.evaluation.full {
+                " (daily full evaluation)"
+            } else {
+                ""
+            },
+            self.evaluation.level_changes
+        )?;
+        writeln!(f, "  tiers")?;
+        for tier in &self.tiers {
+            let share = if self.customers == 0 {
+                0.0
+            } else {
+                tier.customers as f64 * 100.0 / self.customers as f64
+            };
+            writeln!(
+                f,
+                "    {:<18} {:>8}  {:>5.1}%",
+                tier.name, tier.customers, share
+            )?;
+        }
+        writeln!(
+            f,
+            "  klaviyo profiles     {} written ({} bulk jobs), {} refused, {} deferred; outbox: {} pending, {} parked",
+            self.delivery.written,
+            self.delivery.bulk_jobs,
+            self.delivery.parked,
+            self.delivery.deferred,
+            self.klaviyo_outbox.pending,
+            self.klaviyo_outbox.failed
+        )?;
+        for (name, calls) in [
+            ("shopify", &self.shopify_calls),
+            ("klaviyo", &self.klaviyo_calls),
+        ] {
+            writeln!(
+                f,
+                "  {name:<8} API calls    {} requests, {} rate-limited answers, {} retries, {} waits ({:.1} s waiting)",
+                calls.requests,
+                calls.rate_limited,
+                calls.retries,
+                calls.waits,
+                calls.waited.as_secs_f64()
+            )?;
+        }
+        write!(
+            f,
+            "  wall time            {:.2} s",
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
