@@ -262,22 +262,84 @@ pub async fn import_errors(
     let store = shared.store();
     let job = store.jobs.get(&id)?;
     let document = request.page(&job.errors, |e| {
-        let source = match &e.error.source {
-            Some(Source::Pointer(pointer)) => json!({ "pointer": pointer }),
-            _ => json!({ "pointer": "/data" }),
-        };
-        let attributes = json!({
+        let mut error = import_error(e);
+        if let Some(attributes) = error["attributes"].as_object().cloned() {
+            error["attributes"] = request.sparse("import-error", attributes).into();
+        }
+        error
+    })?;
+    Ok(jsonapi::response(StatusCode::OK, &document))
+}
+
+/// An `import-error` resource: the error, where in the job body it was, and the profile sent.
+fn import_error(e: &ImportError) -> Value {
+    let pointer = match &e.error.source {
+        Some(Source::Pointer(pointer)) => pointer.as_str(),
+        _ => "/data",
+    };
+    json!({
+        "type": "import-error",
+        "id": e.id,
+        "attributes": {
             "code": e.error.code,
             "title": e.error.title,
             "detail": e.error.detail,
-            "source": source,
+            "source": { "pointer": pointer },
             "original_payload": e.original_payload,
-        });
-        json!({
-            "type": "import-error",
-            "id": e.id,
-            "attributes": request.sparse("import-error", attributes.as_object().cloned().unwrap_or_default()),
-        })
-    })?;
-    Ok(jsonapi::response(StatusCode::OK, &document))
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "http://127.0.0.1:1";
+
+    fn job(status: JobStatus) -> BulkJob {
+        let now = Utc::now();
+        let done = status == JobStatus::Complete;
+        BulkJob {
+            id: ulid(now, 0),
+            status,
+            created_at: now,
+            started_at: done.then_some(now),
+            completed_at: done.then_some(now),
+            total_count: 2,
+            completed_count: 1,
+            failed_count: 1,
+            list_ids: vec!["VRgFBd".into()],
+            errors: vec![ImportError {
+                id: super::super::errors::next_error_id(),
+                error: ApiError::invalid(
+                    "Invalid email address",
+                    "/data/attributes/profiles/data/1/attributes/email",
+                ),
+                original_payload: json!({"type": "profile", "attributes": {"email": "x"}}),
+            }],
+            pending: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn answers_match_the_spec_response_schemas() {
+        let queued = json!({ "data": resource(&job(JobStatus::Queued), BASE, None) });
+        spec::check_response("PostProfileImportJobResponse", &queued).unwrap();
+        let complete = job(JobStatus::Complete);
+        let one = json!({ "data": resource(&complete, BASE, None), "links": { "self": BASE } });
+        spec::check_response("GetProfileImportJobResponseCompoundDocument", &one).unwrap();
+        assert!(one["data"]["attributes"]["expires_at"].is_string());
+    }
+
+    #[test]
+    fn import_errors_match_the_spec() {
+        let shared_job = job(JobStatus::Complete);
+        let request = Request::new(BASE, "/x", None);
+        let page = request.page(&shared_job.errors, import_error).unwrap();
+        spec::check_response("GetImportErrorResponseCollection", &page).unwrap();
+        assert_eq!(
+            page["data"][0]["attributes"]["original_payload"]["attributes"]["email"],
+            "x"
+        );
+    }
 }

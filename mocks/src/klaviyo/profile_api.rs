@@ -19,7 +19,7 @@ use super::spec;
 use super::Shared;
 
 /// Standard attributes every profile resource carries (`null` when unset).
-const STANDARD_ATTRIBUTES: [&str; 9] = [
+const STANDARD_ATTRIBUTES: [&str; 8] = [
     "first_name",
     "last_name",
     "organization",
@@ -28,7 +28,6 @@ const STANDARD_ATTRIBUTES: [&str; 9] = [
     "image",
     "location",
     "last_event_date",
-    "anonymous_id",
 ];
 
 /// The `{"type":"profile","id":…,"attributes":{…},"links":{"self":…}}` resource.
@@ -173,4 +172,34 @@ fn sort_profiles(profiles: &mut [&Profile], sort: &str) -> Result<(), ApiError> 
         profiles.reverse();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::klaviyo::profiles::Profiles;
+
+    fn stored() -> Profile {
+        let mut profiles = Profiles::default();
+        let resource = json!({"type": "profile", "attributes": {
+            "email": "a@example.com", "first_name": "Ann", "properties": {"Tier": "Gold"}}});
+        profiles
+            .write(&resource, Mode::Upsert, "/data", Utc::now())
+            .expect("valid profile")
+            .profile
+    }
+
+    #[test]
+    fn answers_match_the_spec_response_schemas() {
+        let profile = stored();
+        let one = json!({ "data": resource(&profile, "http://127.0.0.1:1", None) });
+        spec::check_response("PostProfileResponse", &one).unwrap();
+        let request = Request::new("http://127.0.0.1:1", "/api/profiles", Some("page[size]=1"));
+        let page = request
+            .page(&[profile], |p| {
+                resource(p, "http://127.0.0.1:1", Some(&request))
+            })
+            .unwrap();
+        spec::check_response("GetProfileResponseCollection", &page).unwrap();
+    }
 }

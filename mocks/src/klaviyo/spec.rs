@@ -113,8 +113,13 @@ fn validator(operation: Operation) -> Arc<Validator> {
 
 fn build(spec: &Spec, operation: Operation) -> Validator {
     let root = request_schema_name(spec, operation);
+    build_for(spec, &root)
+}
+
+/// A validator whose root is the component schema `root`.
+fn build_for(spec: &Spec, root: &str) -> Validator {
     let mut needed = BTreeSet::new();
-    collect_refs(spec, &root, &mut needed);
+    collect_refs(spec, root, &mut needed);
     let schemas: Map<String, Value> = needed
         .into_iter()
         .map(|name| (name.clone(), spec.schemas[&name].clone()))
@@ -124,7 +129,16 @@ fn build(spec: &Spec, operation: Operation) -> Validator {
         "components": { "schemas": schemas },
     });
     jsonschema::validator_for(&document)
-        .unwrap_or_else(|e| panic!("schema for {operation:?} does not compile: {e}"))
+        .unwrap_or_else(|e| panic!("schema {root} does not compile: {e}"))
+}
+
+/// Checks one of the fake's answers against the spec's response schema `schema`, so tests
+/// prove that a client written against the spec can read what the fake sends.
+#[cfg(test)]
+pub fn check_response(schema: &str, answer: &Value) -> Result<(), String> {
+    build_for(spec(), schema)
+        .validate(answer)
+        .map_err(|e| format!("{schema} at {}: {e}", e.instance_path().as_str()))
 }
 
 /// The component named by the operation's `requestBody` (e.g. `ProfileUpsertQuery`).
