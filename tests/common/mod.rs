@@ -41,17 +41,12 @@ pub struct TestEnv {
 
 /// Starts the fakes with `store` loaded and settings aimed at them.
 pub async fn spawn(store: StoreData) -> TestEnv {
-    spawn_with(store, "").await
-}
-
-/// Like [`spawn`], with extra TOML layered over the test settings.
-pub async fn spawn_with(store: StoreData, extra_toml: &str) -> TestEnv {
     let servers = MockServers::start(MockOptions::default())
         .await
         .expect("fakes start");
     servers.shopify.load(store);
     let dir = tempfile::tempdir().expect("temp dir");
-    let toml = config_toml(&servers, &dir.path().join("store"), extra_toml);
+    let toml = config_toml(&servers, &dir.path().join("store"));
     let settings = Settings::from_toml(&toml).expect("test settings are valid");
     TestEnv {
         servers,
@@ -60,7 +55,7 @@ pub async fn spawn_with(store: StoreData, extra_toml: &str) -> TestEnv {
     }
 }
 
-fn config_toml(servers: &MockServers, store: &std::path::Path, extra: &str) -> String {
+fn config_toml(servers: &MockServers, store: &std::path::Path) -> String {
     format!(
         r#"
 [shopify]
@@ -81,7 +76,6 @@ path = "{store}"
 poll_interval = "1s"
 max_retry_time = "20s"
 {TIERS}
-{extra}
 "#,
         shopify = servers.shopify.base_url(),
         token = servers.shopify.access_token(),
@@ -101,15 +95,30 @@ impl TestEnv {
             .expect("pass succeeds")
     }
 
-    /// Writes the settings as a config file for the `tiersync` binary.
-    pub fn config_file(&self, extra_toml: &str) -> PathBuf {
+    /// Writes the settings as a config file for the `tiersync` binary (tweak it further with
+    /// `TIERSYNC__…` environment variables on the command).
+    pub fn config_file(&self) -> PathBuf {
         let path = self.dir.path().join("tiersync.toml");
-        std::fs::write(
-            &path,
-            config_toml(&self.servers, &self.settings.store.path, extra_toml),
-        )
-        .expect("write config");
+        std::fs::write(&path, config_toml(&self.servers, &self.settings.store.path))
+            .expect("write config");
         path
+    }
+
+    /// The `tiersync` binary with these arguments, its output captured in the file `log`
+    /// inside the test directory (read it with [`TestEnv::log`]).
+    pub fn binary(&self, args: &[&str], log: &str) -> std::process::Command {
+        let file = std::fs::File::create(self.dir.path().join(log)).expect("log file");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tiersync"));
+        command
+            .args(args)
+            .env("RUST_LOG", "tiersync=debug")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        command
+    }
+
+    pub fn log(&self, log: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(log)).unwrap_or_default()
     }
 
     /// The `vip_tier` the fake Klaviyo holds for an email.
@@ -211,4 +220,72 @@ pub fn store(customers: Vec<Customer>, orders: Vec<Order>) -> StoreData {
         customers,
         orders,
     }
+}
+
+// ---- an independent oracle ----------------------------------------------------------------
+
+/// What each customer's Klaviyo profile should say, computed straight from the fake store's
+/// orders (independently of the daemon's code): external id → (vip_tier, orders_count,
+/// clv_historic in cents).
+pub fn expected_profiles(
+    orders: &[Order],
+    now: DateTime<Utc>,
+) -> std::collections::HashMap<String, (String, u64, i64)> {
+    use std::collections::HashMap;
+    let window_start = now - Duration::days(365);
+    let mut sums: HashMap<u64, (Decimal, u32, Decimal, u32)> = HashMap::new();
+    for o in orders {
+        let Some(customer) = o.customer_id else {
+            continue;
+        };
+        let entry = sums.entry(customer).or_default();
+        if o.cancelled_at.is_some() || o.test {
+            continue;
+        }
+        let net = o.shop_total - o.shop_refunded;
+        entry.0 += net;
+        entry.1 += 1;
+        if o.created_at >= window_start {
+            entry.2 += net;
+            entry.3 += 1;
+        }
+    }
+    let levels: [(&str, Decimal, u32); 3] = [
+        ("Platinum", Decimal::from(5000), 20),
+        ("Gold", Decimal::from(1500), 10),
+        ("Silver", Decimal::from(500), 5),
+    ];
+    sums.into_iter()
+        .map(|(customer, (life_net, life_orders, win_net, win_orders))| {
+            let tier = levels
+                .iter()
+                .find(|(_, spend, count)| win_net >= *spend || win_orders >= *count)
+                .map(|(name, _, _)| *name)
+                .unwrap_or("None");
+            let cents = (life_net.round_dp(2) * Decimal::from(100))
+                .trunc()
+                .to_string()
+                .parse()
+                .unwrap();
+            (
+                customer.to_string(),
+                (tier.to_string(), u64::from(life_orders), cents),
+            )
+        })
+        .collect()
+}
+
+/// What the fake Klaviyo holds, in the oracle's shape.
+pub fn klaviyo_profiles(env: &TestEnv) -> std::collections::HashMap<String, (String, u64, i64)> {
+    env.servers
+        .klaviyo
+        .profiles()
+        .into_iter()
+        .filter_map(|p| {
+            let tier = p.properties.get("vip_tier")?.as_str()?.to_string();
+            let orders = p.properties.get("orders_count")?.as_u64()?;
+            let clv = (p.properties.get("clv_historic")?.as_f64()? * 100.0).round() as i64;
+            Some((p.external_id?, (tier, orders, clv)))
+        })
+        .collect()
 }

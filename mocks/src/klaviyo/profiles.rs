@@ -141,26 +141,7 @@ impl Profiles {
             ));
         }
 
-        let target = match mode {
-            Mode::Update(id) => Some(self.index_of(id)?),
-            Mode::Upsert => match resource.get("id").and_then(Value::as_str) {
-                Some(id) => Some(self.index_of(id)?),
-                None => self.resolve(&sent)?,
-            },
-            Mode::Create => match self.resolve(&sent)? {
-                Some(i) => return Err(ApiError::duplicate_profile(&self.list[i].id)),
-                None => None,
-            },
-        };
-        // An update must not take identifiers another profile holds.
-        for key in IDENTIFIERS {
-            if let Some(other) = sent(key).and_then(|v| self.find(key, &v)) {
-                if target.is_some_and(|i| self.list[i].id != other.id) {
-                    return Err(ApiError::duplicate_profile(&other.id));
-                }
-            }
-        }
-
+        let target = self.target(resource, mode, &sent)?;
         let mut profile = match target {
             Some(i) => self.list[i].clone(),
             None => {
@@ -196,6 +177,36 @@ impl Profiles {
         let created = target.is_none();
         self.store(profile.clone(), target.map(|_| &before));
         Ok(Written { profile, created })
+    }
+
+    /// The existing profile this write changes (`None`: create one), or why it cannot.
+    fn target(
+        &self,
+        resource: &Value,
+        mode: Mode<'_>,
+        sent: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<usize>, ApiError> {
+        let target = match mode {
+            Mode::Update(id) => Some(self.index_of(id)?),
+            Mode::Upsert => match resource.get("id").and_then(Value::as_str) {
+                Some(id) => Some(self.index_of(id)?),
+                None => self.resolve(sent)?,
+            },
+            Mode::Create => match self.resolve(sent)? {
+                Some(i) => return Err(ApiError::duplicate_profile(&self.list[i].id)),
+                None => None,
+            },
+        };
+        // An update must not take identifiers another profile holds.
+        for key in IDENTIFIERS {
+            let other = sent(key).and_then(|v| self.position(key, &v));
+            if let (Some(i), Some(other)) = (target, other) {
+                if i != other {
+                    return Err(ApiError::duplicate_profile(&self.list[other].id));
+                }
+            }
+        }
+        Ok(target)
     }
 
     fn new_profile(&self, now: DateTime<Utc>) -> Profile {
