@@ -21,6 +21,8 @@ mod rate_limit;
 mod server;
 mod spec;
 
+pub use spec::{Operation, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,6 +35,16 @@ use crate::recorder::{RecordedRequest, Recorder};
 pub use events::Event;
 pub use profiles::Profile;
 pub use rate_limit::{KlaviyoLimits, Limit};
+
+/// Validates a request body against the schema Klaviyo's official OpenAPI spec gives for
+/// `operation`, as the fake does for every request it receives. Lets tests prove the daemon's
+/// bodies are valid without a server; the error names the JSON pointer that failed.
+pub fn validate_request_body(operation: Operation, body: &Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    spec::validated(operation, &bytes)
+        .map(|_| ())
+        .map_err(|e| e.detail)
+}
 
 /// How the fake Klaviyo behaves.
 #[derive(Debug, Clone)]

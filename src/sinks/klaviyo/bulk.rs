@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::client::Limit;
-use super::{import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
+use super::{bulk_job_body, import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{Destination, OutboxEntry, Store};
 
@@ -124,16 +124,7 @@ async fn run_job(
     batch: &[OutboxEntry],
     cancel: &CancellationToken,
 ) -> Result<Option<HashMap<String, String>>, ApiError> {
-    let profiles: Vec<Value> = batch
-        .iter()
-        .map(|e| json!({ "type": "profile", "attributes": import_attributes(&e.profile) }))
-        .collect();
-    let body = json!({
-        "data": {
-            "type": "profile-bulk-import-job",
-            "attributes": { "profiles": { "data": profiles } }
-        }
-    });
+    let body = bulk_job_body(batch.iter().map(|e| &e.profile));
     let created = client
         .send(
             "klaviyo bulk import job create",

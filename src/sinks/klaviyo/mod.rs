@@ -12,7 +12,7 @@ mod profile;
 mod single;
 
 pub use client::KlaviyoClient;
-pub use profile::{import_attributes, import_body};
+pub use profile::{bulk_job_body, import_attributes, import_body};
 
 use tokio_util::sync::CancellationToken;
 

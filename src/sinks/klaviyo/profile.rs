@@ -30,3 +30,17 @@ pub fn import_attributes(profile: &ProfileState) -> Value {
 pub fn import_body(profile: &ProfileState) -> Value {
     json!({ "data": { "type": "profile", "attributes": import_attributes(profile) } })
 }
+
+/// The body of `POST /api/profile-bulk-import-jobs` for these profiles.
+pub fn bulk_job_body<'a>(profiles: impl IntoIterator<Item = &'a ProfileState>) -> Value {
+    let data: Vec<Value> = profiles
+        .into_iter()
+        .map(|p| json!({ "type": "profile", "attributes": import_attributes(p) }))
+        .collect();
+    json!({
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": { "profiles": { "data": data } }
+        }
+    })
+}

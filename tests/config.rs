@@ -1,0 +1,201 @@
+//! Configuration: layering, environment overrides, secrets that never print, and errors that
+//! name the key.
+
+use std::path::Path;
+
+use tiersync::Settings;
+
+const VALID: &str = r#"
+[shopify]
+shop = "acme"
+access_token = "shpat_secret_value_123"
+
+[klaviyo]
+api_key = "pk_secret_value_456"
+
+[store]
+path = "/tmp/tiersync-config-test"
+"#;
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("tiersync.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), text);
+    Settings::load_with_env(
+        Some(&path),
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_minimal_file_gets_the_documented_defaults() {
+    let settings = load(VALID, &[]).unwrap();
+    assert_eq!(settings.shopify.base_url, "https://acme.myshopify.com");
+    assert_eq!(settings.shopify.api_version, "2026-10");
+    assert_eq!(settings.klaviyo.base_url, "https://a.klaviyo.com");
+    assert_eq!(
+        settings.sync.poll_interval,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(settings.tiers.window_days, 365);
+    let names: Vec<_> = settings
+        .tiers
+        .levels
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["Silver", "Gold", "Platinum"]);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let settings = load(
+        VALID,
+        &[
+            ("TIERSYNC__SYNC__POLL_INTERVAL", "90s"),
+            ("TIERSYNC__KLAVIYO__API_KEY", "pk_from_env"),
+            ("TIERSYNC__TIERS__WINDOW_DAYS", "180"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.sync.poll_interval,
+        std::time::Duration::from_secs(90)
+    );
+    assert_eq!(settings.tiers.window_days, 180);
+    use secrecy::ExposeSecret;
+    assert_eq!(settings.klaviyo.api_key.expose_secret(), "pk_from_env");
+}
+
+#[test]
+fn levels_in_a_file_replace_the_default_levels() {
+    let text = format!("{VALID}\n[[tiers.levels]]\nname = \"VIP\"\nmin_spend = \"250\"\n");
+    let settings = load(&text, &[]).unwrap();
+    assert_eq!(settings.tiers.levels.len(), 1);
+    assert_eq!(settings.tiers.levels[0].name, "VIP");
+    assert_eq!(settings.tiers.levels[0].min_orders, None);
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let settings = load(VALID, &[]).unwrap();
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("shpat_secret_value_123"), "{debug}");
+    assert!(!debug.contains("pk_secret_value_456"), "{debug}");
+}
+
+#[test]
+fn bad_values_are_refused_with_the_key_and_what_is_expected() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("[sync]\npoll_interval = \"soon\"", "sync.poll_interval", &["not a duration", "5m"]),
+        ("[tiers]\nwindow_days = 0", "tiers.window_days", &["out of range"]),
+        ("[shopify]\napi_version = \"latest\"", "shopify.api_version", &["YYYY-MM"]),
+        ("[shopify]\nbase_url = \"not a url\"", "shopify.base_url", &["not a URL"]),
+        ("[shopify]\nbackfill = \"fast\"", "shopify.backfill", &["\"bulk\" or \"pages\""]),
+        ("[shopify]\npage_size = 500", "shopify.page_size", &["1 to 249"]),
+        ("[klaviyo]\nrevision = \"yesterday\"", "klaviyo.revision", &["YYYY-MM-DD"]),
+        ("[klaviyo]\nprofiles_per_minute = 5000", "klaviyo.profiles_per_minute", &["1 to 750"]),
+        (
+            "[[tiers.levels]]\nname = \"Gold\"\nmin_spend = \"-5\"",
+            "tiers.levels[0].min_spend",
+            &["negative"],
+        ),
+        (
+            "[[tiers.levels]]\nname = \"Gold\"\nmin_spend = \"lots\"",
+            "tiers.levels[0].min_spend",
+            &["not a decimal"],
+        ),
+        (
+            "[[tiers.levels]]\nname = \"Gold\"\nmin_spend = \"1000\"\n[[tiers.levels]]\nname = \"Silver\"\nmin_spend = \"500\"",
+            "tiers.levels[1].name",
+            &["lowest first"],
+        ),
+        ("[[tiers.levels]]\nname = \"Gold\"", "tiers.levels[0].min_spend", &["neither"]),
+    ];
+    for (fragment, key, words) in cases {
+        let text = merge(VALID, fragment);
+        let error = load(&text, &[]).expect_err(fragment);
+        assert!(error.contains(&format!("`{key}`")), "{fragment}: {error}");
+        for word in *words {
+            assert!(
+                error.contains(word),
+                "{fragment}: `{word}` missing in: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_secret_says_how_to_provide_it() {
+    let error = load(
+        "[shopify]\nshop = \"acme\"\n[klaviyo]\napi_key = \"pk\"",
+        &[],
+    )
+    .unwrap_err();
+    assert!(error.contains("`shopify.access_token`"), "{error}");
+    assert!(error.contains("TIERSYNC__SHOPIFY__ACCESS_TOKEN"), "{error}");
+}
+
+#[test]
+fn the_binary_exits_non_zero_naming_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &merge(VALID, "[tiers]\nwindow_days = \"a year\""),
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tiersync"))
+        .args(["once", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("window_days"), "{stderr}");
+    assert!(!stderr.contains("shpat_secret_value_123"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tiersync"))
+        .args(["once", "--config", "/nonexistent/tiersync.toml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/tiersync.toml"), "{stderr}");
+}
+
+/// Merges a TOML fragment into `base`: a section header that already exists in `base` has
+/// its keys inserted there (TOML forbids repeating a table).
+fn merge(base: &str, fragment: &str) -> String {
+    let mut text = base.to_string();
+    let mut current: Option<String> = None;
+    let mut tail = String::new();
+    for line in fragment.lines() {
+        if line.starts_with("[[") {
+            current = None;
+            tail.push_str(line);
+            tail.push('\n');
+        } else if line.starts_with('[') {
+            if text.contains(&format!("{line}\n")) {
+                current = Some(line.to_string());
+            } else {
+                current = None;
+                tail.push_str(line);
+                tail.push('\n');
+            }
+        } else if let Some(section) = &current {
+            let at = text.find(&format!("{section}\n")).unwrap() + section.len() + 1;
+            text.insert_str(at, &format!("{line}\n"));
+        } else {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+    format!("{text}\n{tail}")
+}

@@ -1,0 +1,82 @@
+//! Every request tiersync sends, checked against the vendors' own contracts: GraphQL documents
+//! against Shopify's published Admin schema, JSON bodies against Klaviyo's official OpenAPI
+//! spec. (The fakes check the same on every request they receive; these tests pin it down
+//! without a server.)
+
+use std::sync::OnceLock;
+
+use apollo_compiler::{ExecutableDocument, Schema};
+use chrono::NaiveDate;
+use rust_decimal_macros::dec;
+use tiersync::sinks::klaviyo::{bulk_job_body, import_body};
+use tiersync::sources::shopify::queries;
+use tiersync::store::ProfileState;
+use tiersync_mocks::klaviyo::{validate_request_body, BULK_IMPORT, PROFILE_IMPORT};
+
+const SHOPIFY_SCHEMA: &str = include_str!("../mocks/contracts/shopify-admin-2025-01.graphql");
+
+fn schema() -> &'static apollo_compiler::validation::Valid<Schema> {
+    static SCHEMA: OnceLock<apollo_compiler::validation::Valid<Schema>> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        Schema::parse_and_validate(SHOPIFY_SCHEMA, "shopify-admin-2025-01.graphql")
+            .expect("the vendored schema is valid")
+    })
+}
+
+#[test]
+fn every_shopify_document_is_valid_against_the_admin_schema() {
+    for (name, document) in queries::all() {
+        ExecutableDocument::parse_and_validate(schema(), &document, format!("{name}.graphql"))
+            .unwrap_or_else(|e| panic!("{name} is not valid against Shopify's schema:\n{e}"));
+    }
+}
+
+#[test]
+fn the_schema_check_catches_a_wrong_field() {
+    let wrong = queries::ORDERS_PAGE.replace("cancelledAt", "cancelledOn");
+    let error = ExecutableDocument::parse_and_validate(schema(), &wrong, "wrong.graphql")
+        .expect_err("a field Order does not have")
+        .to_string();
+    assert!(error.contains("cancelledOn"), "{error}");
+}
+
+#[test]
+fn the_orders_page_query_fits_shopifys_single_query_cost_limit() {
+    assert!(queries::orders_page_cost(249) <= 1000.0);
+    assert!(queries::orders_page_cost(250) > 1000.0);
+}
+
+fn profile(email: Option<&str>, tier: &str, since: Option<NaiveDate>) -> ProfileState {
+    ProfileState {
+        email: email.map(str::to_string),
+        external_id: "7001".into(),
+        vip_tier: tier.into(),
+        clv_historic: dec!(1234.50),
+        orders_count: 7,
+        vip_tier_since: since,
+    }
+}
+
+#[test]
+fn every_klaviyo_body_is_valid_against_the_official_spec() {
+    let since = NaiveDate::from_ymd_opt(2026, 11, 2);
+    let profiles = [
+        profile(Some("a@example.com"), "Gold", since),
+        profile(None, "None", None),
+        profile(Some("zoë@example.com"), "Silver", since),
+    ];
+    for p in &profiles {
+        validate_request_body(PROFILE_IMPORT, &import_body(p))
+            .unwrap_or_else(|e| panic!("profile-import body for {p:?}: {e}"));
+    }
+    validate_request_body(BULK_IMPORT, &bulk_job_body(&profiles))
+        .unwrap_or_else(|e| panic!("bulk import job body: {e}"));
+}
+
+#[test]
+fn the_spec_check_catches_a_wrong_type() {
+    let mut body = import_body(&profile(Some("a@example.com"), "Gold", None));
+    body["data"]["type"] = "profiles".into();
+    let error = validate_request_body(PROFILE_IMPORT, &body).expect_err("wrong resource type");
+    assert!(error.contains("profile"), "{error}");
+}
