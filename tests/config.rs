@@ -199,3 +199,17 @@ fn merge(base: &str, fragment: &str) -> String {
     }
     format!("{text}\n{tail}")
 }
+
+#[test]
+fn the_production_example_is_valid_once_secrets_are_given() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
+    let settings = Settings::load_with_env(
+        Some(&path),
+        [
+            ("TIERSYNC__SHOPIFY__ACCESS_TOKEN".to_string(), "shpat_x".to_string()),
+            ("TIERSYNC__KLAVIYO__API_KEY".to_string(), "pk_x".to_string()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(settings.shopify.base_url, "https://acme.myshopify.com");
+}
