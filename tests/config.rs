@@ -206,7 +206,10 @@ fn the_production_example_is_valid_once_secrets_are_given() {
     let settings = Settings::load_with_env(
         Some(&path),
         [
-            ("TIERSYNC__SHOPIFY__ACCESS_TOKEN".to_string(), "shpat_x".to_string()),
+            (
+                "TIERSYNC__SHOPIFY__ACCESS_TOKEN".to_string(),
+                "shpat_x".to_string(),
+            ),
             ("TIERSYNC__KLAVIYO__API_KEY".to_string(), "pk_x".to_string()),
         ],
     )

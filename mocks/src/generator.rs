@@ -51,11 +51,11 @@ impl Default for GenConfig {
 
 /// Gamma shape and scale (per year) of customers' purchase rates: mean ≈ 3.3 orders/year,
 /// most customers far below, a few far above.
-const RATE_SHAPE: f64 = 0.5;
-const RATE_SCALE_PER_YEAR: f64 = 6.5;
+const RATE_SHAPE: f64 = 0.7;
+const RATE_SCALE_PER_YEAR: f64 = 20.0;
 /// Beta parameters of the per-purchase dropout probability (mean ≈ 0.45).
-const DROPOUT_A: f64 = 0.9;
-const DROPOUT_B: f64 = 1.1;
+const DROPOUT_A: f64 = 0.35;
+const DROPOUT_B: f64 = 0.45;
 /// Median order value in USD and the spread of per-customer and per-order values.
 const MEDIAN_ORDER_USD: f64 = 60.0;
 const CUSTOMER_VALUE_SIGMA: f64 = 0.45;

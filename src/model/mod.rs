@@ -3,6 +3,7 @@
 //! RFM) slots in beside it.
 
 mod aggregate;
+pub mod clv;
 mod level;
 
 pub use aggregate::{aggregate, Aggregates};
