@@ -4,8 +4,8 @@
 //!
 //! The requested cost is computed from the document before anything runs; the actual cost
 //! walks the response and counts the nodes really returned. The same walk enforces the page
-//! rules Shopify checks up front (`first` or `last` required outside bulk operations, at most
-//! 250).
+//! rules Shopify checks up front for ordinary requests (`first` or `last` required, at most
+//! 250); bulk queries skip it, as they are neither costed nor paged.
 
 use apollo_compiler::ast::Value;
 use apollo_compiler::executable::{Field, Operation, OperationType, Selection, SelectionSet};
@@ -49,7 +49,6 @@ fn kind(field: &Field, in_connection: bool) -> Kind {
 pub(crate) struct Analysis<'a> {
     document: &'a ExecutableDocument,
     variables: &'a JsonMap,
-    bulk: bool,
     errors: Vec<GraphqlError>,
 }
 
@@ -58,12 +57,10 @@ pub(crate) fn requested(
     document: &ExecutableDocument,
     operation: &Operation,
     variables: &JsonMap,
-    bulk: bool,
 ) -> Result<u64, Vec<GraphqlError>> {
     let mut analysis = Analysis {
         document,
         variables,
-        bulk,
         errors: Vec::new(),
     };
     let cost = if operation.operation_type == OperationType::Mutation {
@@ -132,17 +129,15 @@ impl Analysis<'_> {
         let first = self.int_argument(field, "first");
         let last = self.int_argument(field, "last");
         let Some(size) = first.or(last) else {
-            if !self.bulk {
-                self.errors.push(error_at(
-                    "you must provide one of first or last",
-                    field.location(),
-                    self.document,
-                    "MISSING_PAGE_SIZE",
-                ));
-            }
+            self.errors.push(error_at(
+                "you must provide one of first or last",
+                field.location(),
+                self.document,
+                "MISSING_PAGE_SIZE",
+            ));
             return 0;
         };
-        if !(0..=MAX_PAGE_SIZE).contains(&size) && !self.bulk {
+        if !(0..=MAX_PAGE_SIZE).contains(&size) {
             let name = if first.is_some() { "first" } else { "last" };
             self.errors.push(error_at(
                 &format!(
@@ -217,7 +212,7 @@ mod tests {
         let document = graphql::parse(query).map_err(|e| e.to_vec())?;
         let operation = document.operations.get(None).map_err(|_| vec![])?;
         let variables = variables.as_object().cloned().unwrap_or_default();
-        requested(&document, operation, &variables, false)
+        requested(&document, operation, &variables)
     }
 
     #[test]

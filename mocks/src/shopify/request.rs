@@ -19,7 +19,8 @@ use super::state::Shared;
 /// What the endpoint answers.
 pub(crate) struct Answer {
     pub status: u16,
-    pub body: Value,
+    /// The JSON body (order-preserving, so `data` follows the selection's order).
+    pub body: JsonValue,
     /// True for a `THROTTLED` answer (recorded with the request).
     pub throttled: bool,
 }
@@ -28,7 +29,7 @@ impl Answer {
     fn ok(body: Value) -> Answer {
         Answer {
             status: 200,
-            body,
+            body: body.into(),
             throttled: false,
         }
     }
@@ -49,7 +50,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8]) -> Answer {
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(body) else {
         return Answer {
             status: 400,
-            body: json!({ "errors": { "query": "Required parameter missing or invalid" } }),
+            body: json!({ "errors": { "query": "Required parameter missing or invalid" } }).into(),
             throttled: false,
         };
     };
@@ -77,7 +78,7 @@ fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<Gra
         }
     };
     let variables = graphql::variables(&document, operation, &raw).map_err(|e| vec![e])?;
-    let requested = cost::requested(&document, operation, &variables, false)?;
+    let requested = cost::requested(&document, operation, &variables)?;
 
     let max = shared.options.max_query_cost;
     if requested as f64 > max {
@@ -120,7 +121,8 @@ fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<Gra
                     },
                 }],
                 "extensions": { "cost": cost },
-            }),
+            })
+            .into(),
             throttled: true,
         });
     }
@@ -143,18 +145,26 @@ fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<Gra
         .as_ref()
         .map_or(0, |data| cost::actual(&document, operation, data));
     state.bucket.refund(requested.saturating_sub(actual) as f64);
-    let mut body = json!({
-        "data": response.data,
-        "extensions": { "cost": {
-            "requestedQueryCost": requested,
-            "actualQueryCost": actual,
-            "throttleStatus": state.bucket.status(),
-        } },
-    });
+    let mut body = JsonMap::new();
+    body.insert(
+        "data",
+        response.data.map_or(JsonValue::Null, JsonValue::Object),
+    );
     if !response.errors.is_empty() {
-        body["errors"] = serde_json::to_value(&response.errors).unwrap_or_default();
+        let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+        body.insert("errors", errors.into());
     }
-    Ok(Answer::ok(body))
+    let cost = json!({ "cost": {
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "throttleStatus": state.bucket.status(),
+    } });
+    body.insert("extensions", cost.into());
+    Ok(Answer {
+        status: 200,
+        body: JsonValue::Object(body),
+        throttled: false,
+    })
 }
 
 /// `extensions.cost` for an answer that ran nothing.
