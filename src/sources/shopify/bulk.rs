@@ -137,8 +137,10 @@ pub(super) async fn backfill(
         }
         .into());
     }
+    tracing::debug!(operation = %done.id, "bulk operation completed");
     if let Some(url) = &done.url {
         let body = client.download(url).await?;
+        tracing::debug!(bytes = body.len(), "bulk result downloaded");
         let mut chunk = Vec::with_capacity(CHUNK);
         for (number, line) in body.split(|b| *b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {

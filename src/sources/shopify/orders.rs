@@ -105,10 +105,12 @@ pub async fn ingest_orders(
     settings: &ShopifySettings,
     cancel: &CancellationToken,
 ) -> Result<IngestReport, IngestError> {
-    let cursor = store.orders_cursor()?;
-    if cursor.is_none() && settings.backfill == Backfill::Bulk {
-        return bulk::backfill(client, store, settings, cancel).await;
+    let mut report = IngestReport::default();
+    if store.orders_cursor()?.is_none() && settings.backfill == Backfill::Bulk {
+        // Then fall through: orders changed while the bulk operation ran are read as pages.
+        report = bulk::backfill(client, store, settings, cancel).await?;
     }
+    let cursor = store.orders_cursor()?;
     let filter = cursor.map(|c| {
         let since = c - chrono::Duration::from_std(settings.overlap).unwrap_or_default();
         format!(
@@ -116,7 +118,6 @@ pub async fn ingest_orders(
             since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     });
-    let mut report = IngestReport::default();
     let mut after: Option<String> = None;
     loop {
         if cancel.is_cancelled() {
