@@ -5,6 +5,7 @@
 mod aggregate;
 pub mod clv;
 mod level;
+pub mod state;
 
 pub use aggregate::{aggregate, Aggregates};
 pub use level::reached_level;
