@@ -38,6 +38,7 @@ pub struct Settings {
     pub klaviyo: KlaviyoSettings,
     pub store: StoreSettings,
     pub sync: SyncSettings,
+    pub clv: ClvSettings,
     pub tiers: TierSettings,
 }
 
@@ -52,6 +53,8 @@ pub struct ShopifySettings {
     pub overlap: Duration,
     pub backfill: Backfill,
     pub bulk_poll_interval: Duration,
+    /// `None`: ask Shopify.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// How a first run with no cursor reads the order history.
@@ -85,21 +88,65 @@ pub struct SyncSettings {
     pub poll_interval: Duration,
     pub request_timeout: Duration,
     pub max_retry_time: Duration,
+    /// Shop-local time of the daily recalculation.
+    pub recalc_at: chrono::NaiveTime,
+}
+
+/// The blended CLV and its predictive part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClvSettings {
+    pub horizon_months: u32,
+    pub monthly_discount: f64,
+    pub min_customers: usize,
+    pub min_history_days: u32,
+    pub point_value: Decimal,
+    pub weights: ClvWeights,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClvWeights {
+    pub historic: Decimal,
+    pub predicted: Decimal,
+    pub loyalty: Decimal,
+}
+
+/// How levels are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierMode {
+    /// By the configured thresholds.
+    Fixed,
+    /// By share of customers ranked by blended CLV.
+    Percentile,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierSettings {
+    pub mode: TierMode,
     pub window_days: u32,
+    pub grace_days: u32,
+    pub lapse_after_days: u32,
     /// Lowest level first.
     pub levels: Vec<Level>,
 }
 
-/// One VIP level: reached by spend OR by order count within the window.
+impl TierSettings {
+    pub fn level_names(&self) -> Vec<&str> {
+        self.levels.iter().map(|l| l.name.as_str()).collect()
+    }
+}
+
+/// One VIP level: reached by any of its thresholds ("big spender OR frequent buyer").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
     pub name: String,
+    /// Blended CLV at least this.
+    pub min_clv: Option<Decimal>,
+    /// Net spend within the window at least this.
     pub min_spend: Option<Decimal>,
+    /// Orders within the window at least this.
     pub min_orders: Option<u32>,
+    /// Percentile mode: the share of customers (percent) placed in this level.
+    pub top_percent: Option<Decimal>,
 }
 
 impl Settings {
@@ -167,6 +214,7 @@ struct RawSettings {
     klaviyo: RawKlaviyo,
     store: RawStore,
     sync: RawSync,
+    clv: RawClv,
     tiers: RawTiers,
 }
 
@@ -180,6 +228,7 @@ struct RawShopify {
     overlap: String,
     backfill: String,
     bulk_poll_interval: String,
+    timezone: String,
 }
 
 #[derive(Deserialize)]
@@ -206,19 +255,42 @@ struct RawSync {
     poll_interval: String,
     request_timeout: String,
     max_retry_time: String,
+    recalc_at: String,
+}
+
+#[derive(Deserialize)]
+struct RawClv {
+    horizon_months: i64,
+    monthly_discount: String,
+    min_customers: i64,
+    min_history_days: i64,
+    point_value: String,
+    weights: RawWeights,
+}
+
+#[derive(Deserialize)]
+struct RawWeights {
+    historic: String,
+    predicted: String,
+    loyalty: String,
 }
 
 #[derive(Deserialize)]
 struct RawTiers {
+    mode: String,
     window_days: i64,
+    grace_days: i64,
+    lapse_after_days: i64,
     levels: Vec<RawLevel>,
 }
 
 #[derive(Deserialize)]
 struct RawLevel {
     name: String,
+    min_clv: Option<String>,
     min_spend: Option<String>,
     min_orders: Option<i64>,
+    top_percent: Option<String>,
 }
 
 impl RawSettings {
@@ -233,7 +305,18 @@ impl RawSettings {
                 poll_interval: duration("sync.poll_interval", &self.sync.poll_interval)?,
                 request_timeout: duration("sync.request_timeout", &self.sync.request_timeout)?,
                 max_retry_time: duration("sync.max_retry_time", &self.sync.max_retry_time)?,
+                recalc_at: chrono::NaiveTime::parse_from_str(self.sync.recalc_at.trim(), "%H:%M")
+                    .map_err(|_| {
+                    invalid(
+                        "sync.recalc_at",
+                        format!(
+                            "`{}` is not a time of day; write HH:MM such as \"03:00\"",
+                            self.sync.recalc_at
+                        ),
+                    )
+                })?,
             },
+            clv: self.clv.validate()?,
             tiers: self.tiers.validate()?,
         })
     }
@@ -284,6 +367,15 @@ impl RawShopify {
             overlap: duration("shopify.overlap", &self.overlap)?,
             backfill,
             bulk_poll_interval: duration("shopify.bulk_poll_interval", &self.bulk_poll_interval)?,
+            timezone: match self.timezone.trim() {
+                "" => None,
+                name => Some(name.parse().map_err(|_| {
+                    invalid(
+                        "shopify.timezone",
+                        format!("`{name}` is not an IANA time zone; write e.g. \"America/New_York\", or leave it empty to ask Shopify"),
+                    )
+                })?),
+            },
         })
     }
 }
@@ -339,9 +431,47 @@ impl RawKlaviyo {
     }
 }
 
+impl RawClv {
+    fn validate(self) -> Result<ClvSettings, ConfigError> {
+        let discount = decimal("clv.monthly_discount", &self.monthly_discount)?;
+        if discount >= Decimal::ONE {
+            return Err(invalid(
+                "clv.monthly_discount",
+                "is a monthly rate such as \"0.01\" (1%); it must be below 1",
+            ));
+        }
+        Ok(ClvSettings {
+            horizon_months: in_range("clv.horizon_months", self.horizon_months, 1, 120)? as u32,
+            monthly_discount: discount.try_into().unwrap_or(0.0),
+            min_customers: in_range("clv.min_customers", self.min_customers, 2, i64::MAX)? as usize,
+            min_history_days: in_range("clv.min_history_days", self.min_history_days, 1, 36_500)?
+                as u32,
+            point_value: decimal("clv.point_value", &self.point_value)?,
+            weights: ClvWeights {
+                historic: decimal("clv.weights.historic", &self.weights.historic)?,
+                predicted: decimal("clv.weights.predicted", &self.weights.predicted)?,
+                loyalty: decimal("clv.weights.loyalty", &self.weights.loyalty)?,
+            },
+        })
+    }
+}
+
 impl RawTiers {
     fn validate(self) -> Result<TierSettings, ConfigError> {
+        let mode = match self.mode.trim() {
+            "fixed" => TierMode::Fixed,
+            "percentile" => TierMode::Percentile,
+            other => {
+                return Err(invalid(
+                    "tiers.mode",
+                    format!("`{other}` is not a tier mode; expected \"fixed\" or \"percentile\""),
+                ))
+            }
+        };
         let window_days = in_range("tiers.window_days", self.window_days, 1, 36_500)? as u32;
+        let grace_days = in_range("tiers.grace_days", self.grace_days, 0, 36_500)? as u32;
+        let lapse_after_days =
+            in_range("tiers.lapse_after_days", self.lapse_after_days, 1, 36_500)? as u32;
         if self.levels.is_empty() {
             return Err(invalid(
                 "tiers.levels",
@@ -350,73 +480,118 @@ impl RawTiers {
         }
         let mut levels: Vec<Level> = Vec::with_capacity(self.levels.len());
         for (i, raw) in self.levels.into_iter().enumerate() {
-            let key = |field: &str| format!("tiers.levels[{i}].{field}");
-            let name = raw.name.trim().to_string();
-            if name.is_empty() || name == "None" {
+            let level = raw.validate(i, mode)?;
+            if levels.iter().any(|l| l.name == level.name) {
                 return Err(invalid(
-                    &key("name"),
-                    "a level needs a name, and \"None\" is reserved for customers without a level",
-                ));
-            }
-            if levels.iter().any(|l| l.name == name) {
-                return Err(invalid(
-                    &key("name"),
-                    format!("level name `{name}` is used twice"),
-                ));
-            }
-            let min_spend = match raw.min_spend {
-                None => None,
-                Some(text) => {
-                    let value: Decimal = text.trim().parse().map_err(|_| {
-                        invalid(&key("min_spend"), format!("`{text}` is not a decimal amount; write it as a string such as \"500.00\""))
-                    })?;
-                    if value.is_sign_negative() {
-                        return Err(invalid(
-                            &key("min_spend"),
-                            format!("`{text}` is negative; spend thresholds are 0 or more"),
-                        ));
-                    }
-                    Some(value)
-                }
-            };
-            let min_orders = match raw.min_orders {
-                None => None,
-                Some(n) => Some(in_range(&key("min_orders"), n, 1, u32::MAX as i64)? as u32),
-            };
-            if min_spend.is_none() && min_orders.is_none() {
-                return Err(invalid(
-                    &key("min_spend"),
-                    format!(
-                        "level `{name}` has neither min_spend nor min_orders; give at least one"
-                    ),
+                    &format!("tiers.levels[{i}].name"),
+                    format!("level name `{}` is used twice", level.name),
                 ));
             }
             if let Some(prev) = levels.last() {
-                let lower_spend =
-                    matches!((prev.min_spend, min_spend), (Some(a), Some(b)) if b <= a);
-                let lower_orders =
-                    matches!((prev.min_orders, min_orders), (Some(a), Some(b)) if b <= a);
-                if lower_spend || lower_orders {
+                let rising = |a: Option<Decimal>, b: Option<Decimal>| !matches!((a, b), (Some(a), Some(b)) if b <= a);
+                let orders_rise =
+                    !matches!((prev.min_orders, level.min_orders), (Some(a), Some(b)) if b <= a);
+                if !(rising(prev.min_clv, level.min_clv)
+                    && rising(prev.min_spend, level.min_spend)
+                    && orders_rise)
+                {
                     return Err(invalid(
-                        &key("name"),
-                        format!("level `{name}` does not ask for more than `{}` before it; list levels lowest first with rising thresholds", prev.name),
+                        &format!("tiers.levels[{i}].name"),
+                        format!("level `{}` does not ask for more than `{}` before it; list levels lowest first with rising thresholds", level.name, prev.name),
                     ));
                 }
             }
-            levels.push(Level {
-                name,
-                min_spend,
-                min_orders,
-            });
+            levels.push(level);
+        }
+        if mode == TierMode::Percentile {
+            let total: Decimal = levels.iter().filter_map(|l| l.top_percent).sum();
+            if total > Decimal::ONE_HUNDRED {
+                return Err(invalid("tiers.levels", format!("the levels' top_percent add up to {total}%; they must add up to 100% or less")));
+            }
         }
         Ok(TierSettings {
+            mode,
             window_days,
+            grace_days,
+            lapse_after_days,
             levels,
         })
     }
 }
 
+impl RawLevel {
+    fn validate(self, i: usize, mode: TierMode) -> Result<Level, ConfigError> {
+        let key = |field: &str| format!("tiers.levels[{i}].{field}");
+        let name = self.name.trim().to_string();
+        if name.is_empty() || name == "None" {
+            return Err(invalid(
+                &key("name"),
+                "a level needs a name, and \"None\" is reserved for customers without a level",
+            ));
+        }
+        let money = |field: &str, value: Option<String>| -> Result<Option<Decimal>, ConfigError> {
+            value.map(|text| decimal(&key(field), &text)).transpose()
+        };
+        let level = Level {
+            min_clv: money("min_clv", self.min_clv)?,
+            min_spend: money("min_spend", self.min_spend)?,
+            min_orders: self
+                .min_orders
+                .map(|n| in_range(&key("min_orders"), n, 1, u32::MAX as i64).map(|n| n as u32))
+                .transpose()?,
+            top_percent: money("top_percent", self.top_percent)?,
+            name,
+        };
+        match mode {
+            TierMode::Fixed => {
+                if level.top_percent.is_some() {
+                    return Err(invalid(&key("top_percent"), "is only used with tiers.mode = \"percentile\"; use min_clv, min_spend or min_orders in fixed mode"));
+                }
+                if level.min_clv.is_none()
+                    && level.min_spend.is_none()
+                    && level.min_orders.is_none()
+                {
+                    return Err(invalid(
+                        &key("min_clv"),
+                        format!(
+                            "level `{}` has no threshold; give min_clv, min_spend or min_orders",
+                            level.name
+                        ),
+                    ));
+                }
+            }
+            TierMode::Percentile => {
+                if level.min_clv.is_some() || level.min_spend.is_some() {
+                    return Err(invalid(&key("top_percent"), format!("level `{}`: in percentile mode levels are placed by top_percent (and optionally min_orders), not by min_clv or min_spend", level.name)));
+                }
+                match level.top_percent {
+                    Some(p) if p > Decimal::ZERO && p <= Decimal::ONE_HUNDRED => {}
+                    _ => return Err(invalid(&key("top_percent"), format!("level `{}` needs a top_percent above 0 and at most 100, e.g. \"5\" for the top 5%", level.name))),
+                }
+            }
+        }
+        Ok(level)
+    }
+}
+
 // ---- value checks --------------------------------------------------------------------------
+
+/// A non-negative decimal written as a string.
+fn decimal(key: &str, text: &str) -> Result<Decimal, ConfigError> {
+    let value: Decimal = text.trim().parse().map_err(|_| {
+        invalid(
+            key,
+            format!("`{text}` is not a decimal amount; write it as a string such as \"500.00\""),
+        )
+    })?;
+    if value.is_sign_negative() {
+        return Err(invalid(
+            key,
+            format!("`{text}` is negative; it must be 0 or more"),
+        ));
+    }
+    Ok(value)
+}
 
 fn non_empty(key: &str, value: &str) -> Result<String, ConfigError> {
     let value = value.trim();

@@ -116,7 +116,27 @@ fn bad_values_are_refused_with_the_key_and_what_is_expected() {
             "tiers.levels[1].name",
             &["lowest first"],
         ),
-        ("[[tiers.levels]]\nname = \"Gold\"", "tiers.levels[0].min_spend", &["neither"]),
+        ("[[tiers.levels]]\nname = \"Gold\"", "tiers.levels[0].min_clv", &["no threshold"]),
+        ("[tiers]\nmode = \"ranked\"", "tiers.mode", &["\"fixed\" or \"percentile\""]),
+        ("[tiers]\ngrace_days = -1", "tiers.grace_days", &["out of range"]),
+        ("[sync]\nrecalc_at = \"3am\"", "sync.recalc_at", &["HH:MM"]),
+        ("[shopify]\ntimezone = \"Mars/Olympus\"", "shopify.timezone", &["IANA"]),
+        ("[clv]\nmonthly_discount = \"1.5\"", "clv.monthly_discount", &["below 1"]),
+        (
+            "[tiers]\nmode = \"percentile\"\n[[tiers.levels]]\nname = \"VIP\"\nmin_clv = \"100\"",
+            "tiers.levels[0].top_percent",
+            &["percentile mode"],
+        ),
+        (
+            "[tiers]\nmode = \"percentile\"\n[[tiers.levels]]\nname = \"A\"\ntop_percent = \"80\"\n[[tiers.levels]]\nname = \"B\"\ntop_percent = \"30\"",
+            "tiers.levels",
+            &["100%"],
+        ),
+        (
+            "[[tiers.levels]]\nname = \"Gold\"\ntop_percent = \"5\"",
+            "tiers.levels[0].top_percent",
+            &["only used with tiers.mode"],
+        ),
     ];
     for (fragment, key, words) in cases {
         let text = merge(VALID, fragment);

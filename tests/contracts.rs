@@ -51,9 +51,18 @@ fn profile(email: Option<&str>, tier: &str, since: Option<NaiveDate>) -> Profile
         email: email.map(str::to_string),
         external_id: "7001".into(),
         vip_tier: tier.into(),
-        clv_historic: dec!(1234.50),
-        orders_count: 7,
+        vip_state: if since.is_some() { "active" } else { "none" }.into(),
         vip_tier_since: since,
+        vip_peak_tier: since.map(|_| tier.to_string()),
+        clv_historic: dec!(1234.50),
+        clv_predicted: dec!(310.25),
+        clv_blended: dec!(1389.63),
+        loyalty_points: 1200,
+        orders_count: 7,
+        rfm_segment: Some("Can't Lose Them".into()),
+        vip_next_tier: Some("Platinum".into()),
+        vip_spend_to_next: since.map(|_| dec!(3610.37)),
+        suppress_discounts: since.is_some(),
     }
 }
 

@@ -127,7 +127,9 @@ async fn a_hand_built_store_gets_exactly_the_tiers_worked_out_by_hand() {
         json!(1400.0),
         "net of the partial refund"
     );
+    // Calendar dates are the shop's (the fake shop is in New York).
     let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::New_York)
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();

@@ -220,18 +220,24 @@ async fn a_250_order_page_costs_what_shopify_charges() {
 
 #[tokio::test]
 async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
+    // 52 points refill in 260 ms: slow enough that a debug build on a busy machine still
+    // reaches the bucket before it can pay.
     let shop = start(ShopifyOptions {
-        restore_rate: 1000.0,
+        restore_rate: 200.0,
         ..ShopifyOptions::default()
     })
     .await;
     shop.load(small_store());
+    // Warm up (the schema is compiled on first use) so the refill cannot beat the throttled
+    // request.
+    query(&shop, "{ shop { name } }", json!({})).await;
+    shop.clear_requests();
     shop.set_available(0.0);
     let body = query(&shop, ORDERS_PAGE, json!({ "first": 10 })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "THROTTLED");
     assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 2 + 10 * 5);
     assert!(body.get("data").is_none());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let body = query(&shop, ORDERS_PAGE, json!({ "first": 10 })).await;
     assert!(body.get("errors").is_none(), "{body}");
 
@@ -250,8 +256,9 @@ async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
 
 #[tokio::test]
 async fn bulk_operation_end_to_end() {
+    // Long enough that the second run surely arrives while the first is still in progress.
     let shop = start(ShopifyOptions {
-        bulk_delay: Duration::from_millis(50),
+        bulk_delay: Duration::from_millis(500),
         ..ShopifyOptions::default()
     })
     .await;
@@ -342,6 +349,121 @@ async fn bulk_nested_connections_follow_their_parent() {
             json!({ "key": "tier", "value": "Gold", "__parentId": "gid://shopify/Customer/1" }),
         ]
     );
+}
+
+/// Starts a bulk query, waits for it and returns the JSONL file and the final operation.
+async fn run_bulk(shop: &FakeShopify, inner: &str) -> (String, Value) {
+    let run = "mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+        bulkOperation { id } userErrors { field message } } }";
+    let body = query(shop, run, json!({ "q": inner })).await;
+    assert_eq!(
+        body["data"]["bulkOperationRunQuery"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    let poll = "{ currentBulkOperation { status url objectCount rootObjectCount } }";
+    loop {
+        let body = query(shop, poll, json!({})).await;
+        let op = body["data"]["currentBulkOperation"].clone();
+        match op["status"].as_str() {
+            Some("COMPLETED") => {
+                let url = op["url"].as_str().unwrap();
+                let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+                return (text, op);
+            }
+            Some("CREATED" | "RUNNING") => tokio::time::sleep(Duration::from_millis(10)).await,
+            _ => panic!("{body}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bulk_jsonl_is_exactly_the_projected_nodes() {
+    let shop = start(ShopifyOptions {
+        bulk_delay: Duration::from_millis(10),
+        ..ShopifyOptions::default()
+    })
+    .await;
+    let mut refunded = order(2, at(4, 0));
+    refunded.customer_id = Some(2);
+    refunded.email = None;
+    refunded.shop_refunded = Decimal::new(250, 2);
+    refunded.presentment_refunded = Decimal::new(231, 2);
+    refunded.cancelled_at = Some(at(4, 0));
+    let mut guest = order(3, at(3, 12));
+    guest.customer_id = None;
+    guest.email = Some("guest@example.com".into());
+    guest.test = true;
+    // Updated after the bulk query's cut-off, so it is not exported.
+    let late = order(4, at(20, 0));
+    shop.load(StoreData {
+        currency: "USD".into(),
+        timezone: "America/New_York".into(),
+        customers: vec![customer(1), customer(2)],
+        orders: vec![order(1, at(2, 0)), refunded, guest, late],
+    });
+
+    // The daemon's own bulk query (`ORDERS_BULK`).
+    let daemon = r#"{
+  orders(query: "updated_at:<='2026-01-10T00:00:00Z'") {
+    edges {
+      node {
+        id
+        email
+        createdAt
+        updatedAt
+        cancelledAt
+        test
+        customer { id }
+        currentTotalPriceSet { shopMoney { amount currencyCode } }
+      }
+    }
+  }
+}"#;
+    let (text, op) = run_bulk(&shop, daemon).await;
+    let expected = [
+        r#"{"id":"gid://shopify/Order/1","email":"c1@example.com","createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-02T00:00:00Z","cancelledAt":null,"test":false,"customer":{"id":"gid://shopify/Customer/1"},"currentTotalPriceSet":{"shopMoney":{"amount":"12.50","currencyCode":"USD"}}}"#,
+        r#"{"id":"gid://shopify/Order/2","email":null,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-04T00:00:00Z","cancelledAt":"2026-01-04T00:00:00Z","test":false,"customer":{"id":"gid://shopify/Customer/2"},"currentTotalPriceSet":{"shopMoney":{"amount":"10.00","currencyCode":"USD"}}}"#,
+        r#"{"id":"gid://shopify/Order/3","email":"guest@example.com","createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-03T12:00:00Z","cancelledAt":null,"test":true,"customer":null,"currentTotalPriceSet":{"shopMoney":{"amount":"12.50","currencyCode":"USD"}}}"#,
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    assert!(text.ends_with('\n'));
+    assert_eq!(op["objectCount"], "3");
+    assert_eq!(op["rootObjectCount"], "3");
+
+    // Aliases, fragments, `__typename`, `nodes`, arguments and a nested connection.
+    let set = "mutation { metafieldsSet(metafields: [{ ownerId: \"gid://shopify/Customer/2\",
+        namespace: \"tiersync\", key: \"tier\", type: \"single_line_text_field\", value: \"Gold\" }]) {
+        userErrors { message } } }";
+    query(&shop, set, json!({})).await;
+    let aliased = r#"query Export {
+  orders(sortKey: UPDATED_AT, reverse: true, query: "updated_at:<2026-01-10") {
+    nodes {
+      __typename
+      orderId: id
+      ...Money
+      buyer: customer { ... on Customer { email name: firstName } }
+    }
+  }
+  customers(query: "email:c2@example.com") {
+    edges { node { id kind: __typename metafields(first: 5) { edges { node { key value } } } } }
+  }
+}
+fragment Money on Order {
+  total: totalPriceSet { presentmentMoney { amount currencyCode } }
+  displayFinancialStatus
+}"#;
+    let (text, op) = run_bulk(&shop, aliased).await;
+    let expected = [
+        r#"{"__typename":"Order","orderId":"gid://shopify/Order/2","total":{"presentmentMoney":{"amount":"11.57","currencyCode":"EUR"}},"displayFinancialStatus":"PARTIALLY_REFUNDED","buyer":{"email":"c2@example.com","name":"Ann"}}"#,
+        r#"{"__typename":"Order","orderId":"gid://shopify/Order/3","total":{"presentmentMoney":{"amount":"11.57","currencyCode":"EUR"}},"displayFinancialStatus":"PAID","buyer":null}"#,
+        r#"{"__typename":"Order","orderId":"gid://shopify/Order/1","total":{"presentmentMoney":{"amount":"11.57","currencyCode":"EUR"}},"displayFinancialStatus":"PAID","buyer":{"email":"c1@example.com","name":"Ann"}}"#,
+        r#"{"id":"gid://shopify/Customer/2","kind":"Customer"}"#,
+        r#"{"key":"tier","value":"Gold","__parentId":"gid://shopify/Customer/2"}"#,
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(op["objectCount"], "5");
+    assert_eq!(op["rootObjectCount"], "4");
 }
 
 #[tokio::test]

@@ -1,11 +1,24 @@
 //! The model: pure functions from a customer's facts to their tier. No I/O here, so every
-//! rule can be tested directly and the fuller model (predicted and blended CLV, grace, lapse,
-//! RFM) slots in beside it.
+//! rule can be tested directly.
+//!
+//! - [`history`]: orders → lifetime/window sums and the purchase-day summary.
+//! - [`predict`]: the BG/NBD + Gamma-Gamma predicted CLV ([`clv`] holds the statistics).
+//! - [`segments`]: RFM scores and segments against the day's quintiles.
+//! - [`population`]: what the daily recalculation derives from all customers.
+//! - [`customer`]: one customer's inputs, blended CLV and placement.
+//! - [`state`]: the tier state machine (grace, lapse, re-activation, peak).
 
-mod aggregate;
 pub mod clv;
-mod level;
+pub mod customer;
+pub mod history;
+pub mod population;
+pub mod predict;
+pub mod segments;
 pub mod state;
 
-pub use aggregate::{aggregate, Aggregates};
-pub use level::reached_level;
+pub use customer::{blend, inputs, next_level, place, Inputs};
+pub use history::{history, History};
+pub use population::Population;
+pub use predict::ClvModel;
+pub use segments::RfmBreaks;
+pub use state::{step, Observation, StateRules, TierState, Transition, TransitionKind, VipState};

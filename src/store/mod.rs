@@ -1,12 +1,14 @@
 //! The checkpoint store: the one module that talks to sled.
 //!
 //! Trees:
-//! - `meta`: schema version, the orders cursor, the day of the last full evaluation;
+//! - `meta`: schema version, the orders cursor, the shop time zone, the day's population
+//!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs);
 //! - `orders`: order GID → [`OrderRecord`];
 //! - `customer_orders`: customer GID `\0` order GID → [`OrderFacts`] (evaluating a customer is
 //!   one prefix scan);
 //! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
-//! - `customers`: customer GID → [`CustomerRecord`] (aggregates and tier state);
+//! - `customers`: customer GID → [`CustomerRecord`] (inputs, placement and tier state);
+//! - `audit`: customer GID `\0` sequence → [`AuditEntry`], every tier transition;
 //! - `ack/<destination>`: customer GID → the state that destination acknowledged;
 //! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write.
 //!
@@ -22,12 +24,14 @@ mod records;
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 pub use error::StoreError;
-pub use records::{CustomerRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState};
+
+use crate::model::Population;
+pub use records::{AuditEntry, CustomerRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState};
 
 use codec::{decode, encode};
 
@@ -36,7 +40,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
-const KEY_FULL_EVALUATION: &[u8] = b"model/last_full_evaluation";
+const KEY_POPULATION: &[u8] = b"model/population";
+const KEY_TIMEZONE: &[u8] = b"shop/timezone";
 
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +73,7 @@ pub enum OutboxChange {
 pub struct Evaluation {
     pub record: CustomerRecord,
     pub klaviyo: OutboxChange,
+    pub audit: Vec<AuditEntry>,
 }
 
 /// Outbox totals for one destination.
@@ -87,6 +93,7 @@ pub struct Store {
     customer_orders: Tree,
     dirty: Tree,
     customers: Tree,
+    audit: Tree,
     ack_klaviyo: Tree,
     outbox: Tree,
 }
@@ -107,6 +114,7 @@ impl Store {
             customer_orders: db.open_tree("customer_orders").map_err(map)?,
             dirty: db.open_tree("dirty").map_err(map)?,
             customers: db.open_tree("customers").map_err(map)?,
+            audit: db.open_tree("audit").map_err(map)?,
             ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
             outbox: db.open_tree("outbox").map_err(map)?,
             db,
@@ -273,21 +281,6 @@ impl Store {
             .collect()
     }
 
-    /// Every customer id known from orders (for the daily full evaluation).
-    pub fn known_customer_ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        let mut last: Option<Vec<u8>> = None;
-        for item in self.customer_orders.iter().keys() {
-            let key = item.map_err(|e| self.err(e))?;
-            let customer = key.split(|b| *b == 0).next().unwrap_or(&key).to_vec();
-            if last.as_ref() != Some(&customer) {
-                ids.push(String::from_utf8_lossy(&customer).into_owned());
-                last = Some(customer);
-            }
-        }
-        Ok(ids)
-    }
-
     pub fn customer(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
         self.customers
             .get(id)
@@ -304,27 +297,47 @@ impl Store {
         })
     }
 
-    /// Commits evaluated customers with their outbox changes and clears their dirty marks,
-    /// in one transaction.
+    /// Commits evaluated customers with their outbox changes and transitions, and clears
+    /// their dirty marks, in one transaction.
     pub fn commit_evaluations(&self, batch: &[Evaluation]) -> Result<(), StoreError> {
-        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = batch
+        struct Encoded {
+            record: Vec<u8>,
+            put: Option<Vec<u8>>,
+            audit: Vec<(Vec<u8>, Vec<u8>)>,
+        }
+        let encoded: Vec<Encoded> = batch
             .iter()
             .map(|e| {
                 let put = match &e.klaviyo {
                     OutboxChange::Put(entry) => Some(encode(entry)?),
                     _ => None,
                 };
-                Ok((encode(&e.record)?, put))
+                let audit = e
+                    .audit
+                    .iter()
+                    .map(|entry| {
+                        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+                        let mut key = e.record.id.as_bytes().to_vec();
+                        key.push(0);
+                        key.extend_from_slice(&seq.to_be_bytes());
+                        Ok((key, encode(entry)?))
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                Ok(Encoded {
+                    record: encode(&e.record)?,
+                    put,
+                    audit,
+                })
             })
             .collect::<Result<_, StoreError>>()?;
-        (&self.customers, &self.dirty, &self.outbox)
-            .transaction(|(customers, dirty, outbox)| {
-                for (evaluation, (record, put)) in batch.iter().zip(&encoded) {
+        (&self.customers, &self.dirty, &self.outbox, &self.audit)
+            .transaction(|(customers, dirty, outbox, audit)| {
+                for (evaluation, enc) in batch.iter().zip(&encoded) {
                     let id = evaluation.record.id.as_str();
-                    customers.insert(id.as_bytes(), record.as_slice())?;
+                    customers.insert(id.as_bytes(), enc.record.as_slice())?;
                     dirty.remove(id.as_bytes())?;
                     let key = outbox_key(Destination::Klaviyo, id);
-                    match (&evaluation.klaviyo, put) {
+                    match (&evaluation.klaviyo, &enc.put) {
                         (OutboxChange::Put(_), Some(bytes)) => {
                             outbox.insert(key, bytes.as_slice())?;
                         }
@@ -333,24 +346,91 @@ impl Store {
                         }
                         _ => {}
                     }
+                    for (key, value) in &enc.audit {
+                        audit.insert(key.as_slice(), value.as_slice())?;
+                    }
                 }
                 Ok(())
             })
             .map_err(|e| self.tx_err(e))
     }
 
-    /// The UTC day of the last evaluation of every customer.
-    pub fn last_full_evaluation(&self) -> Result<Option<NaiveDate>, StoreError> {
+    /// A customer's recorded transitions, oldest first.
+    pub fn audit(&self, customer_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut prefix = customer_id.as_bytes().to_vec();
+        prefix.push(0);
+        self.audit
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (_, value) = item.map_err(|e| self.err(e))?;
+                decode("audit", customer_id, &value)
+            })
+            .collect()
+    }
+
+    /// Every customer's order facts, one customer at a time in key order, in a single scan
+    /// (the daily recalculation reads the whole store this way).
+    pub fn scan_customer_orders(
+        &self,
+        mut visit: impl FnMut(&str, &[OrderFacts]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut current: Option<String> = None;
+        let mut facts: Vec<OrderFacts> = Vec::new();
+        for item in self.customer_orders.iter() {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            let customer = key.split(|b| *b == 0).next().unwrap_or(&key);
+            if current.as_deref().map(str::as_bytes) != Some(customer) {
+                if let Some(id) = current.take() {
+                    visit(&id, &facts)?;
+                }
+                facts.clear();
+                current = Some(String::from_utf8_lossy(customer).into_owned());
+            }
+            facts.push(decode(
+                "customer_orders",
+                current.as_deref().unwrap_or(""),
+                &value,
+            )?);
+        }
+        if let Some(id) = current {
+            visit(&id, &facts)?;
+        }
+        Ok(())
+    }
+
+    /// The population parameters of the last daily recalculation.
+    pub fn population(&self) -> Result<Option<Population>, StoreError> {
+        self.meta_get(KEY_POPULATION, "population")
+    }
+
+    pub fn set_population(&self, population: &Population) -> Result<(), StoreError> {
+        self.meta_set(KEY_POPULATION, population)
+    }
+
+    /// The shop's IANA time zone, once learned from Shopify.
+    pub fn shop_timezone(&self) -> Result<Option<String>, StoreError> {
+        self.meta_get(KEY_TIMEZONE, "shop time zone")
+    }
+
+    pub fn set_shop_timezone(&self, name: &str) -> Result<(), StoreError> {
+        self.meta_set(KEY_TIMEZONE, &name.to_string())
+    }
+
+    fn meta_get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         self.meta
-            .get(KEY_FULL_EVALUATION)
+            .get(key)
             .map_err(|e| self.err(e))?
-            .map(|v| decode("meta", "last full evaluation", &v))
+            .map(|v| decode("meta", what, &v))
             .transpose()
     }
 
-    pub fn set_last_full_evaluation(&self, day: NaiveDate) -> Result<(), StoreError> {
+    fn meta_set<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StoreError> {
         self.meta
-            .insert(KEY_FULL_EVALUATION, encode(&day)?)
+            .insert(key, encode(value)?)
             .map(|_| ())
             .map_err(|e| self.err(e))
     }

@@ -8,6 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Inputs, TierState, Transition};
+
 /// A Shopify order as tiersync needs it, normalized at ingest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
@@ -57,23 +59,33 @@ pub struct OrderFacts {
     pub counts: bool,
 }
 
-/// A customer's aggregates and tier state, as of its last evaluation.
+/// A customer's inputs, placement and tier state, as of its last evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRecord {
     pub id: String,
     pub email: Option<String>,
-    /// Current level name; `None` when below every level.
-    pub level: Option<String>,
-    /// Day the current level (or no level) began.
-    pub level_since: NaiveDate,
-    pub lifetime_net: Decimal,
-    pub lifetime_orders: u32,
-    pub window_net: Decimal,
-    pub window_orders: u32,
+    pub inputs: Inputs,
+    /// The rule that placed the customer (or why no level).
+    pub placement: String,
+    /// The level the inputs qualify for now (may differ from the level held during grace).
+    pub qualified: Option<String>,
+    pub tier: TierState,
+    pub next_level: Option<String>,
+    pub spend_to_next: Option<Decimal>,
     pub evaluated_at: DateTime<Utc>,
 }
 
+/// One recorded tier transition with what caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub transition: Transition,
+    pub reason: String,
+    pub inputs: Inputs,
+}
+
 /// The Klaviyo profile state tiersync wants (in the outbox) or Klaviyo acknowledged (in acks).
+/// Property names are the README's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileState {
     pub email: Option<String>,
@@ -81,10 +93,50 @@ pub struct ProfileState {
     pub external_id: String,
     /// Level name or `"None"`.
     pub vip_tier: String,
-    pub clv_historic: Decimal,
-    pub orders_count: u32,
+    pub vip_state: String,
     /// `None` for customers without a level.
     pub vip_tier_since: Option<NaiveDate>,
+    pub vip_peak_tier: Option<String>,
+    pub clv_historic: Decimal,
+    pub clv_predicted: Decimal,
+    pub clv_blended: Decimal,
+    pub loyalty_points: i64,
+    pub orders_count: u32,
+    pub rfm_segment: Option<String>,
+    pub vip_next_tier: Option<String>,
+    pub vip_spend_to_next: Option<Decimal>,
+    pub suppress_discounts: bool,
+}
+
+impl ProfileState {
+    /// Whether a destination holding `other` already shows this state. Estimates (predicted
+    /// and blended CLV, the spend to the next level) drift a little every day as the model
+    /// ages; a move smaller than 1.00 or 1% is not worth re-writing every profile for.
+    pub fn matches(&self, other: &ProfileState) -> bool {
+        let close = |a: Decimal, b: Decimal| {
+            let tolerance = (a.abs().max(b.abs()) / Decimal::ONE_HUNDRED).max(Decimal::ONE);
+            (a - b).abs() < tolerance
+        };
+        let close_opt = |a: Option<Decimal>, b: Option<Decimal>| match (a, b) {
+            (Some(a), Some(b)) => close(a, b),
+            (a, b) => a == b,
+        };
+        self.email == other.email
+            && self.external_id == other.external_id
+            && self.vip_tier == other.vip_tier
+            && self.vip_state == other.vip_state
+            && self.vip_tier_since == other.vip_tier_since
+            && self.vip_peak_tier == other.vip_peak_tier
+            && self.clv_historic == other.clv_historic
+            && close(self.clv_predicted, other.clv_predicted)
+            && close(self.clv_blended, other.clv_blended)
+            && self.loyalty_points == other.loyalty_points
+            && self.orders_count == other.orders_count
+            && self.rfm_segment == other.rfm_segment
+            && self.vip_next_tier == other.vip_next_tier
+            && close_opt(self.vip_spend_to_next, other.vip_spend_to_next)
+            && self.suppress_discounts == other.suppress_discounts
+    }
 }
 
 /// A durable pending write: the latest desired state of one customer at one destination.

@@ -1,14 +1,19 @@
-//! Evaluation: run the model over the customers whose facts changed (every customer once a
-//! day, because the window moves with time) and plan each destination's write by comparing
-//! the desired state with what the destination acknowledged.
+//! Evaluation: the model over the customers whose facts changed — and over every customer at
+//! the daily recalculation, when the CLV model is refitted and the population parameters
+//! recomputed — then the plan: each destination's desired state minus what it acknowledged.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
-use crate::config::TierSettings;
-use crate::model::{aggregate, reached_level};
+use crate::config::Settings;
+use crate::model::{
+    self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
+};
 use crate::store::{
-    CustomerRecord, Destination, Evaluation, OutboxChange, OutboxEntry, ProfileState, Store,
-    StoreError,
+    AuditEntry, CustomerRecord, Destination, Evaluation, OutboxChange, OutboxEntry, ProfileState,
+    Store, StoreError,
 };
 
 /// Customers committed per store transaction.
@@ -17,81 +22,198 @@ const BATCH: usize = 1_000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EvaluationReport {
     pub evaluated: usize,
-    /// True when every customer was re-evaluated (first pass of the day).
-    pub full: bool,
+    /// True when this was the daily recalculation (model refitted, everyone re-evaluated).
+    pub recalculated: bool,
+    /// Transitions recorded (grace, lapse… included).
+    pub transitions: usize,
     /// Customers whose level changed.
     pub level_changes: usize,
     /// Writes newly enqueued (or replaced with a newer state).
     pub enqueued: usize,
 }
 
-/// Evaluates the dirty customers, or all of them on the first pass of a (UTC) day.
+/// Whether the daily recalculation is due at `now` (shop-local `recalc_at` passed and not yet
+/// run today), or has never run.
+pub fn recalculation_due(
+    population: Option<&Population>,
+    settings: &Settings,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> bool {
+    let local = now.with_timezone(&tz);
+    population
+        .is_none_or(|p| p.as_of < local.date_naive() && local.time() >= settings.sync.recalc_at)
+}
+
+/// Evaluates the dirty customers, or everyone when the daily recalculation is due.
 pub fn evaluate(
     store: &Store,
-    tiers: &TierSettings,
+    settings: &Settings,
+    tz: Tz,
     now: DateTime<Utc>,
 ) -> Result<EvaluationReport, StoreError> {
-    let today = now.date_naive();
-    let full = store.last_full_evaluation()? != Some(today);
-    let mut targets = store.dirty_customers()?;
-    if full {
-        let dirty: std::collections::HashSet<String> =
-            targets.iter().map(|(id, _)| id.clone()).collect();
-        targets.extend(
-            store
-                .known_customer_ids()?
-                .into_iter()
-                .filter(|id| !dirty.contains(id))
-                .map(|id| (id, None)),
-        );
-    }
-    let window_start = now - chrono::Duration::days(i64::from(tiers.window_days));
+    let today = now.with_timezone(&tz).date_naive();
+    let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
+    let emails: HashMap<String, Option<String>> = store.dirty_customers()?.into_iter().collect();
+    let stored = store.population()?;
+    let recalculated = recalculation_due(stored.as_ref(), settings, tz, now);
+    let (population, targets) = if recalculated {
+        let mut everyone: Vec<(String, History)> = Vec::new();
+        store.scan_customer_orders(|id, orders| {
+            everyone.push((id.to_string(), model::history(orders, window_start, tz)));
+            Ok(())
+        })?;
+        let with_points: Vec<(&History, i64)> = everyone.iter().map(|(_, h)| (h, 0)).collect();
+        let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
+        store.set_population(&population)?;
+        log_population(&population);
+        (population, everyone)
+    } else {
+        let population = stored.expect("a population exists when no recalculation is due");
+        let targets = emails
+            .keys()
+            .map(|id| {
+                Ok((
+                    id.clone(),
+                    model::history(&store.customer_orders(id)?, window_start, tz),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        (population, targets)
+    };
+
     let mut report = EvaluationReport {
-        full,
+        recalculated,
         ..EvaluationReport::default()
+    };
+    let evaluator = Evaluator {
+        settings,
+        population: &population,
+        today,
+        now,
     };
     for chunk in targets.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
-        for (id, email) in chunk {
+        for (id, history) in chunk {
             let previous = store.customer(id)?;
-            let sums = aggregate(&store.customer_orders(id)?, window_start);
-            let level = reached_level(&tiers.levels, &sums).map(|l| l.name.clone());
-            let level_since = match &previous {
-                Some(p) if p.level == level => p.level_since,
-                _ => today,
-            };
-            if previous.as_ref().is_some_and(|p| p.level != level) {
-                report.level_changes += 1;
-            }
-            let record = CustomerRecord {
-                id: id.clone(),
-                email: email.clone().or_else(|| previous.and_then(|p| p.email)),
-                level,
-                level_since,
-                lifetime_net: sums.lifetime_net,
-                lifetime_orders: sums.lifetime_orders,
-                window_net: sums.window_net,
-                window_orders: sums.window_orders,
-                evaluated_at: now,
-            };
+            let email = emails
+                .get(id)
+                .cloned()
+                .flatten()
+                .or_else(|| previous.as_ref().and_then(|p| p.email.clone()));
+            let (record, audit) = evaluator.customer(id, email, history, previous.as_ref());
+            report.transitions += audit.len();
+            report.level_changes += audit
+                .iter()
+                .filter(|a| a.transition.from_level != a.transition.to_level)
+                .count();
             let klaviyo = plan(store, &record, now)?;
             if matches!(klaviyo, OutboxChange::Put(_)) {
                 report.enqueued += 1;
             }
-            batch.push(Evaluation { record, klaviyo });
+            batch.push(Evaluation {
+                record,
+                klaviyo,
+                audit,
+            });
         }
         store.commit_evaluations(&batch)?;
         report.evaluated += batch.len();
-    }
-    if full {
-        store.set_last_full_evaluation(today)?;
     }
     store.flush()?;
     Ok(report)
 }
 
+/// The model applied to one customer with the day's population.
+struct Evaluator<'a> {
+    settings: &'a Settings,
+    population: &'a Population,
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+}
+
+impl Evaluator<'_> {
+    fn customer(
+        &self,
+        id: &str,
+        email: Option<String>,
+        history: &History,
+        previous: Option<&CustomerRecord>,
+    ) -> (CustomerRecord, Vec<AuditEntry>) {
+        let tiers = &self.settings.tiers;
+        let inputs = model::inputs(history, 0, self.population, &self.settings.clv, self.today);
+        let (level, mut placement) = model::place(tiers, self.population, &inputs);
+        if let Some(before) = previous
+            .map(|p| p.inputs.historic)
+            .filter(|b| *b > inputs.historic)
+        {
+            placement.push_str(&format!(
+                "; net spend fell from {before} to {} (refund or cancellation)",
+                inputs.historic
+            ));
+        }
+        let qualified = level.map(|l| l.name.clone());
+        let prior = previous.map_or_else(|| TierState::new(self.today), |p| p.tier.clone());
+        let (tier, transitions) = model::step(
+            &tiers.level_names(),
+            &StateRules {
+                grace_days: tiers.grace_days,
+                lapse_after_days: tiers.lapse_after_days,
+            },
+            &prior,
+            &Observation {
+                today: self.today,
+                qualified: qualified.as_deref(),
+                last_order: inputs.last_order,
+            },
+        );
+        for t in &transitions {
+            tracing::debug!(customer = id, kind = ?t.kind, from = ?t.from_level, to = ?t.to_level, reason = %placement, "tier transition");
+        }
+        let next = model::next_level(tiers, self.population, &inputs, tier.level.as_deref());
+        let audit = transitions
+            .into_iter()
+            .map(|transition| AuditEntry {
+                at: self.now,
+                transition,
+                reason: placement.clone(),
+                inputs: inputs.clone(),
+            })
+            .collect();
+        let record = CustomerRecord {
+            id: id.to_string(),
+            email,
+            next_level: next.map(|(l, _)| l.name.clone()),
+            spend_to_next: next.and_then(|(_, spend)| spend),
+            inputs,
+            placement,
+            qualified,
+            tier,
+            evaluated_at: self.now,
+        };
+        (record, audit)
+    }
+}
+
+fn log_population(population: &Population) {
+    match &population.clv {
+        model::ClvModel::Fitted(fit) => tracing::info!(
+            customers = fit.customers,
+            repeat_buyers = fit.repeat_buyers,
+            bgnbd = ?fit.bgnbd,
+            gamma_gamma = ?fit.gamma_gamma,
+            log_likelihood = fit.bgnbd_log_likelihood,
+            "daily recalculation: CLV model fitted"
+        ),
+        model::ClvModel::Unavailable { reason, .. } => {
+            tracing::info!(%reason, "daily recalculation: no CLV prediction")
+        }
+    }
+}
+
 /// The Klaviyo profile state a customer record calls for.
 pub fn desired_profile(record: &CustomerRecord) -> ProfileState {
+    let state = record.tier.state;
     ProfileState {
         email: record.email.clone(),
         external_id: record
@@ -100,10 +222,24 @@ pub fn desired_profile(record: &CustomerRecord) -> ProfileState {
             .next()
             .unwrap_or(&record.id)
             .to_string(),
-        vip_tier: record.level.clone().unwrap_or_else(|| "None".to_string()),
-        clv_historic: record.lifetime_net,
-        orders_count: record.lifetime_orders,
-        vip_tier_since: record.level.as_ref().map(|_| record.level_since),
+        vip_tier: record
+            .tier
+            .level
+            .clone()
+            .unwrap_or_else(|| "None".to_string()),
+        vip_state: state.as_str().to_string(),
+        vip_tier_since: record.tier.level.as_ref().map(|_| record.tier.since),
+        vip_peak_tier: record.tier.peak.clone(),
+        clv_historic: record.inputs.historic,
+        clv_predicted: record.inputs.predicted,
+        clv_blended: record.inputs.blended,
+        loyalty_points: record.inputs.loyalty_points,
+        orders_count: record.inputs.lifetime_orders,
+        rfm_segment: record.inputs.rfm_segment.clone(),
+        vip_next_tier: record.next_level.clone(),
+        vip_spend_to_next: record.spend_to_next,
+        // Customers holding a level with its perks (grace keeps them) get no discount offers.
+        suppress_discounts: matches!(state, VipState::Active | VipState::Grace),
     }
 }
 
@@ -117,8 +253,7 @@ fn plan(
     let pending = store.pending_entry(Destination::Klaviyo, &record.id)?;
     if store
         .acknowledged(Destination::Klaviyo, &record.id)?
-        .as_ref()
-        == Some(&desired)
+        .is_some_and(|ack| desired.matches(&ack))
     {
         return Ok(if pending.is_some() {
             OutboxChange::Remove
@@ -127,7 +262,7 @@ fn plan(
         });
     }
     // Already pending with this state (a parked write stays parked until the state changes).
-    if pending.is_some_and(|p| p.profile == desired) {
+    if pending.is_some_and(|p| desired.matches(&p.profile)) {
         return Ok(OutboxChange::Keep);
     }
     Ok(OutboxChange::Put(OutboxEntry {
@@ -136,4 +271,18 @@ fn plan(
         enqueued_at: now,
         failed: None,
     }))
+}
+
+/// Names a transition for logs and reports.
+pub fn transition_name(kind: TransitionKind) -> &'static str {
+    match kind {
+        TransitionKind::Entered => "entered",
+        TransitionKind::Promoted => "promoted",
+        TransitionKind::GraceStarted => "grace started",
+        TransitionKind::GraceCleared => "grace cleared",
+        TransitionKind::Demoted => "demoted",
+        TransitionKind::Lapsed => "lapsed",
+        TransitionKind::Reactivated => "reactivated",
+        TransitionKind::Removed => "level removed",
+    }
 }

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
 use crate::http::ApiStats;
+use crate::model::VipState;
 use crate::sinks::klaviyo::{self, DeliveryError, KlaviyoClient};
-use crate::sources::shopify::{ingest_orders, IngestError, ShopifyClient};
+use crate::sources::shopify::{ingest_orders, shop_timezone, IngestError, ShopifyClient};
 use crate::store::{Destination, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +70,10 @@ impl Pipeline {
         let started = Instant::now();
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
+        let tz = self.timezone().await?;
         let ingest =
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
-        let evaluation = evaluate(&self.store, &self.settings.tiers, Utc::now())?;
+        let evaluation = evaluate(&self.store, &self.settings, tz, Utc::now())?;
         let delivery = klaviyo::deliver(
             &self.klaviyo,
             &self.store,
@@ -94,12 +97,39 @@ impl Pipeline {
         })
     }
 
-    /// Customers per level, in configured order with `None` first.
+    /// The shop's time zone: configured, remembered, or asked of Shopify once.
+    pub async fn timezone(&self) -> Result<Tz, PassError> {
+        if let Some(tz) = self.settings.shopify.timezone {
+            return Ok(tz);
+        }
+        if let Some(tz) = self
+            .store
+            .shop_timezone()?
+            .and_then(|name| name.parse().ok())
+        {
+            return Ok(tz);
+        }
+        let tz = shop_timezone(&self.shopify)
+            .await
+            .map_err(IngestError::from)?;
+        self.store.set_shop_timezone(tz.name())?;
+        tracing::info!(timezone = tz.name(), "shop time zone learned from Shopify");
+        Ok(tz)
+    }
+
+    /// Customers per level (with how many are in grace or lapsed), `None` first.
     fn tier_distribution(&self) -> Result<(usize, Vec<TierCount>), StoreError> {
-        let mut counts: BTreeMap<Option<String>, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<Option<String>, TierCount> = BTreeMap::new();
         let mut total = 0;
         for record in self.store.customers() {
-            *counts.entry(record?.level).or_default() += 1;
+            let record = record?;
+            let entry = counts.entry(record.tier.level.clone()).or_default();
+            entry.customers += 1;
+            match record.tier.state {
+                VipState::Grace => entry.grace += 1,
+                VipState::Lapsed => entry.lapsed += 1,
+                VipState::None | VipState::Active => {}
+            }
             total += 1;
         }
         let names = std::iter::once(None).chain(
@@ -111,8 +141,8 @@ impl Pipeline {
         );
         let tiers = names
             .map(|name| TierCount {
-                customers: counts.get(&name).copied().unwrap_or(0),
-                name: name.unwrap_or_else(|| "None".to_string()),
+                name: name.clone().unwrap_or_else(|| "None".to_string()),
+                ..counts.get(&name).cloned().unwrap_or_default()
             })
             .collect();
         Ok((total, tiers))

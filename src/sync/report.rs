@@ -11,10 +11,14 @@ use crate::store::OutboxCounts;
 
 use super::EvaluationReport;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierCount {
     pub name: String,
     pub customers: usize,
+    /// Of which in grace (below the level, not yet demoted).
+    pub grace: usize,
+    /// Of which lapsed (no recent order; level kept, perks off).
+    pub lapsed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +49,15 @@ impl fmt::Display for PassReport {
         )?;
         writeln!(
             f,
-            "  customers            {} known, {} evaluated{}, {} changed level",
+            "  customers            {} known, {} evaluated{}, {} transitions, {} changed level",
             self.customers,
             self.evaluation.evaluated,
-            if self.evaluation.full {
-                " (daily full evaluation)"
+            if self.evaluation.recalculated {
+                " (daily recalculation)"
             } else {
                 ""
             },
+            self.evaluation.transitions,
             self.evaluation.level_changes
         )?;
         writeln!(f, "  tiers")?;
@@ -62,11 +67,15 @@ impl fmt::Display for PassReport {
             } else {
                 tier.customers as f64 * 100.0 / self.customers as f64
             };
-            writeln!(
+            write!(
                 f,
                 "    {:<18} {:>8}  {:>5.1}%",
                 tier.name, tier.customers, share
             )?;
+            if tier.grace + tier.lapsed > 0 {
+                write!(f, "  ({} in grace, {} lapsed)", tier.grace, tier.lapsed)?;
+            }
+            writeln!(f)?;
         }
         writeln!(
             f,

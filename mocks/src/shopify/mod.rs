@@ -18,6 +18,7 @@ mod projection;
 mod query_filter;
 mod request;
 mod root;
+mod selection;
 mod server;
 mod state;
 

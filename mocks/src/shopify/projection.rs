@@ -123,7 +123,7 @@ pub(crate) fn is_connection(ty: &Type) -> bool {
 }
 
 /// Whether `item` agrees with every non-paging argument that names one of its string fields.
-fn matches_arguments(item: &JsonValue, arguments: &JsonMap) -> bool {
+pub(crate) fn matches_arguments(item: &JsonValue, arguments: &JsonMap) -> bool {
     arguments.iter().all(|(name, wanted)| {
         if connection::is_paging_argument(name.as_str()) || wanted.is_null() {
             return true;

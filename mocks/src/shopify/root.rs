@@ -76,6 +76,14 @@ fn list<'r, T: Searchable + 'r>(
     args: &JsonMap,
     to_json: impl Fn(&T) -> JsonValue,
 ) -> Result<JsonValue, FieldError> {
+    Ok(connection_json(page_records(records, args)?.map(to_json)))
+}
+
+/// The page of a root connection's records (see [`list`]).
+pub(crate) fn page_records<'r, T: Searchable + 'r>(
+    records: impl Iterator<Item = &'r T>,
+    args: &JsonMap,
+) -> Result<connection::Page<&'r T>, FieldError> {
     let filter = SearchFilter::parse(string_argument(args, "query"));
     let sort = match string_argument(args, "sortKey") {
         "UPDATED_AT" => Some(TimeField::UpdatedAt),
@@ -87,8 +95,7 @@ fn list<'r, T: Searchable + 'r>(
         .map(|record| (sort_key(record, sort), record))
         .collect();
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let page = connection::page(keyed, args)?;
-    Ok(connection_json(page.map(to_json)))
+    connection::page(keyed, args)
 }
 
 /// A string that orders records like Shopify's sort key, then by id.

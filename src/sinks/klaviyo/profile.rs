@@ -1,12 +1,13 @@
 //! The profile payload: property names merchants build segments and flows on.
 
 use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use crate::store::ProfileState;
 
-/// The `attributes` of a profile resource for this state. Properties are named exactly as the
-/// README documents: `vip_tier`, `clv_historic`, `orders_count`, `vip_tier_since`.
+/// The `attributes` of a profile resource for this state. Property names are the README's.
+/// `null` clears a property in Klaviyo (e.g. `vip_tier_since` for customers without a level).
 pub fn import_attributes(profile: &ProfileState) -> Value {
     let mut attributes = Map::new();
     if let Some(email) = &profile.email {
@@ -17,13 +18,26 @@ pub fn import_attributes(profile: &ProfileState) -> Value {
         "properties".into(),
         json!({
             "vip_tier": profile.vip_tier,
-            "clv_historic": profile.clv_historic.round_dp(2).to_f64().unwrap_or(0.0),
-            "orders_count": profile.orders_count,
-            // null clears the property in Klaviyo for customers without a level.
+            "vip_state": profile.vip_state,
             "vip_tier_since": profile.vip_tier_since.map(|d| d.format("%Y-%m-%d").to_string()),
+            "vip_peak_tier": profile.vip_peak_tier,
+            "clv_historic": number(profile.clv_historic),
+            "clv_predicted": number(profile.clv_predicted),
+            "clv_blended": number(profile.clv_blended),
+            "loyalty_points": profile.loyalty_points,
+            "orders_count": profile.orders_count,
+            "rfm_segment": profile.rfm_segment,
+            "vip_next_tier": profile.vip_next_tier,
+            "vip_spend_to_next": profile.vip_spend_to_next.map(number),
+            "suppress_discounts": profile.suppress_discounts,
         }),
     );
     Value::Object(attributes)
+}
+
+/// Money as a JSON number with cents (Klaviyo stores numbers, not decimal strings).
+fn number(amount: Decimal) -> f64 {
+    amount.round_dp(2).to_f64().unwrap_or(0.0)
 }
 
 /// The body of `POST /api/profile-import`.

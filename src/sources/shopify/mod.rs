@@ -5,8 +5,10 @@ mod bulk;
 mod client;
 mod orders;
 pub mod queries;
+mod shop;
 mod throttle;
 
 pub use client::ShopifyClient;
 pub use orders::{ingest_orders, IngestError, IngestReport};
+pub use shop::shop_timezone;
 pub use throttle::CostBucket;

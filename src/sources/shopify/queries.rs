@@ -77,6 +77,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("bulk run", BULK_RUN.to_string()),
         ("bulk status", BULK_STATUS.to_string()),
         ("bulk current", BULK_CURRENT.to_string()),
+        ("shop time zone", SHOP_TIMEZONE.to_string()),
     ]
 }
 
@@ -87,3 +88,8 @@ pub fn bulk_orders_query(until: chrono::DateTime<chrono::Utc>) -> String {
         &until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     )
 }
+
+/// The shop's time zone, for calendar rules.
+pub const SHOP_TIMEZONE: &str = r#"query TiersyncShop {
+  shop { ianaTimezone }
+}"#;
