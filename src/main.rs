@@ -28,6 +28,10 @@ enum Command {
         /// Seed of the generated store.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Keep the checkpoint store in this new directory, to explore it afterwards with
+        /// `explain` and `calibrate` (default: a temporary directory).
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Run one pass against the services the configuration names, then exit.
     Once {
@@ -39,6 +43,23 @@ enum Command {
     Run {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Explain one customer's tier: inputs, the rule that placed them, state and clocks,
+    /// transitions, and what each destination acknowledged. Reads the store only.
+    Explain {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Email, numeric Shopify customer id, or customer GID.
+        customer: String,
+    },
+    /// Show how customers and revenue spread over levels and candidate thresholds, and
+    /// propose thresholds for a target VIP share. Changes nothing.
+    Calibrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Percent of customers the proposal puts in VIP levels.
+        #[arg(long, default_value_t = 20.0)]
+        target_share: f64,
     },
 }
 
@@ -56,9 +77,18 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Demo { customers, seed } => {
+        Command::Demo {
+            customers,
+            seed,
+            store,
+        } => {
             tiersync::telemetry::init("warn");
-            tiersync::ops::demo::run(tiersync::ops::demo::DemoOptions { customers, seed }).await
+            tiersync::ops::demo::run(tiersync::ops::demo::DemoOptions {
+                customers,
+                seed,
+                store,
+            })
+            .await
         }
         Command::Once { config } => {
             let settings = load(config)?;
@@ -71,6 +101,29 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let settings = load(config)?;
             tiersync::telemetry::init("info");
             tiersync::run(settings, shutdown_signal()).await
+        }
+        Command::Explain { config, customer } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("warn");
+            let store = tiersync::ops::explain::open_store(&settings)?;
+            print!(
+                "{}",
+                tiersync::ops::explain::explain(&store, &settings, &customer)?
+            );
+            Ok(())
+        }
+        Command::Calibrate {
+            config,
+            target_share,
+        } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("warn");
+            let store = tiersync::ops::explain::open_store(&settings)?;
+            print!(
+                "{}",
+                tiersync::ops::calibrate::calibrate(&store, &settings, target_share)?
+            );
+            Ok(())
         }
     }
 }

@@ -9,6 +9,7 @@ use tiersync_mocks::{MockOptions, MockServers};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::ops::explain::explain;
 use crate::sync::Pipeline;
 
 /// The demo's own configuration (tier levels and pacing), embedded in the binary.
@@ -17,6 +18,8 @@ pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 pub struct DemoOptions {
     pub customers: usize,
     pub seed: u64,
+    /// Keep the checkpoint store here (a new directory) instead of a temporary one.
+    pub store: Option<std::path::PathBuf>,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
@@ -40,12 +43,25 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     servers.shopify.load(store_data);
 
     let dir = tempfile::tempdir().context("creating a temporary store directory")?;
+    let store_path = match &options.store {
+        Some(path)
+            if path.exists()
+                && path
+                    .read_dir()
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true) =>
+        {
+            anyhow::bail!("--store {} is not empty; the demo needs a new directory (its fake servers start fresh)", path.display())
+        }
+        Some(path) => path.clone(),
+        None => dir.path().join("store"),
+    };
     let mut settings = Settings::from_toml(DEMO_TOML).context("the embedded demo configuration")?;
     settings.shopify.base_url = servers.shopify.base_url();
     settings.shopify.access_token = SecretString::from(servers.shopify.access_token());
     settings.klaviyo.base_url = servers.klaviyo.base_url();
     settings.klaviyo.api_key = SecretString::from(servers.klaviyo.api_key());
-    settings.store.path = dir.path().join("store");
+    settings.store.path = store_path.clone();
 
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
     let cancel = CancellationToken::new();
@@ -76,5 +92,32 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         profiles.len(),
         with_tier
     );
+
+    // One customer explained: the highest blended CLV with an email.
+    let top = pipeline
+        .store()
+        .customers()
+        .filter_map(Result::ok)
+        .filter(|c| c.email.is_some())
+        .max_by_key(|c| c.inputs.blended);
+    if let Some(top) = top {
+        println!(
+            "\n$ tiersync explain {}",
+            top.email.as_deref().unwrap_or_default()
+        );
+        print!(
+            "{}",
+            explain(pipeline.store(), pipeline.settings(), &top.id)?
+        );
+    }
+    match &options.store {
+        Some(path) => println!(
+            "\nthe store is kept at {p}; explore it with\n  TIERSYNC__STORE__PATH={p} tiersync explain --config config/demo.toml <email>\n  TIERSYNC__STORE__PATH={p} tiersync calibrate --config config/demo.toml",
+            p = path.display()
+        ),
+        None => println!(
+            "\n(run `tiersync demo --store DIR` to keep the store and explore it with `explain` and `calibrate`)"
+        ),
+    }
     Ok(())
 }

@@ -1,3 +1,5 @@
 //! Operator commands beyond the daemon.
 
+pub mod calibrate;
 pub mod demo;
+pub mod explain;

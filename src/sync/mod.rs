@@ -4,6 +4,8 @@ mod evaluate;
 mod pass;
 mod report;
 
-pub use evaluate::{desired_profile, evaluate, EvaluationReport};
+pub use evaluate::{
+    desired_profile, evaluate, recalculation_due, transition_name, EvaluationReport,
+};
 pub use pass::{PassError, Pipeline};
 pub use report::{PassReport, TierCount};
