@@ -153,14 +153,16 @@ pub fn step(
 
     match (previous.level.as_ref(), held_rank, previous.state) {
         // No level held.
+        // No level held. A customer qualifying on old orders alone enters lapsed (the first
+        // evaluation of a long-silent big spender): the level is kept for win-back.
         (None, _, _) => {
             if qualified.is_some() {
-                change(
-                    &mut next,
-                    TransitionKind::Entered,
-                    qualified.clone(),
-                    VipState::Active,
-                );
+                let state = if inactive {
+                    VipState::Lapsed
+                } else {
+                    VipState::Active
+                };
+                change(&mut next, TransitionKind::Entered, qualified.clone(), state);
             }
         }
         // A level that is no longer configured.
@@ -447,6 +449,16 @@ mod tests {
         let (state, transitions) = step(&LEVELS, &RULES, &previous, &seen);
         assert_eq!(kinds(&transitions), [TransitionKind::Removed]);
         assert_eq!(state.level.as_deref(), Some("Silver"));
+    }
+
+    #[test]
+    fn qualifying_on_old_orders_alone_enters_lapsed() {
+        let (state, transitions) = run(&[(400, Some("Gold"), Some(0))]);
+        assert_eq!(kinds(&transitions), [TransitionKind::Entered]);
+        assert_eq!(
+            (state.level.as_deref(), state.state),
+            (Some("Gold"), VipState::Lapsed)
+        );
     }
 
     #[test]

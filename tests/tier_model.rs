@@ -1,0 +1,247 @@
+//! The tier model end to end: refunds demote through grace (never silently), lapse and
+//! re-activation reach Klaviyo, and `explain` / `calibrate` work on a real store.
+
+mod common;
+
+use chrono::Utc;
+use common::{customer, order, spawn, store};
+use serde_json::json;
+use tiersync::store::Store;
+use tiersync_mocks::data::Order;
+
+const ANN: (u64, &str) = (1, "ann@example.com");
+
+fn one_customer(orders: Vec<Order>) -> tiersync_mocks::data::StoreData {
+    store(vec![customer(ANN.0, ANN.1)], orders)
+}
+
+/// A later update of an order (a refund), as Shopify would stamp it.
+fn refunded_now(mut o: Order, amount: &str) -> Order {
+    o.shop_refunded = amount.parse().unwrap();
+    o.presentment_refunded = o.shop_refunded;
+    o.updated_at = Utc::now();
+    o
+}
+
+fn property(env: &common::TestEnv, key: &str) -> serde_json::Value {
+    let profile = env
+        .servers
+        .klaviyo
+        .profile_by_email(ANN.1)
+        .expect("profile");
+    profile
+        .properties
+        .get(key)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn a_refund_below_the_level_starts_grace_and_keeps_the_perks() {
+    let big = order(1, Some(ANN), 10, "600.00").build();
+    let env = spawn(one_customer(vec![big.clone()])).await;
+    env.pass().await;
+    assert_eq!(property(&env, "vip_tier"), json!("Silver"));
+    assert_eq!(property(&env, "suppress_discounts"), json!(true));
+
+    env.servers
+        .shopify
+        .upsert_order(refunded_now(big, "500.00"));
+    let report = env.pass().await;
+
+    assert_eq!(
+        property(&env, "vip_tier"),
+        json!("Silver"),
+        "grace keeps the level"
+    );
+    assert_eq!(property(&env, "vip_state"), json!("grace"));
+    assert_eq!(property(&env, "suppress_discounts"), json!(true));
+    assert_eq!(property(&env, "clv_historic"), json!(100.0));
+    assert_eq!(report.evaluation.transitions, 1);
+}
+
+#[tokio::test]
+async fn a_refund_with_no_grace_demotes_and_the_audit_says_why() {
+    let big = order(1, Some(ANN), 10, "600.00").build();
+    let mut env = spawn(one_customer(vec![big.clone()])).await;
+    env.settings.tiers.grace_days = 0;
+    env.pass().await;
+
+    env.servers
+        .shopify
+        .upsert_order(refunded_now(big, "500.00"));
+    env.pass().await;
+
+    assert_eq!(property(&env, "vip_tier"), json!("None"));
+    assert_eq!(property(&env, "vip_state"), json!("none"));
+    assert_eq!(
+        property(&env, "vip_peak_tier"),
+        json!("Silver"),
+        "the peak is remembered"
+    );
+    assert_eq!(property(&env, "suppress_discounts"), json!(false));
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let audit = store.audit("gid://shopify/Customer/1").unwrap();
+    let last = audit.last().expect("transitions recorded");
+    assert_eq!(last.transition.from_level.as_deref(), Some("Silver"));
+    assert_eq!(last.transition.to_level, None);
+    assert!(
+        last.reason.contains("net spend fell from 600.00 to 100.00"),
+        "{}",
+        last.reason
+    );
+}
+
+#[tokio::test]
+async fn a_long_silent_customer_is_lapsed_and_an_order_brings_them_back() {
+    // $600 spent 400 days ago: Silver by lifetime CLV, but no order within lapse_after_days.
+    let mut env = spawn(one_customer(vec![
+        order(1, Some(ANN), 400, "600.00").build()
+    ]))
+    .await;
+    env.settings.tiers.levels[0].min_clv = Some("500".parse().unwrap());
+    env.settings.tiers.lapse_after_days = 180;
+    env.pass().await;
+    assert_eq!(property(&env, "vip_tier"), json!("Silver"));
+    assert_eq!(property(&env, "vip_state"), json!("lapsed"));
+    assert_eq!(
+        property(&env, "suppress_discounts"),
+        json!(false),
+        "perks are off while lapsed"
+    );
+
+    env.servers
+        .shopify
+        .upsert_order(order(2, Some(ANN), 0, "20.00").build());
+    env.pass().await;
+
+    assert_eq!(property(&env, "vip_state"), json!("active"), "welcome back");
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let kinds: Vec<_> = store
+        .audit("gid://shopify/Customer/1")
+        .unwrap()
+        .iter()
+        .map(|a| a.transition.kind)
+        .collect();
+    use tiersync::model::TransitionKind::*;
+    assert_eq!(kinds, [Entered, Reactivated]);
+}
+
+#[tokio::test]
+async fn every_property_reaches_klaviyo() {
+    let env = spawn(one_customer(vec![
+        order(1, Some(ANN), 40, "300.00").build(),
+        order(2, Some(ANN), 5, "250.00").build(),
+    ]))
+    .await;
+    env.pass().await;
+    for key in [
+        "vip_tier",
+        "vip_state",
+        "vip_tier_since",
+        "vip_peak_tier",
+        "clv_historic",
+        "clv_predicted",
+        "clv_blended",
+        "loyalty_points",
+        "orders_count",
+        "rfm_segment",
+        "vip_next_tier",
+        "vip_spend_to_next",
+        "suppress_discounts",
+    ] {
+        assert_ne!(
+            property(&env, key),
+            serde_json::Value::Null,
+            "{key} missing"
+        );
+    }
+    assert_eq!(property(&env, "vip_next_tier"), json!("Gold"));
+    // Gold needs 1,500 in window spend: 950 more.
+    assert_eq!(property(&env, "vip_spend_to_next"), json!(950.0));
+    assert_eq!(
+        property(&env, "clv_predicted"),
+        json!(0.0),
+        "one customer is too few to fit"
+    );
+}
+
+#[tokio::test]
+async fn explain_shows_the_rule_state_transitions_and_acknowledgement() {
+    let env = spawn(one_customer(
+        vec![order(1, Some(ANN), 10, "600.00").build()],
+    ))
+    .await;
+    env.pass().await;
+    let store = Store::open(&env.settings.store.path).unwrap();
+
+    let text = tiersync::ops::explain::explain(&store, &env.settings, "ANN@example.com").unwrap();
+
+    assert!(
+        text.contains("tier          Silver, active since"),
+        "{text}"
+    );
+    assert!(
+        text.contains("net spend in the window 600.00 ≥ 500.00 for Silver"),
+        "{text}"
+    );
+    assert!(text.contains("next level    Gold: 900.00 more"), "{text}");
+    assert!(
+        text.contains("entered       None (none) → Silver (active)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no prediction"),
+        "the CLV model status is shown: {text}"
+    );
+    assert!(
+        text.contains("klaviyo       up to date (vip_tier Silver"),
+        "{text}"
+    );
+    let missing =
+        tiersync::ops::explain::explain(&store, &env.settings, "nobody@example.com").unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("no customer `nobody@example.com`"),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn calibrate_proposes_thresholds_for_the_target_share() {
+    let data = tiersync_mocks::generator::generate(&tiersync_mocks::generator::GenConfig {
+        customers: 1500,
+        seed: 3,
+        now: Utc::now(),
+        ..Default::default()
+    });
+    let env = spawn(data).await;
+    env.pass().await;
+    let store = Store::open(&env.settings.store.path).unwrap();
+
+    let text = tiersync::ops::calibrate::calibrate(&store, &env.settings, 20.0).unwrap();
+
+    let proposal = text.split("proposal:").nth(1).expect(&text);
+    let vip_line = proposal
+        .lines()
+        .find(|l| l.contains("VIP in all"))
+        .expect(&text);
+    let share: f64 = vip_line
+        .split_whitespace()
+        .rev()
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(
+        (15.0..=25.0).contains(&share),
+        "proposal puts {share}% in VIP levels:\n{text}"
+    );
+    assert!(
+        proposal.contains("[[tiers.levels]]\nname = \"Silver\"\nmin_clv = "),
+        "{text}"
+    );
+    assert!(text.contains("predicted CLV: fitted on"), "{text}");
+}
