@@ -1,4 +1,5 @@
-//! Fit timings: `cargo run --release --bin bench_fit [repeats]`.
+//! Fit timings: `cargo bench --bench clv_fit -- [repeats]` (benches/compare_lifetimes.sh runs
+//! it beside lifetimes 0.11.3 and prints the ratios).
 //!
 //! Times (min / median over `repeats`, default 20, wall clock, one thread):
 //! BG/NBD and Gamma-Gamma fits on CDNOW (2,357 customers, weeks) and on a
