@@ -199,7 +199,7 @@ impl<'s> Node<'s> {
     }
 
     /// The full value: every field the fake models.
-    pub(crate) fn to_json(&self) -> JsonValue {
+    pub(crate) fn to_json(self) -> JsonValue {
         let mut fields = JsonMap::new();
         for &name in self.field_names() {
             let value = match self.field(name) {

@@ -2,6 +2,9 @@
 //! of the fields it models, then apollo-compiler's executor projects that value onto the
 //! client's selection set (aliases, fragments, `__typename`, variables, null propagation).
 //!
+//! Bulk operations skip the executor: [`selection`](super::selection) writes each node's
+//! JSONL line from the same values (see [`objects::Node`](super::objects::Node)).
+//!
 //! Keeping the store's view as plain JSON means one generic [`ObjectValue`] serves every type,
 //! and a field the fake does not model fails loudly instead of being invented.
 //!
