@@ -316,6 +316,51 @@ fn finish_order(
     }
 }
 
+/// Share of customers with an email who joined the loyalty program.
+const LOYALTY_MEMBER_SHARE: f64 = 0.6;
+/// VIP tiers by net spend in the shop currency, highest first.
+const LOYALTY_TIERS: [(&str, f64); 3] = [("Gold", 1000.0), ("Silver", 500.0), ("Bronze", 150.0)];
+
+/// Loyalty-program members for `store`, as the fake Smile.io and LoyaltyLion `load` them:
+/// `(email, points balance, VIP tier name)`. About 60% of customers with an email are members;
+/// points are roughly one per unit of net spend (refunds, cancellations and test orders left
+/// out) less a random share already redeemed; tiers are "Bronze" (150+), "Silver" (500+) and
+/// "Gold" (1000+) by net spend. Deterministic for a given store and seed; in customer order.
+pub fn loyalty_members(store: &StoreData, seed: u64) -> Vec<(String, i64, Option<String>)> {
+    use rust_decimal::prelude::ToPrimitive;
+    use std::collections::HashMap;
+
+    let mut spend: HashMap<u64, Decimal> = HashMap::new();
+    for order in store.orders.iter().filter(|o| !o.test) {
+        if let Some(id) = order.customer_id {
+            *spend.entry(id).or_default() += order.shop_current_total();
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut members = Vec::new();
+    for customer in &store.customers {
+        let Some(email) = &customer.email else {
+            continue;
+        };
+        let joined = rng.random_bool(LOYALTY_MEMBER_SHARE);
+        let kept: f64 = rng.random_range(0.5..=1.0);
+        if !joined {
+            continue;
+        }
+        let spent = spend
+            .get(&customer.id)
+            .and_then(ToPrimitive::to_f64)
+            .unwrap_or(0.0)
+            .max(0.0);
+        let tier = LOYALTY_TIERS
+            .iter()
+            .find(|(_, floor)| spent >= *floor)
+            .map(|(name, _)| (*name).to_owned());
+        members.push((email.to_lowercase(), (spent * kept).round() as i64, tier));
+    }
+    members
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +380,36 @@ mod tests {
             .orders
             .windows(2)
             .all(|w| w[0].id < w[1].id && w[0].created_at <= w[1].created_at));
+    }
+
+    #[test]
+    fn loyalty_members_are_deterministic_and_follow_spend() {
+        let store = generate(&GenConfig {
+            customers: 400,
+            ..GenConfig::default()
+        });
+        let members = loyalty_members(&store, 7);
+        assert_eq!(members, loyalty_members(&store, 7));
+        assert_ne!(members, loyalty_members(&store, 8));
+        let with_email = store.customers.iter().filter(|c| c.email.is_some()).count();
+        let share = members.len() as f64 / with_email as f64;
+        assert!((0.5..0.7).contains(&share), "{share}");
+        assert!(members.iter().all(|(_, points, _)| *points >= 0));
+        for tier in ["Bronze", "Silver", "Gold"] {
+            assert!(
+                members.iter().any(|m| m.2.as_deref() == Some(tier)),
+                "{tier}"
+            );
+        }
+        let mean = |tier: Option<&str>| {
+            let points: Vec<i64> = members
+                .iter()
+                .filter(|m| m.2.as_deref() == tier)
+                .map(|m| m.1)
+                .collect();
+            points.iter().sum::<i64>() as f64 / points.len().max(1) as f64
+        };
+        assert!(mean(Some("Gold")) > mean(Some("Silver")));
+        assert!(mean(Some("Silver")) > mean(None));
     }
 }

@@ -9,18 +9,23 @@
 //! - [`klaviyo`]: the JSON:API endpoints tiersync uses (profile import, profile read-back,
 //!   bulk profile import jobs, events), with bodies validated against Klaviyo's OpenAPI spec
 //!   and per-endpoint burst/steady rate limits answering 429 + `Retry-After`.
+//! - [`smile`] and [`loyaltylion`]: the loyalty platforms' REST APIs (customers with points
+//!   and VIP tiers, cursor paging, Bearer auth, per-second rate limits answering 429).
 //! - [`generator`]: a deterministic, seeded store history (heavy-tailed spend, refunds,
 //!   cancellations, test and guest orders, several presentment currencies).
 //! - [`recorder`]: every request each fake received, for assertions.
 //!
 //! [`MockServers::start`] binds both fakes on `127.0.0.1` (port 0 unless given) and returns
-//! handles whose state tests can read and change.
+//! handles whose state tests can read and change. It also starts the fake Smile.io and
+//! LoyaltyLion ([`MockServers::smile`], [`MockServers::loyaltylion`]) the same way.
 
 pub mod data;
 pub mod generator;
 pub mod klaviyo;
+pub mod loyaltylion;
 pub mod recorder;
 pub mod shopify;
+pub mod smile;
 
 use std::net::SocketAddr;
 
@@ -33,6 +38,12 @@ pub struct MockOptions {
     pub klaviyo_port: u16,
     pub shopify: shopify::ShopifyOptions,
     pub klaviyo: klaviyo::KlaviyoOptions,
+    /// Smile.io listen port; 0 picks a free one.
+    pub smile_port: u16,
+    /// LoyaltyLion listen port; 0 picks a free one.
+    pub loyaltylion_port: u16,
+    pub smile: smile::SmileOptions,
+    pub loyaltylion: loyaltylion::LoyaltyLionOptions,
 }
 
 /// Both fakes, running on loopback until the handles are dropped or the process exits.
@@ -40,6 +51,8 @@ pub struct MockOptions {
 pub struct MockServers {
     pub shopify: shopify::FakeShopify,
     pub klaviyo: klaviyo::FakeKlaviyo,
+    pub smile: smile::FakeSmile,
+    pub loyaltylion: loyaltylion::FakeLoyaltyLion,
 }
 
 impl MockServers {
@@ -54,6 +67,21 @@ impl MockServers {
             options.klaviyo,
         )
         .await?;
-        Ok(MockServers { shopify, klaviyo })
+        let smile = smile::FakeSmile::start(
+            SocketAddr::from(([127, 0, 0, 1], options.smile_port)),
+            options.smile,
+        )
+        .await?;
+        let loyaltylion = loyaltylion::FakeLoyaltyLion::start(
+            SocketAddr::from(([127, 0, 0, 1], options.loyaltylion_port)),
+            options.loyaltylion,
+        )
+        .await?;
+        Ok(MockServers {
+            shopify,
+            klaviyo,
+            smile,
+            loyaltylion,
+        })
     }
 }
