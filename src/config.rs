@@ -37,6 +37,7 @@ pub struct Settings {
     pub shopify: ShopifySettings,
     pub klaviyo: KlaviyoSettings,
     pub store: StoreSettings,
+    pub loyalty: LoyaltySettings,
     pub sync: SyncSettings,
     pub clv: ClvSettings,
     pub tiers: TierSettings,
@@ -76,6 +77,32 @@ pub struct KlaviyoSettings {
     pub bulk_jobs_per_second: u32,
     pub bulk_jobs_per_minute: u32,
     pub bulk_poll_interval: Duration,
+}
+
+/// The loyalty app, if any.
+#[derive(Debug, Clone)]
+pub struct LoyaltySettings {
+    pub platform: LoyaltyPlatform,
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub requests_per_second: u32,
+    pub authority: Authority,
+    /// Loyalty-app tier name → tiersync level name.
+    pub tier_names: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoyaltyPlatform {
+    None,
+    Smile,
+    LoyaltyLion,
+}
+
+/// Whose tier is the status tiersync propagates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    Tiersync,
+    Loyalty,
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +240,7 @@ struct RawSettings {
     shopify: RawShopify,
     klaviyo: RawKlaviyo,
     store: RawStore,
+    loyalty: RawLoyalty,
     sync: RawSync,
     clv: RawClv,
     tiers: RawTiers,
@@ -243,6 +271,17 @@ struct RawKlaviyo {
     bulk_jobs_per_second: i64,
     bulk_jobs_per_minute: i64,
     bulk_poll_interval: String,
+}
+
+#[derive(Deserialize)]
+struct RawLoyalty {
+    platform: String,
+    base_url: String,
+    api_key: SecretString,
+    requests_per_second: i64,
+    authority: String,
+    #[serde(default)]
+    tier_names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +340,7 @@ impl RawSettings {
             store: StoreSettings {
                 path: non_empty("store.path", &self.store.path)?.into(),
             },
+            loyalty: self.loyalty.validate()?,
             sync: SyncSettings {
                 poll_interval: duration("sync.poll_interval", &self.sync.poll_interval)?,
                 request_timeout: duration("sync.request_timeout", &self.sync.request_timeout)?,
@@ -427,6 +467,60 @@ impl RawKlaviyo {
                 150,
             )? as u32,
             bulk_poll_interval: duration("klaviyo.bulk_poll_interval", &self.bulk_poll_interval)?,
+        })
+    }
+}
+
+impl RawLoyalty {
+    fn validate(self) -> Result<LoyaltySettings, ConfigError> {
+        let (platform, default_url, published) = match self.platform.trim() {
+            "none" => (LoyaltyPlatform::None, "", 0),
+            "smile" => (LoyaltyPlatform::Smile, "https://api.smile.io/v1", 10),
+            "loyaltylion" => (LoyaltyPlatform::LoyaltyLion, "https://api.loyaltylion.com/v2", 20),
+            other => {
+                return Err(invalid(
+                    "loyalty.platform",
+                    format!("`{other}` is not a loyalty platform; expected \"none\", \"smile\" or \"loyaltylion\""),
+                ))
+            }
+        };
+        let authority = match self.authority.trim() {
+            "tiersync" => Authority::Tiersync,
+            "loyalty" => Authority::Loyalty,
+            other => {
+                return Err(invalid(
+                    "loyalty.authority",
+                    format!("`{other}` is not an authority; expected \"tiersync\" or \"loyalty\""),
+                ))
+            }
+        };
+        if platform == LoyaltyPlatform::None {
+            if authority == Authority::Loyalty {
+                return Err(invalid("loyalty.authority", "is \"loyalty\" but loyalty.platform is \"none\"; set the platform or use \"tiersync\""));
+            }
+        } else {
+            secret(
+                "loyalty.api_key",
+                &self.api_key,
+                "TIERSYNC__LOYALTY__API_KEY",
+            )?;
+        }
+        let base_url = match (platform, self.base_url.trim()) {
+            (LoyaltyPlatform::None, _) => String::new(),
+            (_, "") => default_url.to_string(),
+            (_, given) => url("loyalty.base_url", given)?,
+        };
+        let requests_per_second = match self.requests_per_second {
+            0 => published as u32,
+            n => in_range("loyalty.requests_per_second", n, 1, published.max(1))? as u32,
+        };
+        Ok(LoyaltySettings {
+            platform,
+            base_url,
+            api_key: self.api_key,
+            requests_per_second,
+            authority,
+            tier_names: self.tier_names,
         })
     }
 }

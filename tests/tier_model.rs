@@ -229,8 +229,7 @@ async fn calibrate_proposes_thresholds_for_the_target_share() {
         .expect(&text);
     let share: f64 = vip_line
         .split_whitespace()
-        .rev()
-        .next()
+        .next_back()
         .unwrap()
         .trim_end_matches('%')
         .parse()

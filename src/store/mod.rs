@@ -63,7 +63,7 @@ pub enum OutboxChange {
     /// Nothing to change (already pending with the same payload, or nothing to send).
     Keep,
     /// Enqueue (or replace the pending entry with) this write.
-    Put(OutboxEntry),
+    Put(Box<OutboxEntry>),
     /// The destination already holds the desired state: drop any pending write.
     Remove,
 }
@@ -106,7 +106,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        let db = sled::Config::new().path(path).open().map_err(map)?;
+        let db = open_db(path)?;
         let store = Store {
             path: path.to_path_buf(),
             meta: db.open_tree("meta").map_err(map)?,
@@ -289,6 +289,15 @@ impl Store {
             .transpose()
     }
 
+    /// The records of many customers at once, in the order of `ids`. Sorted ids (as a full
+    /// scan yields them) are read with one range scan instead of a lookup each.
+    pub fn customers_sorted(
+        &self,
+        ids: &[&str],
+    ) -> Result<Vec<Option<CustomerRecord>>, StoreError> {
+        self.get_many(&self.customers, "customers", b"", ids)
+    }
+
     /// Every customer record (reports).
     pub fn customers(&self) -> impl Iterator<Item = Result<CustomerRecord, StoreError>> + '_ {
         self.customers.iter().map(move |item| {
@@ -456,6 +465,74 @@ impl Store {
             .transpose()
     }
 
+    /// What `destination` last acknowledged for many customers, in the order of `ids` (one
+    /// range scan when `ids` are sorted).
+    pub fn acknowledged_sorted(
+        &self,
+        destination: Destination,
+        ids: &[&str],
+    ) -> Result<Vec<Option<ProfileState>>, StoreError> {
+        self.get_many(self.ack_tree(destination), "ack", b"", ids)
+    }
+
+    /// The pending entries of many customers, in the order of `ids` (one range scan when
+    /// `ids` are sorted).
+    pub fn pending_entries_sorted(
+        &self,
+        destination: Destination,
+        ids: &[&str],
+    ) -> Result<Vec<Option<OutboxEntry>>, StoreError> {
+        let mut prefix = destination.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        self.get_many(&self.outbox, "outbox", &prefix, ids)
+    }
+
+    /// The values at `prefix + id` for each of `ids`, in order. Strictly increasing ids are
+    /// merge-joined with one range scan from the first key to the last; otherwise each is
+    /// looked up.
+    fn get_many<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &Tree,
+        name: &'static str,
+        prefix: &[u8],
+        ids: &[&str],
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let key = |id: &str| {
+            let mut key = Vec::with_capacity(prefix.len() + id.len());
+            key.extend_from_slice(prefix);
+            key.extend_from_slice(id.as_bytes());
+            key
+        };
+        let decode_value = |id: &str, bytes: &[u8]| decode(name, id, bytes);
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Vec::new());
+        };
+        if ids.len() < 2 || !ids.windows(2).all(|w| w[0] < w[1]) {
+            return ids
+                .iter()
+                .map(|id| {
+                    tree.get(key(id))
+                        .map_err(|e| self.err(e))?
+                        .map(|v| decode_value(id, &v))
+                        .transpose()
+                })
+                .collect();
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for item in tree.range(key(first)..=key(last)) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let k = &k[prefix.len()..];
+            while found.len() < ids.len() && ids[found.len()].as_bytes() < k {
+                found.push(None);
+            }
+            if let Some(id) = ids.get(found.len()).filter(|id| id.as_bytes() == k) {
+                found.push(Some(decode_value(id, &v)?));
+            }
+        }
+        found.resize_with(ids.len(), || None);
+        Ok(found)
+    }
+
     pub fn pending_entry(
         &self,
         destination: Destination,
@@ -542,6 +619,32 @@ impl Store {
             .map_err(|e| self.err(e))?
             .ok();
         Ok(())
+    }
+}
+
+/// Opens sled, waiting briefly if a process that just exited still holds the directory's
+/// lock, and naming the likely cause if another process keeps it.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::new(
+                            e.kind(),
+                            format!("{e}: another tiersync process (the daemon?) is using this store; stop it or point this command at another store.path"),
+                        ),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(map_sled(path, e)),
+        }
     }
 }
 

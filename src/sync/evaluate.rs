@@ -93,9 +93,19 @@ pub fn evaluate(
         now,
     };
     for chunk in targets.chunks(BATCH) {
+        // The daily recalculation's targets come in key order, so each tree is read with one
+        // range scan per batch rather than a lookup per customer.
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        let previous_records = store.customers_sorted(&ids)?;
+        let acknowledged = store.acknowledged_sorted(Destination::Klaviyo, &ids)?;
+        let pending = store.pending_entries_sorted(Destination::Klaviyo, &ids)?;
         let mut batch = Vec::with_capacity(chunk.len());
-        for (id, history) in chunk {
-            let previous = store.customer(id)?;
+        for ((((id, history), previous), acknowledged), pending) in chunk
+            .iter()
+            .zip(previous_records)
+            .zip(acknowledged)
+            .zip(pending)
+        {
             let email = emails
                 .get(id)
                 .cloned()
@@ -107,7 +117,7 @@ pub fn evaluate(
                 .iter()
                 .filter(|a| a.transition.from_level != a.transition.to_level)
                 .count();
-            let klaviyo = plan(store, &record, now)?;
+            let klaviyo = plan(&record, acknowledged, pending, now);
             if matches!(klaviyo, OutboxChange::Put(_)) {
                 report.enqueued += 1;
             }
@@ -244,28 +254,27 @@ pub fn desired_profile(record: &CustomerRecord) -> ProfileState {
 }
 
 /// Desired minus acknowledged: what, if anything, Klaviyo must be sent.
+/// `acknowledged` and `pending` are the customer's acknowledged state and pending entry at
+/// the destination.
 fn plan(
-    store: &Store,
     record: &CustomerRecord,
+    acknowledged: Option<ProfileState>,
+    pending: Option<OutboxEntry>,
     now: DateTime<Utc>,
-) -> Result<OutboxChange, StoreError> {
+) -> OutboxChange {
     let desired = desired_profile(record);
-    let pending = store.pending_entry(Destination::Klaviyo, &record.id)?;
-    if store
-        .acknowledged(Destination::Klaviyo, &record.id)?
-        .is_some_and(|ack| desired.matches(&ack))
-    {
-        return Ok(if pending.is_some() {
+    if acknowledged.is_some_and(|ack| desired.matches(&ack)) {
+        return if pending.is_some() {
             OutboxChange::Remove
         } else {
             OutboxChange::Keep
-        });
+        };
     }
     // Already pending with this state (a parked write stays parked until the state changes).
     if pending.is_some_and(|p| desired.matches(&p.profile)) {
-        return Ok(OutboxChange::Keep);
+        return OutboxChange::Keep;
     }
-    Ok(OutboxChange::Put(OutboxEntry {
+    OutboxChange::Put(Box::new(OutboxEntry {
         customer_id: record.id.clone(),
         profile: desired,
         enqueued_at: now,

@@ -1,0 +1,145 @@
+//! The loyalty-app interface and the transport both apps share: Bearer auth, a per-token
+//! requests-per-second limiter, retries, typed errors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{LoyaltyPlatform, Settings};
+use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy, WindowLimiter};
+
+/// A loyalty member as tiersync keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoyaltyMember {
+    /// Lower-cased; the key tiersync matches Shopify customers on.
+    pub email: String,
+    pub points: i64,
+    /// The app's own tier name, if any.
+    pub tier: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The configured loyalty app.
+pub struct LoyaltyClient {
+    pub(super) platform: LoyaltyPlatform,
+    http: reqwest::Client,
+    pub(super) base_url: String,
+    token: SecretString,
+    limiter: WindowLimiter,
+    retry: RetryPolicy,
+    stats: Arc<ApiStats>,
+}
+
+impl LoyaltyClient {
+    /// `None` when no loyalty app is configured.
+    pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> Option<LoyaltyClient> {
+        let loyalty = &settings.loyalty;
+        if loyalty.platform == LoyaltyPlatform::None {
+            return None;
+        }
+        let per_second = loyalty.requests_per_second;
+        Some(LoyaltyClient {
+            platform: loyalty.platform,
+            http: http::client(settings.sync.request_timeout),
+            base_url: loyalty.base_url.clone(),
+            token: loyalty.api_key.clone(),
+            // The apps count per second only; keep the minute window from adding a limit.
+            limiter: WindowLimiter::new(per_second, per_second * 60),
+            retry: RetryPolicy::new(settings.sync.max_retry_time),
+            stats,
+        })
+    }
+
+    pub fn stats(&self) -> &ApiStats {
+        &self.stats
+    }
+
+    /// Every member updated at or after `since` (everyone when `None`).
+    pub async fn members_updated_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LoyaltyMember>, ApiError> {
+        match self.platform {
+            LoyaltyPlatform::Smile => super::smile::members_updated_since(self, since).await,
+            LoyaltyPlatform::LoyaltyLion => {
+                super::loyaltylion::members_updated_since(self, since).await
+            }
+            LoyaltyPlatform::None => Ok(Vec::new()),
+        }
+    }
+
+    /// GETs `path_and_query` (relative to the base URL, or absolute) and decodes the body.
+    pub(super) async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+    ) -> Result<T, ApiError> {
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{}", self.base_url, url)
+        };
+        let body = with_retry(&self.retry, &self.stats, || async {
+            self.stats.waited(self.limiter.acquire().await);
+            self.stats.request();
+            let response = self
+                .http
+                .get(&url)
+                .bearer_auth(self.token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|source| ApiError::Transport { endpoint, source })?;
+            let status = response.status().as_u16();
+            let retry_after = http::retry_after(response.headers());
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|source| ApiError::Transport { endpoint, source })?;
+            match status {
+                200..=299 => Ok(bytes),
+                401 | 403 => Err(ApiError::Unauthorized {
+                    endpoint,
+                    status,
+                    credential: "loyalty.api_key",
+                    detail: body_excerpt(&bytes),
+                }),
+                429 => {
+                    self.stats.rate_limited();
+                    // Both apps refuse for the rest of the second and send no Retry-After.
+                    let wait = retry_after.unwrap_or(std::time::Duration::from_secs(1));
+                    self.limiter.pause(wait);
+                    Err(ApiError::RateLimited {
+                        endpoint,
+                        retry_after: Some(wait),
+                    })
+                }
+                500..=599 => Err(ApiError::Server {
+                    endpoint,
+                    status,
+                    detail: body_excerpt(&bytes),
+                }),
+                _ => Err(ApiError::Rejected {
+                    endpoint,
+                    status,
+                    detail: body_excerpt(&bytes),
+                }),
+            }
+        })
+        .await?;
+        ApiError::decode(endpoint, &body)
+    }
+}
+
+/// `updated_at_min` as both apps take it.
+pub(super) fn since_param(since: Option<DateTime<Utc>>) -> String {
+    since
+        .map(|s| {
+            format!(
+                "&updated_at_min={}",
+                s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+        .unwrap_or_default()
+}
