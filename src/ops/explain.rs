@@ -88,6 +88,17 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
             (today - last).num_days()
         )?;
     }
+    if let Some(app_tier) = &record.loyalty_tier {
+        let verdict = if record.tier.level.as_deref() == Some(app_tier.as_str()) {
+            "agrees"
+        } else {
+            "differs from ours"
+        };
+        writeln!(
+            out,
+            "                loyalty app tier {app_tier} ({verdict})"
+        )?;
+    }
     match (&i.rfm_segment, i.rfm_scores) {
         (Some(segment), Some((r, f, m))) => {
             writeln!(out, "                RFM R{r} F{f} M{m}: {segment}")?

@@ -9,6 +9,8 @@
 //! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
 //! - `customers`: customer GID → [`CustomerRecord`] (inputs, placement and tier state);
 //! - `audit`: customer GID `\0` sequence → [`AuditEntry`], every tier transition;
+//! - `loyalty`: email → [`LoyaltyRecord`] (points and the loyalty app's tier);
+//! - `emails`: email → customer GID, from orders (joins loyalty members to customers);
 //! - `ack/<destination>`: customer GID → the state that destination acknowledged;
 //! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write.
 //!
@@ -31,7 +33,9 @@ use sled::{Transactional, Tree};
 pub use error::StoreError;
 
 use crate::model::Population;
-pub use records::{AuditEntry, CustomerRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState};
+pub use records::{
+    AuditEntry, CustomerRecord, LoyaltyRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState,
+};
 
 use codec::{decode, encode};
 
@@ -42,6 +46,7 @@ const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
 const KEY_POPULATION: &[u8] = b"model/population";
 const KEY_TIMEZONE: &[u8] = b"shop/timezone";
+const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
 
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +99,8 @@ pub struct Store {
     dirty: Tree,
     customers: Tree,
     audit: Tree,
+    loyalty: Tree,
+    emails: Tree,
     ack_klaviyo: Tree,
     outbox: Tree,
 }
@@ -115,6 +122,8 @@ impl Store {
             dirty: db.open_tree("dirty").map_err(map)?,
             customers: db.open_tree("customers").map_err(map)?,
             audit: db.open_tree("audit").map_err(map)?,
+            loyalty: db.open_tree("loyalty").map_err(map)?,
+            emails: db.open_tree("emails").map_err(map)?,
             ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
             outbox: db.open_tree("outbox").map_err(map)?,
             db,
@@ -204,8 +213,14 @@ impl Store {
         let cursor = cursor
             .map(|c| Ok::<_, StoreError>((c, encode(&c)?)))
             .transpose()?;
-        (&self.orders, &self.customer_orders, &self.dirty, &self.meta)
-            .transaction(|(orders, index, dirty, meta)| {
+        (
+            &self.orders,
+            &self.customer_orders,
+            &self.dirty,
+            &self.meta,
+            &self.emails,
+        )
+            .transaction(|(orders, index, dirty, meta, emails)| {
                 let mut changed = 0;
                 for (order, (order_bytes, facts_bytes)) in page.iter().zip(&encoded) {
                     let previous = orders.get(order.id.as_bytes())?;
@@ -233,6 +248,9 @@ impl Store {
                             customer.as_bytes(),
                             encode(&order.customer_email).map_err(abort)?,
                         )?;
+                        if let Some(email) = &order.customer_email {
+                            emails.insert(email.as_bytes(), customer.as_bytes())?;
+                        }
                     }
                 }
                 if let Some((cursor, cursor_bytes)) = &cursor {
@@ -442,6 +460,69 @@ impl Store {
             .insert(key, encode(value)?)
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    // ---- loyalty ---------------------------------------------------------------------------
+
+    /// The `updated_at` up to which every loyalty member has been stored.
+    pub fn loyalty_cursor(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta_get(KEY_LOYALTY_CURSOR, "loyalty cursor")
+    }
+
+    /// Upserts loyalty members, dirties the customers whose points or app tier changed, and
+    /// moves the cursor, in one transaction. Returns how many members changed.
+    pub fn apply_loyalty(
+        &self,
+        members: &[(String, LoyaltyRecord)],
+        cursor: Option<DateTime<Utc>>,
+    ) -> Result<usize, StoreError> {
+        let encoded: Vec<Vec<u8>> = members
+            .iter()
+            .map(|(_, r)| encode(r))
+            .collect::<Result<_, _>>()?;
+        let cursor = cursor.map(|c| encode(&c)).transpose()?;
+        (&self.loyalty, &self.emails, &self.dirty, &self.meta)
+            .transaction(|(loyalty, emails, dirty, meta)| {
+                let mut changed = 0;
+                for ((email, _), bytes) in members.iter().zip(&encoded) {
+                    if loyalty.get(email.as_bytes())?.as_deref() == Some(bytes.as_slice()) {
+                        continue;
+                    }
+                    changed += 1;
+                    loyalty.insert(email.as_bytes(), bytes.as_slice())?;
+                    if let Some(customer) = emails.get(email.as_bytes())? {
+                        dirty.insert(customer, encode(&Some(email.clone())).map_err(abort)?)?;
+                    }
+                }
+                if let Some(cursor) = &cursor {
+                    meta.insert(KEY_LOYALTY_CURSOR, cursor.as_slice())?;
+                }
+                Ok(changed)
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    pub fn loyalty_for_email(&self, email: &str) -> Result<Option<LoyaltyRecord>, StoreError> {
+        self.loyalty
+            .get(email.as_bytes())
+            .map_err(|e| self.err(e))?
+            .map(|v| decode("loyalty", email, &v))
+            .transpose()
+    }
+
+    /// Every loyalty member that matches a customer, by customer GID.
+    pub fn loyalty_by_customer(
+        &self,
+    ) -> Result<std::collections::HashMap<String, LoyaltyRecord>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for item in self.loyalty.iter() {
+            let (email, value) = item.map_err(|e| self.err(e))?;
+            if let Some(customer) = self.emails.get(&email).map_err(|e| self.err(e))? {
+                let record = decode("loyalty", &String::from_utf8_lossy(&email), &value)?;
+                out.insert(String::from_utf8_lossy(&customer).into_owned(), record);
+            }
+        }
+        Ok(out)
     }
 
     // ---- destinations ----------------------------------------------------------------------

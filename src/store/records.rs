@@ -72,7 +72,18 @@ pub struct CustomerRecord {
     pub tier: TierState,
     pub next_level: Option<String>,
     pub spend_to_next: Option<Decimal>,
+    /// The loyalty app's tier for this customer, mapped to a level name where configured.
+    pub loyalty_tier: Option<String>,
     pub evaluated_at: DateTime<Utc>,
+}
+
+/// A loyalty-app member's balance and the app's own tier, keyed by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyRecord {
+    pub points: i64,
+    /// The app's tier name as the app reports it.
+    pub tier: Option<String>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One recorded tier transition with what caused it.

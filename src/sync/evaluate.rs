@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::config::Settings;
+use crate::config::{Authority, LoyaltyPlatform, Settings};
 use crate::model::{
     self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
 };
 use crate::store::{
-    AuditEntry, CustomerRecord, Destination, Evaluation, OutboxChange, OutboxEntry, ProfileState,
-    Store, StoreError,
+    AuditEntry, CustomerRecord, Destination, Evaluation, LoyaltyRecord, OutboxChange, OutboxEntry,
+    ProfileState, Store, StoreError,
 };
 
 /// Customers committed per store transaction.
@@ -57,13 +57,21 @@ pub fn evaluate(
     let emails: HashMap<String, Option<String>> = store.dirty_customers()?.into_iter().collect();
     let stored = store.population()?;
     let recalculated = recalculation_due(stored.as_ref(), settings, tz, now);
+    let loyalty = if recalculated || settings.loyalty.platform != LoyaltyPlatform::None {
+        store.loyalty_by_customer()?
+    } else {
+        HashMap::new()
+    };
     let (population, targets) = if recalculated {
         let mut everyone: Vec<(String, History)> = Vec::new();
         store.scan_customer_orders(|id, orders| {
             everyone.push((id.to_string(), model::history(orders, window_start, tz)));
             Ok(())
         })?;
-        let with_points: Vec<(&History, i64)> = everyone.iter().map(|(_, h)| (h, 0)).collect();
+        let with_points: Vec<(&History, i64)> = everyone
+            .iter()
+            .map(|(id, h)| (h, loyalty.get(id).map_or(0, |l| l.points)))
+            .collect();
         let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
         store.set_population(&population)?;
         log_population(&population);
@@ -111,7 +119,8 @@ pub fn evaluate(
                 .cloned()
                 .flatten()
                 .or_else(|| previous.as_ref().and_then(|p| p.email.clone()));
-            let (record, audit) = evaluator.customer(id, email, history, previous.as_ref());
+            let (record, audit) =
+                evaluator.customer(id, email, history, loyalty.get(id), previous.as_ref());
             report.transitions += audit.len();
             report.level_changes += audit
                 .iter()
@@ -148,11 +157,46 @@ impl Evaluator<'_> {
         id: &str,
         email: Option<String>,
         history: &History,
+        loyalty: Option<&LoyaltyRecord>,
         previous: Option<&CustomerRecord>,
     ) -> (CustomerRecord, Vec<AuditEntry>) {
         let tiers = &self.settings.tiers;
-        let inputs = model::inputs(history, 0, self.population, &self.settings.clv, self.today);
-        let (level, mut placement) = model::place(tiers, self.population, &inputs);
+        let points = loyalty.map_or(0, |l| l.points);
+        let inputs = model::inputs(
+            history,
+            points,
+            self.population,
+            &self.settings.clv,
+            self.today,
+        );
+        let loyalty_tier = loyalty.and_then(|l| l.tier.as_deref()).map(|t| {
+            self.settings
+                .loyalty
+                .tier_names
+                .get(t)
+                .cloned()
+                .unwrap_or_else(|| t.to_string())
+        });
+        let (level, mut placement) = match self.settings.loyalty.authority {
+            Authority::Tiersync => {
+                let (level, why) = model::place(tiers, self.population, &inputs);
+                (level.map(|l| l.name.clone()), why)
+            }
+            // The loyalty app's tier is the status; grace, lapse and events still apply.
+            Authority::Loyalty => match loyalty_tier
+                .as_deref()
+                .filter(|t| tiers.levels.iter().any(|l| l.name == *t))
+            {
+                Some(tier) => (
+                    Some(tier.to_string()),
+                    format!("loyalty app tier {tier} (loyalty.authority = \"loyalty\")"),
+                ),
+                None => (
+                    None,
+                    "no level in the loyalty app (loyalty.authority = \"loyalty\")".to_string(),
+                ),
+            },
+        };
         if let Some(before) = previous
             .map(|p| p.inputs.historic)
             .filter(|b| *b > inputs.historic)
@@ -162,7 +206,7 @@ impl Evaluator<'_> {
                 inputs.historic
             ));
         }
-        let qualified = level.map(|l| l.name.clone());
+        let qualified = level;
         let prior = previous.map_or_else(|| TierState::new(self.today), |p| p.tier.clone());
         let (tier, transitions) = model::step(
             &tiers.level_names(),
@@ -199,6 +243,7 @@ impl Evaluator<'_> {
             placement,
             qualified,
             tier,
+            loyalty_tier,
             evaluated_at: self.now,
         };
         (record, audit)

@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
-use crate::http::ApiStats;
+use crate::http::{ApiStats, ApiStatsSnapshot};
 use crate::model::VipState;
 use crate::sinks::klaviyo::{self, DeliveryError, KlaviyoClient};
+use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{ingest_orders, shop_timezone, IngestError, ShopifyClient};
-use crate::store::{Destination, Store, StoreError};
+use crate::store::{Destination, LoyaltyRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
@@ -43,6 +44,7 @@ pub struct Pipeline {
     store: Store,
     shopify: ShopifyClient,
     klaviyo: KlaviyoClient,
+    loyalty: Option<LoyaltyClient>,
 }
 
 impl Pipeline {
@@ -51,6 +53,7 @@ impl Pipeline {
         Ok(Pipeline {
             shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default())),
             klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default())),
+            loyalty: LoyaltyClient::new(&settings, Arc::new(ApiStats::default())),
             settings,
             store,
         })
@@ -70,9 +73,11 @@ impl Pipeline {
         let started = Instant::now();
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
+        let loyalty_before = self.loyalty_stats();
         let tz = self.timezone().await?;
         let ingest =
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
+        let loyalty_members = self.ingest_loyalty().await?;
         let evaluation = evaluate(&self.store, &self.settings, tz, Utc::now())?;
         let delivery = klaviyo::deliver(
             &self.klaviyo,
@@ -83,9 +88,14 @@ impl Pipeline {
         )
         .await?;
         self.store.flush()?;
-        let (customers, tiers) = self.tier_distribution()?;
+        let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
         Ok(PassReport {
             ingest,
+            loyalty_members,
+            loyalty_disagreements,
+            loyalty_calls: self
+                .loyalty_stats()
+                .map(|now| now - loyalty_before.unwrap_or_default()),
             evaluation,
             delivery,
             customers,
@@ -95,6 +105,49 @@ impl Pipeline {
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
             elapsed: started.elapsed(),
         })
+    }
+
+    fn loyalty_stats(&self) -> Option<ApiStatsSnapshot> {
+        self.loyalty.as_ref().map(|l| l.stats().snapshot())
+    }
+
+    /// Reads the loyalty members changed since the cursor (minus the overlap window) into the
+    /// store. A loyalty app that is down or refuses the key does not stop the pass: the
+    /// stored balances are used and the error is logged. Returns the members read.
+    async fn ingest_loyalty(&self) -> Result<Option<usize>, PassError> {
+        let Some(client) = &self.loyalty else {
+            return Ok(None);
+        };
+        let overlap = chrono::Duration::from_std(self.settings.shopify.overlap).unwrap_or_default();
+        let since = self.store.loyalty_cursor()?.map(|c| c - overlap);
+        let members = match client.members_updated_since(since).await {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::error!(%error, "reading the loyalty app failed; using the stored points balances");
+                return Ok(Some(0));
+            }
+        };
+        let cursor = members
+            .iter()
+            .map(|m| m.updated_at)
+            .max()
+            .or(self.store.loyalty_cursor()?);
+        let records: Vec<(String, LoyaltyRecord)> = members
+            .iter()
+            .map(|m| {
+                (
+                    m.email.clone(),
+                    LoyaltyRecord {
+                        points: m.points,
+                        tier: m.tier.clone(),
+                        updated_at: m.updated_at,
+                    },
+                )
+            })
+            .collect();
+        let changed = self.store.apply_loyalty(&records, cursor)?;
+        tracing::debug!(members = records.len(), changed, "loyalty members stored");
+        Ok(Some(records.len()))
     }
 
     /// The shop's time zone: configured, remembered, or asked of Shopify once.
@@ -117,12 +170,17 @@ impl Pipeline {
         Ok(tz)
     }
 
-    /// Customers per level (with how many are in grace or lapsed), `None` first.
-    fn tier_distribution(&self) -> Result<(usize, Vec<TierCount>), StoreError> {
+    /// Customers per level (with how many are in grace or lapsed), `None` first, and how
+    /// many customers' loyalty-app tier disagrees with the tier held.
+    fn tier_distribution(&self) -> Result<(usize, Vec<TierCount>, usize), StoreError> {
         let mut counts: BTreeMap<Option<String>, TierCount> = BTreeMap::new();
         let mut total = 0;
+        let mut disagreements = 0;
         for record in self.store.customers() {
             let record = record?;
+            if record.loyalty_tier.is_some() && record.loyalty_tier != record.tier.level {
+                disagreements += 1;
+            }
             let entry = counts.entry(record.tier.level.clone()).or_default();
             entry.customers += 1;
             match record.tier.state {
@@ -145,6 +203,6 @@ impl Pipeline {
                 ..counts.get(&name).cloned().unwrap_or_default()
             })
             .collect();
-        Ok((total, tiers))
+        Ok((total, tiers, disagreements))
     }
 }

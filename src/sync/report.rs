@@ -24,6 +24,11 @@ pub struct TierCount {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassReport {
     pub ingest: IngestReport,
+    /// Loyalty members read this pass (`None` without a loyalty app).
+    pub loyalty_members: Option<usize>,
+    /// Customers whose loyalty-app tier differs from the tier held (align the app's rules).
+    pub loyalty_disagreements: usize,
+    pub loyalty_calls: Option<ApiStatsSnapshot>,
     pub evaluation: EvaluationReport,
     pub delivery: DeliveryReport,
     /// Customers known to the store, and how many sit in each level (`None` first).
@@ -47,6 +52,13 @@ impl fmt::Display for PassReport {
             "  orders read          {}{mode}, new or changed {}",
             self.ingest.orders_read, self.ingest.orders_changed
         )?;
+        if let Some(members) = self.loyalty_members {
+            writeln!(
+                f,
+                "  loyalty members      {members} read; {} customers' loyalty-app tier differs from ours",
+                self.loyalty_disagreements
+            )?;
+        }
         writeln!(
             f,
             "  customers            {} known, {} evaluated{}, {} transitions, {} changed level",
@@ -87,10 +99,12 @@ impl fmt::Display for PassReport {
             self.klaviyo_outbox.pending,
             self.klaviyo_outbox.failed
         )?;
-        for (name, calls) in [
-            ("shopify", &self.shopify_calls),
-            ("klaviyo", &self.klaviyo_calls),
-        ] {
+        let apis = [
+            ("shopify", Some(&self.shopify_calls)),
+            ("klaviyo", Some(&self.klaviyo_calls)),
+            ("loyalty", self.loyalty_calls.as_ref()),
+        ];
+        for (name, calls) in apis.into_iter().filter_map(|(n, c)| Some((n, c?))) {
             writeln!(
                 f,
                 "  {name:<8} API calls    {} requests, {} rate-limited answers, {} retries, {} waits ({:.1} s waiting)",

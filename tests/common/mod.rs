@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
+use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync::{PassReport, Pipeline, Settings};
 use tiersync_mocks::data::{Customer, Order, StoreData};
 use tiersync_mocks::{MockOptions, MockServers};
@@ -119,6 +120,30 @@ impl TestEnv {
 
     pub fn log(&self, log: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(log)).unwrap_or_default()
+    }
+
+    /// Points the settings at the fake loyalty app of this platform.
+    pub fn use_loyalty(&mut self, platform: LoyaltyPlatform, authority: Authority) {
+        let (base_url, key) = match platform {
+            LoyaltyPlatform::Smile => (
+                format!("{}/v1", self.servers.smile.base_url()),
+                self.servers.smile.api_token(),
+            ),
+            LoyaltyPlatform::LoyaltyLion => (
+                format!("{}/v2", self.servers.loyaltylion.base_url()),
+                self.servers.loyaltylion.api_key(),
+            ),
+            LoyaltyPlatform::None => (String::new(), String::new()),
+        };
+        let loyalty = &mut self.settings.loyalty;
+        loyalty.platform = platform;
+        loyalty.base_url = base_url;
+        loyalty.api_key = secrecy::SecretString::from(key);
+        loyalty.authority = authority;
+        loyalty.requests_per_second = match platform {
+            LoyaltyPlatform::Smile => 10,
+            _ => 20,
+        };
     }
 
     /// The `vip_tier` the fake Klaviyo holds for an email.
