@@ -77,6 +77,18 @@ pub struct KlaviyoSettings {
     pub bulk_jobs_per_second: u32,
     pub bulk_jobs_per_minute: u32,
     pub bulk_poll_interval: Duration,
+    pub events_per_second: u32,
+    pub events_per_minute: u32,
+    pub metrics: MetricNames,
+}
+
+/// Klaviyo metric names of the transition events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MetricNames {
+    pub entered: String,
+    pub changed: String,
+    pub lapsed: String,
+    pub welcome_back: String,
 }
 
 /// The loyalty app, if any.
@@ -271,6 +283,9 @@ struct RawKlaviyo {
     bulk_jobs_per_second: i64,
     bulk_jobs_per_minute: i64,
     bulk_poll_interval: String,
+    events_per_second: i64,
+    events_per_minute: i64,
+    metrics: MetricNames,
 }
 
 #[derive(Deserialize)]
@@ -467,7 +482,26 @@ impl RawKlaviyo {
                 150,
             )? as u32,
             bulk_poll_interval: duration("klaviyo.bulk_poll_interval", &self.bulk_poll_interval)?,
+            events_per_second: in_range("klaviyo.events_per_second", self.events_per_second, 1, 350)? as u32,
+            events_per_minute: in_range("klaviyo.events_per_minute", self.events_per_minute, 1, 3500)? as u32,
+            metrics: self.metrics.validate()?,
         })
+    }
+}
+
+impl MetricNames {
+    fn validate(self) -> Result<MetricNames, ConfigError> {
+        for (key, name) in [
+            ("klaviyo.metrics.entered", &self.entered),
+            ("klaviyo.metrics.changed", &self.changed),
+            ("klaviyo.metrics.lapsed", &self.lapsed),
+            ("klaviyo.metrics.welcome_back", &self.welcome_back),
+        ] {
+            if name.trim().is_empty() || name.chars().count() >= 128 {
+                return Err(invalid(key, "a metric name must be 1 to 127 characters"));
+            }
+        }
+        Ok(self)
     }
 }
 

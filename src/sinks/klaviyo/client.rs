@@ -21,6 +21,8 @@ pub enum Limit {
     Profiles,
     /// profile bulk import jobs and their reads.
     BulkJobs,
+    /// the Events API.
+    Events,
 }
 
 pub struct KlaviyoClient {
@@ -30,6 +32,7 @@ pub struct KlaviyoClient {
     revision: String,
     profiles: WindowLimiter,
     bulk_jobs: WindowLimiter,
+    events: WindowLimiter,
     retry: RetryPolicy,
     pub(super) bulk_poll_interval: std::time::Duration,
     stats: Arc<ApiStats>,
@@ -64,6 +67,7 @@ impl KlaviyoClient {
             revision: k.revision.clone(),
             profiles: WindowLimiter::new(k.profiles_per_second, k.profiles_per_minute),
             bulk_jobs: WindowLimiter::new(k.bulk_jobs_per_second, k.bulk_jobs_per_minute),
+            events: WindowLimiter::new(k.events_per_second, k.events_per_minute),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             bulk_poll_interval: k.bulk_poll_interval,
             stats,
@@ -100,6 +104,7 @@ impl KlaviyoClient {
         let limiter = match limit {
             Limit::Profiles => &self.profiles,
             Limit::BulkJobs => &self.bulk_jobs,
+            Limit::Events => &self.events,
         };
         self.stats.waited(limiter.acquire().await);
         self.stats.request();
