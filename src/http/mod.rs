@@ -3,11 +3,13 @@
 
 mod error;
 mod limiter;
+mod reply;
 mod retry;
 mod stats;
 
 pub use error::{body_excerpt, ApiError};
 pub use limiter::WindowLimiter;
+pub use reply::{send, Reply};
 pub use retry::{with_retry, RetryPolicy};
 pub use stats::{ApiStats, ApiStatsSnapshot};
 

@@ -122,45 +122,17 @@ impl KlaviyoClient {
                 .header(reqwest::header::CONTENT_TYPE, JSON_API)
                 .body(serde_json::to_vec(body).expect("a JSON value serializes"));
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ApiError::Transport { endpoint, source })?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ApiError::Transport { endpoint, source })?;
-        match status {
-            200..=299 => Ok(bytes),
-            401 | 403 => Err(ApiError::Unauthorized {
-                endpoint,
-                status,
-                credential: CREDENTIAL,
-                detail: error_detail(&bytes),
-            }),
-            429 => {
-                self.stats.rate_limited();
-                if let Some(after) = retry_after {
-                    limiter.pause(after);
-                }
-                Err(ApiError::RateLimited {
-                    endpoint,
-                    retry_after,
-                })
+        let result =
+            http::send(endpoint, request)
+                .await?
+                .into_body(endpoint, CREDENTIAL, error_detail);
+        if let Err(ApiError::RateLimited { retry_after, .. }) = &result {
+            self.stats.rate_limited();
+            if let Some(after) = retry_after {
+                limiter.pause(*after);
             }
-            500..=599 => Err(ApiError::Server {
-                endpoint,
-                status,
-                detail: error_detail(&bytes),
-            }),
-            _ => Err(ApiError::Rejected {
-                endpoint,
-                status,
-                detail: error_detail(&bytes),
-            }),
         }
+        result
     }
 }
 

@@ -83,29 +83,18 @@ impl LoyaltyClient {
         let body = with_retry(&self.retry, &self.stats, || async {
             self.stats.waited(self.limiter.acquire().await);
             self.stats.request();
-            let response = self
+            let request = self
                 .http
                 .get(&url)
                 .bearer_auth(self.token.expose_secret())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|source| ApiError::Transport { endpoint, source })?;
-            let status = response.status().as_u16();
-            let retry_after = http::retry_after(response.headers());
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|source| ApiError::Transport { endpoint, source })?;
-            match status {
-                200..=299 => Ok(bytes),
-                401 | 403 => Err(ApiError::Unauthorized {
-                    endpoint,
-                    status,
-                    credential: "loyalty.api_key",
-                    detail: body_excerpt(&bytes),
-                }),
-                429 => {
+                .header(reqwest::header::ACCEPT, "application/json");
+            let result = http::send(endpoint, request).await?.into_body(
+                endpoint,
+                "loyalty.api_key",
+                body_excerpt,
+            );
+            match result {
+                Err(ApiError::RateLimited { retry_after, .. }) => {
                     self.stats.rate_limited();
                     // Both apps refuse for the rest of the second and send no Retry-After.
                     let wait = retry_after.unwrap_or(std::time::Duration::from_secs(1));
@@ -115,16 +104,7 @@ impl LoyaltyClient {
                         retry_after: Some(wait),
                     })
                 }
-                500..=599 => Err(ApiError::Server {
-                    endpoint,
-                    status,
-                    detail: body_excerpt(&bytes),
-                }),
-                _ => Err(ApiError::Rejected {
-                    endpoint,
-                    status,
-                    detail: body_excerpt(&bytes),
-                }),
+                other => other,
             }
         })
         .await?;

@@ -95,36 +95,11 @@ impl ShopifyClient {
         const ENDPOINT: &str = "shopify bulk result download";
         with_retry(&self.retry, &self.stats, || async {
             self.stats.request();
-            let response =
-                self.http
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|source| ApiError::Transport {
-                        endpoint: ENDPOINT,
-                        source,
-                    })?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|source| ApiError::Transport {
-                    endpoint: ENDPOINT,
-                    source,
-                })?;
-            match status {
-                200..=299 => Ok(body),
-                500..=599 => Err(ApiError::Server {
-                    endpoint: ENDPOINT,
-                    status,
-                    detail: body_excerpt(&body),
-                }),
-                _ => Err(ApiError::Rejected {
-                    endpoint: ENDPOINT,
-                    status,
-                    detail: body_excerpt(&body),
-                }),
-            }
+            http::send(ENDPOINT, self.http.get(url)).await?.into_body(
+                ENDPOINT,
+                CREDENTIAL,
+                body_excerpt,
+            )
         })
         .await
     }
@@ -137,52 +112,19 @@ impl ShopifyClient {
     ) -> Result<T, ApiError> {
         self.stats.waited(self.bucket.reserve(cost).await);
         self.stats.request();
-        let response = self
+        let request = self
             .http
             .post(&self.endpoint)
             .header("X-Shopify-Access-Token", self.token.expose_secret())
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| ApiError::Transport { endpoint, source })?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ApiError::Transport { endpoint, source })?;
-        match status {
-            200..=299 => {}
-            401 | 403 => {
-                return Err(ApiError::Unauthorized {
-                    endpoint,
-                    status,
-                    credential: CREDENTIAL,
-                    detail: body_excerpt(&bytes),
-                })
-            }
-            429 => {
-                self.stats.rate_limited();
-                return Err(ApiError::RateLimited {
-                    endpoint,
-                    retry_after,
-                });
-            }
-            500..=599 => {
-                return Err(ApiError::Server {
-                    endpoint,
-                    status,
-                    detail: body_excerpt(&bytes),
-                })
-            }
-            _ => {
-                return Err(ApiError::Rejected {
-                    endpoint,
-                    status,
-                    detail: body_excerpt(&bytes),
-                })
-            }
+            .json(body);
+        let result =
+            http::send(endpoint, request)
+                .await?
+                .into_body(endpoint, CREDENTIAL, body_excerpt);
+        if let Err(ApiError::RateLimited { .. }) = &result {
+            self.stats.rate_limited();
         }
+        let bytes = result?;
         let envelope: Envelope = ApiError::decode(endpoint, &bytes)?;
         let cost_info = envelope.extensions.and_then(|e| e.cost);
         if let Some(cost) = &cost_info {
@@ -211,9 +153,10 @@ impl ShopifyClient {
                 .map(|e| e.message.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
+            // GraphQL errors come with HTTP 200.
             return Err(ApiError::Rejected {
                 endpoint,
-                status,
+                status: 200,
                 detail,
             });
         }
