@@ -231,3 +231,47 @@ async fn rate_limits_at_klaviyo_and_shopify_slow_the_pass_but_lose_nothing() {
         "honoured Retry-After"
     );
 }
+
+#[tokio::test]
+async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.servers.klaviyo.reject_email(
+        "bob@example.com",
+        400,
+        "This email is on a suppression list.",
+    );
+
+    let report = env.pass().await;
+
+    assert_eq!(report.delivery.parked, 1);
+    assert_eq!(report.klaviyo_outbox.failed, 1);
+    assert_eq!(
+        env.servers.klaviyo.profiles().len(),
+        11,
+        "everyone else is written"
+    );
+    let store = tiersync::store::Store::open(&env.settings.store.path).unwrap();
+    let parked = store
+        .pending_entry(
+            tiersync::store::Destination::Klaviyo,
+            "gid://shopify/Customer/2",
+        )
+        .unwrap()
+        .expect("the write is kept");
+    let detail = parked.failed.expect("parked with the error");
+    assert!(
+        detail.contains("HTTP 400") && detail.contains("suppression list"),
+        "{detail}"
+    );
+    drop(store);
+
+    env.servers.klaviyo.clear_requests();
+    let report = env.pass().await;
+    assert_eq!(
+        env.servers.klaviyo.requests().len(),
+        0,
+        "a parked write is not retried"
+    );
+    assert_eq!(report.klaviyo_outbox.failed, 1);
+}
