@@ -482,8 +482,18 @@ impl RawKlaviyo {
                 150,
             )? as u32,
             bulk_poll_interval: duration("klaviyo.bulk_poll_interval", &self.bulk_poll_interval)?,
-            events_per_second: in_range("klaviyo.events_per_second", self.events_per_second, 1, 350)? as u32,
-            events_per_minute: in_range("klaviyo.events_per_minute", self.events_per_minute, 1, 3500)? as u32,
+            events_per_second: in_range(
+                "klaviyo.events_per_second",
+                self.events_per_second,
+                1,
+                350,
+            )? as u32,
+            events_per_minute: in_range(
+                "klaviyo.events_per_minute",
+                self.events_per_minute,
+                1,
+                3500,
+            )? as u32,
             metrics: self.metrics.validate()?,
         })
     }
