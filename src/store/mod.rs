@@ -4,8 +4,9 @@
 //! - `meta`: schema version, the orders cursor, the shop time zone, the day's population
 //!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs);
 //! - `orders`: order GID → [`OrderRecord`];
-//! - `customer_orders`: customer GID `\0` order GID → [`OrderFacts`] (evaluating a customer is
-//!   one prefix scan);
+//! - `customer_orders`: customer GID → every order of that customer (order GID and
+//!   [`OrderFacts`], sorted by order GID) in one compact value (see `codec`): evaluating a
+//!   customer is one read, and the daily recalculation scans one entry per customer;
 //! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
 //! - `customers`: customer GID → [`CustomerRecord`] (inputs, placement and tier state);
 //! - `audit`: customer GID `\0` sequence → [`AuditEntry`], every tier transition;
@@ -15,8 +16,10 @@
 //! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write.
 //!
 //! Invariants the rest of the daemon relies on: a page of orders, the customers it dirties and
-//! the cursor that covers it commit in one transaction; a customer's new tier state and its
-//! outbox entry commit in one transaction; an acknowledgement and the removal of the outbox
+//! the cursor that covers it commit in one transaction; a customer's new tier state, its
+//! outbox entry, its transitions and the removal of its dirty mark commit in one transaction
+//! (a record whose only change is derived values commits on its own, see
+//! [`Store::commit_evaluations`]); an acknowledgement and the removal of the outbox
 //! entry it settles commit in one transaction. [`Store::flush`] makes all of it durable and is
 //! called before a pass reports anything done.
 
@@ -24,6 +27,7 @@ mod codec;
 mod error;
 mod records;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -37,10 +41,13 @@ pub use records::{
     AuditEntry, CustomerRecord, LoyaltyRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState,
 };
 
-use codec::{decode, encode};
+use codec::{
+    decode, decode_customer_facts, decode_customer_orders, encode, encode_customer_orders,
+    remove_order, upsert_order, IndexedOrder,
+};
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
@@ -79,6 +86,49 @@ pub struct Evaluation {
     pub record: CustomerRecord,
     pub klaviyo: OutboxChange,
     pub audit: Vec<AuditEntry>,
+    /// Whether the customer had a dirty mark when the evaluation read them (only then is
+    /// there a mark to clear).
+    pub dirty: bool,
+    /// How `record` differs from the stored record.
+    pub change: RecordChange,
+}
+
+/// How a newly evaluated customer record differs from the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordChange {
+    /// Equal but for `evaluated_at`: nothing to write.
+    Unchanged,
+    /// Same tier state and email; only what is derived from the orders, loyalty points, the
+    /// day's population and the date (inputs, placement, next level…) moved. Evaluating the
+    /// customer again from the stored record derives it again, so it need not commit with
+    /// anything else.
+    Derived,
+    /// A new customer, or a new tier state or email.
+    State,
+}
+
+impl RecordChange {
+    /// Compares a new record with the stored one.
+    pub fn between(previous: Option<&CustomerRecord>, record: &CustomerRecord) -> RecordChange {
+        let Some(previous) = previous else {
+            return RecordChange::State;
+        };
+        if previous.tier != record.tier || previous.email != record.email {
+            return RecordChange::State;
+        }
+        let same = previous.inputs == record.inputs
+            && previous.placement == record.placement
+            && previous.qualified == record.qualified
+            && previous.next_level == record.next_level
+            && previous.spend_to_next == record.spend_to_next
+            && previous.loyalty_tier == record.loyalty_tier
+            && previous.id == record.id;
+        if same {
+            RecordChange::Unchanged
+        } else {
+            RecordChange::Derived
+        }
+    }
 }
 
 /// Outbox totals for one destination.
@@ -206,10 +256,7 @@ impl Store {
         page: &[OrderRecord],
         cursor: Option<DateTime<Utc>>,
     ) -> Result<usize, StoreError> {
-        let encoded: Vec<(Vec<u8>, Vec<u8>)> = page
-            .iter()
-            .map(|o| Ok((encode(o)?, encode(&o.facts())?)))
-            .collect::<Result<_, StoreError>>()?;
+        let encoded: Vec<Vec<u8>> = page.iter().map(encode).collect::<Result<_, _>>()?;
         let cursor = cursor
             .map(|c| Ok::<_, StoreError>((c, encode(&c)?)))
             .transpose()?;
@@ -221,8 +268,26 @@ impl Store {
             &self.emails,
         )
             .transaction(|(orders, index, dirty, meta, emails)| {
+                // The index entries this page changes, read once and written once at the end
+                // (a page usually holds several orders of the same customer).
+                let mut entries: HashMap<String, Vec<IndexedOrder>> = HashMap::new();
+                let mut load =
+                    |customer: &str| -> Result<(), ConflictableTransactionError<StoreError>> {
+                        if !entries.contains_key(customer) {
+                            let current = match index.get(customer.as_bytes())? {
+                                Some(bytes) => {
+                                    decode_customer_orders(customer, &bytes).map_err(abort)?
+                                }
+                                None => Vec::new(),
+                            };
+                            entries.insert(customer.to_string(), current);
+                        }
+                        Ok(())
+                    };
+                // In page order: (order, new customer and facts, customer it moved away from).
+                let mut touched: Vec<IndexChange> = Vec::new();
                 let mut changed = 0;
-                for (order, (order_bytes, facts_bytes)) in page.iter().zip(&encoded) {
+                for (order, order_bytes) in page.iter().zip(&encoded) {
                     let previous = orders.get(order.id.as_bytes())?;
                     if previous.as_deref() == Some(order_bytes.as_slice()) {
                         continue;
@@ -233,7 +298,8 @@ impl Store {
                             decode("orders", &order.id, &previous).map_err(abort)?;
                         if let Some(old_customer) = &previous.customer_id {
                             if previous.customer_id != order.customer_id {
-                                index.remove(index_key(old_customer, &order.id))?;
+                                load(old_customer)?;
+                                touched.push((order.id.clone(), None, Some(old_customer.clone())));
                                 dirty.insert(
                                     old_customer.as_bytes(),
                                     encode(&None::<String>).map_err(abort)?,
@@ -243,7 +309,12 @@ impl Store {
                     }
                     orders.insert(order.id.as_bytes(), order_bytes.as_slice())?;
                     if let Some(customer) = &order.customer_id {
-                        index.insert(index_key(customer, &order.id), facts_bytes.as_slice())?;
+                        load(customer)?;
+                        touched.push((
+                            order.id.clone(),
+                            Some((customer.clone(), order.facts())),
+                            None,
+                        ));
                         dirty.insert(
                             customer.as_bytes(),
                             encode(&order.customer_email).map_err(abort)?,
@@ -251,6 +322,25 @@ impl Store {
                         if let Some(email) = &order.customer_email {
                             emails.insert(email.as_bytes(), customer.as_bytes())?;
                         }
+                    }
+                }
+                for (order_id, upsert, removed_from) in touched {
+                    if let Some(old_customer) = removed_from {
+                        if let Some(entry) = entries.get_mut(&old_customer) {
+                            remove_order(entry, &order_id);
+                        }
+                    }
+                    if let Some((customer, facts)) = upsert {
+                        if let Some(entry) = entries.get_mut(&customer) {
+                            upsert_order(entry, &order_id, facts);
+                        }
+                    }
+                }
+                for (customer, entry) in &entries {
+                    if entry.is_empty() {
+                        index.remove(customer.as_bytes())?;
+                    } else {
+                        index.insert(customer.as_bytes(), encode_customer_orders(entry))?;
                     }
                 }
                 if let Some((cursor, cursor_bytes)) = &cursor {
@@ -271,17 +361,17 @@ impl Store {
             .map_err(|e| self.tx_err(e))
     }
 
-    /// The facts of every order of one customer.
+    /// The facts of every order of one customer, sorted by order GID.
     pub fn customer_orders(&self, customer_id: &str) -> Result<Vec<OrderFacts>, StoreError> {
-        let mut prefix = customer_id.as_bytes().to_vec();
-        prefix.push(0);
-        self.customer_orders
-            .scan_prefix(&prefix)
-            .map(|item| {
-                let (key, value) = item.map_err(|e| self.err(e))?;
-                decode("customer_orders", &String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        let mut facts = Vec::new();
+        if let Some(bytes) = self
+            .customer_orders
+            .get(customer_id.as_bytes())
+            .map_err(|e| self.err(e))?
+        {
+            decode_customer_facts(customer_id, &bytes, &mut facts)?;
+        }
+        Ok(facts)
     }
 
     // ---- customers -------------------------------------------------------------------------
@@ -324,62 +414,100 @@ impl Store {
         })
     }
 
-    /// Commits evaluated customers with their outbox changes and transitions, and clears
-    /// their dirty marks, in one transaction.
+    /// Commits evaluated customers.
+    ///
+    /// Every customer with a transition, an outbox change, a dirty mark or a new tier state
+    /// (or email) commits its record, outbox change, audit entries and the removal of its
+    /// mark in one transaction (one for the whole batch). The others only had derived values
+    /// move ([`RecordChange::Derived`]): their records are written afterwards with one
+    /// `sled::Batch` (atomic, without a transaction's bookkeeping); records that did not
+    /// change at all ([`RecordChange::Unchanged`]) are not written.
+    ///
+    /// A crash between the transaction and the batch loses only derived values of customers
+    /// whose tier state, outbox entry and audit trail are already right: the next evaluation
+    /// of those customers derives the same values from the stored record (no transition is
+    /// lost or recorded twice, since their stored tier state is already current), and the
+    /// outbox is planned from desired versus acknowledged state either way. Audit keys come
+    /// from sled's monotonic id generator only for transitions actually committed.
     pub fn commit_evaluations(&self, batch: &[Evaluation]) -> Result<(), StoreError> {
         struct Encoded {
-            record: Vec<u8>,
+            record: Option<Vec<u8>>,
             put: Option<Vec<u8>>,
             audit: Vec<(Vec<u8>, Vec<u8>)>,
         }
-        let encoded: Vec<Encoded> = batch
-            .iter()
-            .map(|e| {
-                let put = match &e.klaviyo {
-                    OutboxChange::Put(entry) => Some(encode(entry)?),
-                    _ => None,
-                };
-                let audit = e
-                    .audit
-                    .iter()
-                    .map(|entry| {
-                        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
-                        let mut key = e.record.id.as_bytes().to_vec();
-                        key.push(0);
-                        key.extend_from_slice(&seq.to_be_bytes());
-                        Ok((key, encode(entry)?))
-                    })
-                    .collect::<Result<_, StoreError>>()?;
-                Ok(Encoded {
-                    record: encode(&e.record)?,
-                    put,
-                    audit,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        (&self.customers, &self.dirty, &self.outbox, &self.audit)
-            .transaction(|(customers, dirty, outbox, audit)| {
-                for (evaluation, enc) in batch.iter().zip(&encoded) {
-                    let id = evaluation.record.id.as_str();
-                    customers.insert(id.as_bytes(), enc.record.as_slice())?;
-                    dirty.remove(id.as_bytes())?;
-                    let key = outbox_key(Destination::Klaviyo, id);
-                    match (&evaluation.klaviyo, &enc.put) {
-                        (OutboxChange::Put(_), Some(bytes)) => {
-                            outbox.insert(key, bytes.as_slice())?;
-                        }
-                        (OutboxChange::Remove, _) => {
-                            outbox.remove(key)?;
-                        }
-                        _ => {}
-                    }
-                    for (key, value) in &enc.audit {
-                        audit.insert(key.as_slice(), value.as_slice())?;
-                    }
+        let transactional = |e: &Evaluation| {
+            e.dirty
+                || !e.audit.is_empty()
+                || e.klaviyo != OutboxChange::Keep
+                || e.change == RecordChange::State
+        };
+        let mut in_tx: Vec<(&Evaluation, Encoded)> = Vec::new();
+        let mut derived = sled::Batch::default();
+        let mut derived_count = 0usize;
+        for e in batch {
+            if !transactional(e) {
+                if e.change == RecordChange::Derived {
+                    derived.insert(e.record.id.as_bytes(), encode(&e.record)?);
+                    derived_count += 1;
                 }
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))
+                continue;
+            }
+            let put = match &e.klaviyo {
+                OutboxChange::Put(entry) => Some(encode(entry)?),
+                _ => None,
+            };
+            let audit = e
+                .audit
+                .iter()
+                .map(|entry| {
+                    let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+                    let mut key = e.record.id.as_bytes().to_vec();
+                    key.push(0);
+                    key.extend_from_slice(&seq.to_be_bytes());
+                    Ok((key, encode(entry)?))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let record = match e.change {
+                RecordChange::Unchanged => None,
+                _ => Some(encode(&e.record)?),
+            };
+            in_tx.push((e, Encoded { record, put, audit }));
+        }
+        if !in_tx.is_empty() {
+            (&self.customers, &self.dirty, &self.outbox, &self.audit)
+                .transaction(|(customers, dirty, outbox, audit)| {
+                    for (evaluation, enc) in &in_tx {
+                        let id = evaluation.record.id.as_str();
+                        if let Some(record) = &enc.record {
+                            customers.insert(id.as_bytes(), record.as_slice())?;
+                        }
+                        if evaluation.dirty {
+                            dirty.remove(id.as_bytes())?;
+                        }
+                        let key = outbox_key(Destination::Klaviyo, id);
+                        match (&evaluation.klaviyo, &enc.put) {
+                            (OutboxChange::Put(_), Some(bytes)) => {
+                                outbox.insert(key, bytes.as_slice())?;
+                            }
+                            (OutboxChange::Remove, _) => {
+                                outbox.remove(key)?;
+                            }
+                            _ => {}
+                        }
+                        for (key, value) in &enc.audit {
+                            audit.insert(key.as_slice(), value.as_slice())?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))?;
+        }
+        if derived_count > 0 {
+            self.customers
+                .apply_batch(derived)
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// A customer's recorded transitions, oldest first.
@@ -401,26 +529,19 @@ impl Store {
         &self,
         mut visit: impl FnMut(&str, &[OrderFacts]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut current: Option<String> = None;
         let mut facts: Vec<OrderFacts> = Vec::new();
         for item in self.customer_orders.iter() {
             let (key, value) = item.map_err(|e| self.err(e))?;
-            let customer = key.split(|b| *b == 0).next().unwrap_or(&key);
-            if current.as_deref().map(str::as_bytes) != Some(customer) {
-                if let Some(id) = current.take() {
-                    visit(&id, &facts)?;
+            let lossy;
+            let id = match std::str::from_utf8(&key) {
+                Ok(id) => id,
+                Err(_) => {
+                    lossy = String::from_utf8_lossy(&key).into_owned();
+                    &lossy
                 }
-                facts.clear();
-                current = Some(String::from_utf8_lossy(customer).into_owned());
-            }
-            facts.push(decode(
-                "customer_orders",
-                current.as_deref().unwrap_or(""),
-                &value,
-            )?);
-        }
-        if let Some(id) = current {
-            visit(&id, &facts)?;
+            };
+            decode_customer_facts(id, &value, &mut facts)?;
+            visit(id, &facts)?;
         }
         Ok(())
     }
@@ -728,6 +849,10 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         }
     }
 }
+
+/// One order's change to the index within a page: the order GID, its new customer and facts,
+/// and the customer it moved away from.
+type IndexChange = (String, Option<(String, OrderFacts)>, Option<String>);
 
 fn index_key(customer_id: &str, order_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(customer_id.len() + order_id.len() + 1);

@@ -74,6 +74,8 @@ pub struct CustomerRecord {
     pub spend_to_next: Option<Decimal>,
     /// The loyalty app's tier for this customer, mapped to a level name where configured.
     pub loyalty_tier: Option<String>,
+    /// When an evaluation last changed this record (an evaluation that derives exactly the
+    /// stored values does not rewrite it).
     pub evaluated_at: DateTime<Utc>,
 }
 

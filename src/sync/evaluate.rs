@@ -3,6 +3,7 @@
 //! recomputed — then the plan: each destination's desired state minus what it acknowledged.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,12 +13,12 @@ use crate::model::{
     self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
 };
 use crate::store::{
-    AuditEntry, CustomerRecord, Destination, Evaluation, LoyaltyRecord, OutboxChange, OutboxEntry,
-    ProfileState, Store, StoreError,
+    AuditEntry, CustomerRecord, Destination, Evaluation, LoyaltyRecord, OrderFacts, OutboxChange,
+    OutboxEntry, ProfileState, RecordChange, Store, StoreError,
 };
 
 /// Customers committed per store transaction.
-const BATCH: usize = 1_000;
+const BATCH: usize = 4_096;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EvaluationReport {
@@ -30,6 +31,24 @@ pub struct EvaluationReport {
     pub level_changes: usize,
     /// Writes newly enqueued (or replaced with a newer state).
     pub enqueued: usize,
+    /// Where the time went.
+    pub timings: EvaluationTimings,
+}
+
+/// Wall time per part of an evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvaluationTimings {
+    /// Reading the targets' orders and summarizing them (the full scan at a recalculation).
+    pub scan: Duration,
+    /// Fitting the CLV model and the day's population parameters.
+    pub population: Duration,
+    /// Reading the stored records and deciding every target's tier (and its record).
+    pub decide: Duration,
+    /// Reading the destinations' acknowledged and pending states (the plan itself is
+    /// computed with the decisions).
+    pub plan: Duration,
+    /// Committing records, outbox changes, transitions and dirty marks, and the flush.
+    pub write: Duration,
 }
 
 /// Whether the daily recalculation is due at `now` (shop-local `recalc_at` passed and not yet
@@ -52,6 +71,22 @@ pub fn evaluate(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> Result<EvaluationReport, StoreError> {
+    run(store, settings, tz, now)
+}
+
+fn run(
+    store: &Store,
+    settings: &Settings,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<EvaluationReport, StoreError> {
+    let mut timings = EvaluationTimings::default();
+    let mut clock = Instant::now();
+    let mut lap = |into: &mut Duration| {
+        let now = Instant::now();
+        *into += now - clock;
+        clock = now;
+    };
     let today = now.with_timezone(&tz).date_naive();
     let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
     let emails: HashMap<String, Option<String>> = store.dirty_customers()?.into_iter().collect();
@@ -63,18 +98,15 @@ pub fn evaluate(
         HashMap::new()
     };
     let (population, targets) = if recalculated {
-        let mut everyone: Vec<(String, History)> = Vec::new();
-        store.scan_customer_orders(|id, orders| {
-            everyone.push((id.to_string(), model::history(orders, window_start, tz)));
-            Ok(())
-        })?;
+        let everyone = scan_histories(store, window_start, tz)?;
+        lap(&mut timings.scan);
         let with_points: Vec<(&History, i64)> = everyone
             .iter()
             .map(|(id, h)| (h, loyalty.get(id).map_or(0, |l| l.points)))
             .collect();
         let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
-        store.set_population(&population)?;
         log_population(&population);
+        lap(&mut timings.population);
         (population, everyone)
     } else {
         let population = stored.expect("a population exists when no recalculation is due");
@@ -87,6 +119,7 @@ pub fn evaluate(
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        lap(&mut timings.scan);
         (population, targets)
     };
 
@@ -105,42 +138,156 @@ pub fn evaluate(
         // range scan per batch rather than a lookup per customer.
         let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
         let previous_records = store.customers_sorted(&ids)?;
+        lap(&mut timings.decide);
         let acknowledged = store.acknowledged_sorted(Destination::Klaviyo, &ids)?;
         let pending = store.pending_entries_sorted(Destination::Klaviyo, &ids)?;
-        let mut batch = Vec::with_capacity(chunk.len());
-        for ((((id, history), previous), acknowledged), pending) in chunk
+        lap(&mut timings.plan);
+        let targets: Vec<Target> = chunk
             .iter()
             .zip(previous_records)
-            .zip(acknowledged)
-            .zip(pending)
-        {
+            .enumerate()
+            .map(|(i, ((id, history), previous))| Target {
+                id,
+                history,
+                previous,
+                acknowledged: acknowledged.get(i).and_then(Option::as_ref),
+                pending: pending.get(i).and_then(Option::as_ref),
+            })
+            .collect();
+        // The model is pure: spread it over the cores.
+        let batch: Vec<Evaluation> = parallel_map(&targets, |t| {
             let email = emails
-                .get(id)
+                .get(t.id)
                 .cloned()
                 .flatten()
-                .or_else(|| previous.as_ref().and_then(|p| p.email.clone()));
-            let (record, audit) =
-                evaluator.customer(id, email, history, loyalty.get(id), previous.as_ref());
-            report.transitions += audit.len();
-            report.level_changes += audit
-                .iter()
-                .filter(|a| a.transition.from_level != a.transition.to_level)
-                .count();
-            let klaviyo = plan(&record, acknowledged, pending, now);
-            if matches!(klaviyo, OutboxChange::Put(_)) {
-                report.enqueued += 1;
-            }
-            batch.push(Evaluation {
+                .or_else(|| t.previous.as_ref().and_then(|p| p.email.clone()));
+            let (record, audit) = evaluator.customer(
+                t.id,
+                email,
+                t.history,
+                loyalty.get(t.id),
+                t.previous.as_ref(),
+            );
+            let klaviyo = plan(&record, t.acknowledged, t.pending, now);
+            let change = RecordChange::between(t.previous.as_ref(), &record);
+            Evaluation {
                 record,
                 klaviyo,
                 audit,
-            });
+                dirty: emails.contains_key(t.id),
+                change,
+            }
+        });
+        for evaluation in &batch {
+            report.transitions += evaluation.audit.len();
+            report.level_changes += evaluation
+                .audit
+                .iter()
+                .filter(|a| a.transition.from_level != a.transition.to_level)
+                .count();
+            if matches!(evaluation.klaviyo, OutboxChange::Put(_)) {
+                report.enqueued += 1;
+            }
         }
+        lap(&mut timings.decide);
         store.commit_evaluations(&batch)?;
         report.evaluated += batch.len();
+        lap(&mut timings.write);
+    }
+    if recalculated {
+        // Last, so that a recalculation interrupted by a crash runs again in full.
+        store.set_population(&population)?;
     }
     store.flush()?;
+    lap(&mut timings.write);
+    report.timings = timings;
     Ok(report)
+}
+
+/// One customer to evaluate with what the store holds for them.
+struct Target<'a> {
+    id: &'a str,
+    history: &'a History,
+    previous: Option<CustomerRecord>,
+    acknowledged: Option<&'a ProfileState>,
+    pending: Option<&'a OutboxEntry>,
+}
+
+/// Customers whose histories one scan batch hands to the worker.
+const SCAN_BATCH: usize = 2_048;
+
+/// Every customer's history, in key order. The scan (sled and decoding) runs on this thread
+/// while another summarizes the orders (shop-local days need a time-zone conversion per
+/// order).
+fn scan_histories(
+    store: &Store,
+    window_start: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Vec<(String, History)>, StoreError> {
+    struct Batch {
+        ids: Vec<String>,
+        ends: Vec<usize>,
+        facts: Vec<OrderFacts>,
+    }
+    let new_batch = || Batch {
+        ids: Vec::with_capacity(SCAN_BATCH),
+        ends: Vec::with_capacity(SCAN_BATCH),
+        facts: Vec::with_capacity(SCAN_BATCH * 12),
+    };
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let worker = scope.spawn(move || {
+            let mut out: Vec<(String, History)> = Vec::new();
+            for batch in receive {
+                let mut start = 0;
+                for (id, end) in batch.ids.into_iter().zip(batch.ends) {
+                    out.push((
+                        id,
+                        model::history(&batch.facts[start..end], window_start, tz),
+                    ));
+                    start = end;
+                }
+            }
+            out
+        });
+        let mut batch = new_batch();
+        let scanned = store.scan_customer_orders(|id, orders| {
+            batch.ids.push(id.to_string());
+            batch.facts.extend_from_slice(orders);
+            batch.ends.push(batch.facts.len());
+            if batch.ids.len() == SCAN_BATCH {
+                // The worker only stops early by panicking, which the join reports.
+                let _ = send.send(std::mem::replace(&mut batch, new_batch()));
+            }
+            Ok(())
+        });
+        if !batch.ids.is_empty() {
+            let _ = send.send(batch);
+        }
+        drop(send);
+        let out = worker.join().expect("the history worker panicked");
+        scanned.map(|()| out)
+    })
+}
+
+/// `f` over `items` in order, on up to the available cores.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a model worker panicked"))
+            .collect()
+    })
 }
 
 /// The model applied to one customer with the day's population.
@@ -303,12 +450,12 @@ pub fn desired_profile(record: &CustomerRecord) -> ProfileState {
 /// the destination.
 fn plan(
     record: &CustomerRecord,
-    acknowledged: Option<ProfileState>,
-    pending: Option<OutboxEntry>,
+    acknowledged: Option<&ProfileState>,
+    pending: Option<&OutboxEntry>,
     now: DateTime<Utc>,
 ) -> OutboxChange {
     let desired = desired_profile(record);
-    if acknowledged.is_some_and(|ack| desired.matches(&ack)) {
+    if acknowledged.is_some_and(|ack| desired.matches(ack)) {
         return if pending.is_some() {
             OutboxChange::Remove
         } else {
