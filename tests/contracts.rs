@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 use apollo_compiler::{ExecutableDocument, Schema};
 use chrono::NaiveDate;
 use rust_decimal_macros::dec;
-use tiersync::sinks::klaviyo::{bulk_job_body, import_body};
+use tiersync::sinks::klaviyo::{bulk_job_body, event_body, import_body};
 use tiersync::sources::shopify::queries;
 use tiersync::store::ProfileState;
-use tiersync_mocks::klaviyo::{validate_request_body, BULK_IMPORT, PROFILE_IMPORT};
+use tiersync_mocks::klaviyo::{validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
 
 const SHOPIFY_SCHEMA: &str = include_str!("../mocks/contracts/shopify-admin-2025-01.graphql");
 
@@ -88,4 +88,27 @@ fn the_spec_check_catches_a_wrong_type() {
     body["data"]["type"] = "profiles".into();
     let error = validate_request_body(PROFILE_IMPORT, &body).expect_err("wrong resource type");
     assert!(error.contains("profile"), "{error}");
+}
+
+#[test]
+fn the_event_body_is_valid_against_the_official_spec() {
+    let event = tiersync::store::EventEntry {
+        customer_id: "gid://shopify/Customer/7001".into(),
+        seq: 1,
+        unique_id: "tiersync:7001:Entered:2026-11-24:None:Gold".into(),
+        metric: "VIP Tier Entered".into(),
+        email: Some("a@example.com".into()),
+        external_id: "7001".into(),
+        from_tier: None,
+        to_tier: Some("Gold".into()),
+        from_state: "none".into(),
+        to_state: "active".into(),
+        clv_blended: dec!(1620.40),
+        peak_tier: Some("Gold".into()),
+        reason: "blended CLV 1620.40 ≥ 1500 for Gold".into(),
+        time: chrono::Utc::now(),
+        failed: None,
+    };
+    validate_request_body(CREATE_EVENT, &event_body(&event))
+        .unwrap_or_else(|e| panic!("event body: {e}"));
 }

@@ -38,7 +38,8 @@ pub use error::StoreError;
 
 use crate::model::Population;
 pub use records::{
-    AuditEntry, CustomerRecord, LoyaltyRecord, OrderFacts, OrderRecord, OutboxEntry, ProfileState,
+    AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderFacts, OrderRecord, OutboxEntry,
+    ProfileState,
 };
 
 use codec::{
@@ -86,6 +87,8 @@ pub struct Evaluation {
     pub record: CustomerRecord,
     pub klaviyo: OutboxChange,
     pub audit: Vec<AuditEntry>,
+    /// Events the transitions trigger (their `seq` is assigned at commit).
+    pub events: Vec<EventEntry>,
     /// Whether the customer had a dirty mark when the evaluation read them (only then is
     /// there a mark to clear).
     pub dirty: bool,
@@ -434,10 +437,12 @@ impl Store {
             record: Option<Vec<u8>>,
             put: Option<Vec<u8>>,
             audit: Vec<(Vec<u8>, Vec<u8>)>,
+            events: Vec<(Vec<u8>, Vec<u8>)>,
         }
         let transactional = |e: &Evaluation| {
             e.dirty
                 || !e.audit.is_empty()
+                || !e.events.is_empty()
                 || e.klaviyo != OutboxChange::Keep
                 || e.change == RecordChange::State
         };
@@ -467,11 +472,31 @@ impl Store {
                     Ok((key, encode(entry)?))
                 })
                 .collect::<Result<_, StoreError>>()?;
+            let events = e
+                .events
+                .iter()
+                .map(|event| {
+                    let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+                    let event = EventEntry {
+                        seq,
+                        ..event.clone()
+                    };
+                    Ok((event_key(&event.customer_id, seq), encode(&event)?))
+                })
+                .collect::<Result<_, StoreError>>()?;
             let record = match e.change {
                 RecordChange::Unchanged => None,
                 _ => Some(encode(&e.record)?),
             };
-            in_tx.push((e, Encoded { record, put, audit }));
+            in_tx.push((
+                e,
+                Encoded {
+                    record,
+                    put,
+                    audit,
+                    events,
+                },
+            ));
         }
         if !in_tx.is_empty() {
             (&self.customers, &self.dirty, &self.outbox, &self.audit)
@@ -496,6 +521,9 @@ impl Store {
                         }
                         for (key, value) in &enc.audit {
                             audit.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        for (key, value) in &enc.events {
+                            outbox.insert(key.as_slice(), value.as_slice())?;
                         }
                     }
                     Ok(())
@@ -579,6 +607,59 @@ impl Store {
     fn meta_set<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StoreError> {
         self.meta
             .insert(key, encode(value)?)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    // ---- events ----------------------------------------------------------------------------
+
+    /// Events waiting to be sent (not parked), per customer in the order they happened.
+    pub fn pending_events(&self) -> Result<Vec<EventEntry>, StoreError> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.failed.is_none())
+            .collect())
+    }
+
+    fn events(&self) -> Result<Vec<EventEntry>, StoreError> {
+        let mut prefix = EVENTS_PREFIX.as_bytes().to_vec();
+        prefix.push(0);
+        self.outbox
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                decode("outbox", &String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    /// Pending and parked events.
+    pub fn event_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let events = self.events()?;
+        let failed = events.iter().filter(|e| e.failed.is_some()).count();
+        Ok(OutboxCounts {
+            pending: events.len() - failed,
+            failed,
+        })
+    }
+
+    /// Klaviyo accepted the event: it leaves the outbox.
+    pub fn acknowledge_event(&self, event: &EventEntry) -> Result<(), StoreError> {
+        self.outbox
+            .remove(event_key(&event.customer_id, event.seq))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Klaviyo refused the event for good: it stays, parked, with the error detail.
+    pub fn park_event(&self, event: &EventEntry, detail: &str) -> Result<(), StoreError> {
+        let parked = EventEntry {
+            failed: Some(detail.to_string()),
+            ..event.clone()
+        };
+        self.outbox
+            .insert(event_key(&event.customer_id, event.seq), encode(&parked)?)
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
@@ -859,6 +940,16 @@ fn index_key(customer_id: &str, order_id: &str) -> Vec<u8> {
     key.extend_from_slice(customer_id.as_bytes());
     key.push(0);
     key.extend_from_slice(order_id.as_bytes());
+    key
+}
+
+/// Events live in the outbox under `events\0<customer>\0<seq>`: in order per customer.
+const EVENTS_PREFIX: &str = "events";
+
+fn event_key(customer_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = index_key(EVENTS_PREFIX, customer_id);
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 

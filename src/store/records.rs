@@ -152,6 +152,30 @@ impl ProfileState {
     }
 }
 
+/// A flow-triggering event for one tier transition, pending in the outbox until Klaviyo
+/// accepts it. `unique_id` is derived from the transition, so a re-send is recorded once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEntry {
+    pub customer_id: String,
+    /// Position in the outbox (assigned when the transition commits); keeps a customer's
+    /// events in order.
+    pub seq: u64,
+    pub unique_id: String,
+    pub metric: String,
+    pub email: Option<String>,
+    pub external_id: String,
+    pub from_tier: Option<String>,
+    pub to_tier: Option<String>,
+    pub from_state: String,
+    pub to_state: String,
+    pub clv_blended: Decimal,
+    pub peak_tier: Option<String>,
+    pub reason: String,
+    pub time: DateTime<Utc>,
+    /// Klaviyo's error detail when it refused the event for good.
+    pub failed: Option<String>,
+}
+
 /// A durable pending write: the latest desired state of one customer at one destination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {

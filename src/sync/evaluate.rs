@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::events;
 use crate::config::{Authority, LoyaltyPlatform, Settings};
 use crate::model::{
     self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
@@ -31,6 +32,8 @@ pub struct EvaluationReport {
     pub level_changes: usize,
     /// Writes newly enqueued (or replaced with a newer state).
     pub enqueued: usize,
+    /// Flow-triggering events enqueued.
+    pub events: usize,
     /// Where the time went.
     pub timings: EvaluationTimings,
 }
@@ -97,6 +100,7 @@ fn run(
     } else {
         HashMap::new()
     };
+    let initial_sync = stored.is_none();
     let (population, targets) = if recalculated {
         let everyone = scan_histories(store, window_start, tz)?;
         lap(&mut timings.scan);
@@ -170,10 +174,29 @@ fn run(
             );
             let klaviyo = plan(&record, t.acknowledged, t.pending, now);
             let change = RecordChange::between(t.previous.as_ref(), &record);
+            // The first sync records transitions but triggers no flows: connecting tiersync
+            // must not send every existing VIP a "welcome to your tier" email at once.
+            let events = if initial_sync {
+                Vec::new()
+            } else {
+                audit
+                    .iter()
+                    .filter_map(|a| {
+                        events::event(
+                            &record,
+                            &a.transition,
+                            &a.reason,
+                            &settings.klaviyo.metrics,
+                            now,
+                        )
+                    })
+                    .collect()
+            };
             Evaluation {
                 record,
                 klaviyo,
                 audit,
+                events,
                 dirty: emails.contains_key(t.id),
                 change,
             }
@@ -188,6 +211,7 @@ fn run(
             if matches!(evaluation.klaviyo, OutboxChange::Put(_)) {
                 report.enqueued += 1;
             }
+            report.events += evaluation.events.len();
         }
         lap(&mut timings.decide);
         store.commit_evaluations(&batch)?;

@@ -1,6 +1,7 @@
 //! One pass: ingest → evaluate (model + plan) → deliver, and its report.
 
 mod evaluate;
+pub mod events;
 mod pass;
 mod report;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +70,16 @@ impl Pipeline {
     /// One pass. When `cancel` fires, the pass stops starting new work, lets the writes in
     /// flight finish and records them; nothing is left half-recorded.
     pub async fn pass(&self, cancel: &CancellationToken) -> Result<PassReport, PassError> {
+        self.pass_at(cancel, Utc::now()).await
+    }
+
+    /// A pass that evaluates the model as of `now` (windows, grace and lapse clocks, the daily
+    /// recalculation). Tests use it to let days pass.
+    pub async fn pass_at(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+    ) -> Result<PassReport, PassError> {
         let started = Instant::now();
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
@@ -78,7 +88,7 @@ impl Pipeline {
         let ingest =
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
         let loyalty_members = self.ingest_loyalty().await?;
-        let evaluation = evaluate(&self.store, &self.settings, tz, Utc::now())?;
+        let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
         let delivery = klaviyo::deliver(
             &self.klaviyo,
             &self.store,
@@ -87,6 +97,8 @@ impl Pipeline {
             cancel,
         )
         .await?;
+        // After the profiles: a flow triggered by an event reads the new properties.
+        let events = klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?;
         self.store.flush()?;
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
         Ok(PassReport {
@@ -101,6 +113,8 @@ impl Pipeline {
             customers,
             tiers,
             klaviyo_outbox: self.store.outbox_counts(Destination::Klaviyo)?,
+            events,
+            event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
             elapsed: started.elapsed(),

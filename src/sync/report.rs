@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::http::ApiStatsSnapshot;
-use crate::sinks::klaviyo::DeliveryReport;
+use crate::sinks::klaviyo::{DeliveryReport, EventReport};
 use crate::sources::shopify::IngestReport;
 use crate::store::OutboxCounts;
 
@@ -35,6 +35,8 @@ pub struct PassReport {
     pub customers: usize,
     pub tiers: Vec<TierCount>,
     pub klaviyo_outbox: OutboxCounts,
+    pub events: EventReport,
+    pub event_outbox: OutboxCounts,
     pub shopify_calls: ApiStatsSnapshot,
     pub klaviyo_calls: ApiStatsSnapshot,
     pub elapsed: Duration,
@@ -98,6 +100,11 @@ impl fmt::Display for PassReport {
             self.delivery.deferred,
             self.klaviyo_outbox.pending,
             self.klaviyo_outbox.failed
+        )?;
+        writeln!(
+            f,
+            "  klaviyo events       {} enqueued, {} sent, {} refused; outbox: {} pending, {} parked",
+            self.evaluation.events, self.events.sent, self.events.parked, self.event_outbox.pending, self.event_outbox.failed
         )?;
         let apis = [
             ("shopify", Some(&self.shopify_calls)),

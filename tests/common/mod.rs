@@ -96,6 +96,15 @@ impl TestEnv {
             .expect("pass succeeds")
     }
 
+    /// One pass evaluated as of `now` (to let days pass).
+    pub async fn pass_at(&self, now: DateTime<Utc>) -> PassReport {
+        let pipeline = Pipeline::open(self.settings.clone()).expect("store opens");
+        pipeline
+            .pass_at(&CancellationToken::new(), now)
+            .await
+            .expect("pass succeeds")
+    }
+
     /// Writes the settings as a config file for the `tiersync` binary (tweak it further with
     /// `TIERSYNC__…` environment variables on the command).
     pub fn config_file(&self) -> PathBuf {

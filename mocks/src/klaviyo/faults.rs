@@ -1,5 +1,6 @@
 //! Injected failures, so tests can drive the daemon's retry paths: the next `n` requests
-//! answered with a chosen status (429 with `Retry-After`, 500, 503, …) whatever they are.
+//! answered with a chosen status (429 with `Retry-After`, 500, 503, …) whatever they are, and
+//! the next `n` answers lost after the request took effect (as when a response times out).
 
 use super::errors::ApiError;
 
@@ -8,6 +9,9 @@ pub struct Faults {
     remaining: u32,
     status: u16,
     retry_after: Option<u64>,
+    /// Answers to replace with a 503 after the endpoint has done its work, on this path.
+    lost: u32,
+    lost_path: String,
 }
 
 impl Faults {
@@ -17,7 +21,25 @@ impl Faults {
             remaining: count,
             status,
             retry_after,
+            lost: self.lost,
+            lost_path: std::mem::take(&mut self.lost_path),
         };
+    }
+
+    /// Loses the next `count` answers on `path`: the requests take effect, the client sees a
+    /// 503.
+    pub fn lose_next(&mut self, path: &str, count: u32) {
+        self.lost = count;
+        self.lost_path = path.to_string();
+    }
+
+    /// Whether this answer (to a request on `path`) is to be lost.
+    pub fn take_lost(&mut self, path: &str) -> bool {
+        let lost = self.lost > 0 && self.lost_path == path;
+        if lost {
+            self.lost -= 1;
+        }
+        lost
     }
 
     /// The injected error for this request, if one is still due.

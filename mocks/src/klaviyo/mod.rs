@@ -186,6 +186,13 @@ impl FakeKlaviyo {
         self.shared.faults().reject_next(count, status, retry_after);
     }
 
+    /// Loses the next `count` successful answers on `path` (e.g. `/api/events`): the request
+    /// takes effect (an event is recorded) but the client gets a 503, as when a response
+    /// times out after the server acted.
+    pub fn lose_next_responses(&self, path: &str, count: u32) {
+        self.shared.faults().lose_next(path, count);
+    }
+
     /// Makes every later write for this email's profile fail with `status` (400 → `invalid`)
     /// and `detail`; in bulk jobs the profile becomes an import error.
     pub fn reject_email(&self, email: &str, status: u16, detail: &str) {

@@ -80,6 +80,9 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
                 Ok(quota) => {
                     let request = Request::from_parts(parts, Body::from(bytes));
                     let mut response = next.run(request).await;
+                    if response.status().is_success() && shared.faults().take_lost(&path) {
+                        response = ApiError::for_status(503, None).into_response();
+                    }
                     if let Some(quota) = quota {
                         rate_limit_headers(response.headers_mut(), quota);
                     }

@@ -8,10 +8,12 @@
 
 mod bulk;
 mod client;
+mod events;
 mod profile;
 mod single;
 
 pub use client::KlaviyoClient;
+pub use events::{deliver_events, event_body, EventReport};
 pub use profile::{bulk_job_body, import_attributes, import_body};
 
 use tokio_util::sync::CancellationToken;
