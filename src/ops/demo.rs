@@ -4,11 +4,11 @@
 use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
-use tiersync_mocks::generator::{generate, GenConfig};
+use tiersync_mocks::generator::{generate, loyalty_members, GenConfig};
 use tiersync_mocks::{MockOptions, MockServers};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{LoyaltyPlatform, Settings};
 use crate::ops::explain::explain;
 use crate::sync::Pipeline;
 
@@ -40,6 +40,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         servers.shopify.base_url(),
         servers.klaviyo.base_url()
     );
+    // Members of a fake Smile.io loyalty program: their points feed the blended CLV.
+    let members = loyalty_members(&store_data, options.seed);
+    servers.smile.load(&store_data, &members);
+    println!(
+        "a fake Smile.io loyalty program with {} members",
+        members.len()
+    );
     servers.shopify.load(store_data);
 
     let dir = tempfile::tempdir().context("creating a temporary store directory")?;
@@ -61,6 +68,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     settings.shopify.access_token = SecretString::from(servers.shopify.access_token());
     settings.klaviyo.base_url = servers.klaviyo.base_url();
     settings.klaviyo.api_key = SecretString::from(servers.klaviyo.api_key());
+    settings.loyalty.platform = LoyaltyPlatform::Smile;
+    settings.loyalty.base_url = format!("{}/v1", servers.smile.base_url());
+    settings.loyalty.api_key = SecretString::from(servers.smile.api_token());
+    settings.loyalty.requests_per_second = 10;
     settings.store.path = store_path.clone();
 
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
