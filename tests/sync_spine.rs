@@ -176,8 +176,19 @@ async fn one_new_order_over_a_threshold_writes_exactly_that_customer() {
         .upsert_order(order(500, Some(ALICE), 0, "450.00").build());
     let report = env.pass().await;
 
-    let writes = env.servers.klaviyo.requests();
-    assert_eq!(writes.len(), 1, "exactly one request: {writes:?}");
+    let writes: Vec<_> = env
+        .servers
+        .klaviyo
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/api/events")
+        .collect();
+    assert_eq!(writes.len(), 1, "exactly one profile write: {writes:?}");
+    assert_eq!(
+        env.servers.klaviyo.count("POST", "/api/events"),
+        1,
+        "and Alice's VIP Tier Entered event"
+    );
     assert_eq!(writes[0].path, "/api/profile-import");
     assert!(
         writes[0].body.contains("alice@example.com"),
