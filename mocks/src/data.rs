@@ -3,6 +3,8 @@
 //! Money is exact decimal. `shop_*` amounts are in the shop currency (what Shopify calls
 //! `shopMoney`); `presentment_*` amounts are in the currency the customer paid in.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -74,4 +76,15 @@ pub struct StoreData {
     pub timezone: String,
     pub customers: Vec<Customer>,
     pub orders: Vec<Order>,
+}
+
+impl StoreData {
+    /// The customers that have an email, by that email lower-cased (as the loyalty fakes match
+    /// their members to the store's customers).
+    pub(crate) fn customers_by_email(&self) -> HashMap<String, &Customer> {
+        self.customers
+            .iter()
+            .filter_map(|c| Some((c.email.as_deref()?.to_lowercase(), c)))
+            .collect()
+    }
 }

@@ -21,6 +21,7 @@
 
 pub mod data;
 pub mod generator;
+mod harness;
 pub mod klaviyo;
 pub mod loyaltylion;
 pub mod recorder;

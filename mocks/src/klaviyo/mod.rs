@@ -30,7 +30,8 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::recorder::{RecordedRequest, Recorder};
+use crate::harness;
+use crate::recorder::Recorder;
 
 pub use events::Event;
 pub use profiles::Profile;
@@ -112,23 +113,16 @@ impl FakeKlaviyo {
         tokio::task::spawn_blocking(spec::warm)
             .await
             .map_err(std::io::Error::other)?;
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
+        let shared = harness::serve(addr, "Klaviyo", server::router, |base_url| Shared {
             api_key: options.api_key,
-            base_url: format!("http://{addr}"),
+            base_url,
             bulk_job_step: options.bulk_job_step,
             recorder: Recorder::default(),
             limiter: Mutex::new(rate_limit::RateLimiter::new(options.limits)),
             faults: Mutex::new(faults::Faults::default()),
             store: Mutex::new(Store::default()),
-        });
-        let app = server::router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "fake Klaviyo stopped");
-            }
-        });
+        })
+        .await?;
         Ok(FakeKlaviyo { shared })
     }
 
@@ -165,19 +159,7 @@ impl FakeKlaviyo {
         self.shared.store().events.all().to_vec()
     }
 
-    /// Every request received, oldest first, with the status it got.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.shared.recorder.clear();
-    }
-
-    /// How many requests had this method and path (e.g. `("POST", "/api/profile-import")`).
-    pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared.recorder.matching(method, path).len()
-    }
+    harness::request_log!(shared, "(\"POST\", \"/api/profile-import\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and Klaviyo's error
     /// body for it (`Retry-After: retry_after` when given). Injected answers do not count

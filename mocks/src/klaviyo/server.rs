@@ -1,24 +1,24 @@
 //! The HTTP surface: routes, and the checks Klaviyo makes before any endpoint runs, in its
 //! order — injected faults, `Authorization: Klaviyo-API-Key …` (401), the `revision` header
 //! (400), the body's media type (415), then the endpoint group's rate limit (429, counted
-//! only for admitted requests). Every request is recorded with the status it got.
+//! only for admitted requests). Every request is recorded with the status it got (by
+//! [`harness::guarded`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{to_bytes, Body};
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::DefaultBodyLimit;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use chrono::Utc;
 
 use super::errors::ApiError;
 use super::rate_limit::{Group, Quota};
 use super::{bulk_jobs, events, profile_api, Shared};
-use crate::recorder::RecordedRequest;
+use crate::harness::{self, Gate};
+use crate::recorder::Recorder;
 
 /// Above Klaviyo's 5 MB bulk-job limit, so that limit answers with its own error.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -56,52 +56,40 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .route(path, handler.clone())
                 .route(&format!("{path}/"), handler)
         });
-    router
-        .fallback(|| async { ApiError::not_found("Not found.") })
-        .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+    let router = router.fallback(|| async { ApiError::not_found("Not found.") });
+    harness::guarded(router, Arc::clone(&shared))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
 
-async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let method = parts.method.to_string();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let (body_text, response) = match to_bytes(body, BODY_LIMIT).await {
-        Err(_) => (
-            String::new(),
-            ApiError::payload_too_large("Request body too large.").into_response(),
-        ),
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let response = match admit(&shared, &parts.method, &path, &parts.headers) {
-                Err(error) => error.into_response(),
-                Ok(quota) => {
-                    let request = Request::from_parts(parts, Body::from(bytes));
-                    let mut response = next.run(request).await;
-                    if response.status().is_success() && shared.faults().take_lost(&path) {
-                        response = ApiError::for_status(503, None).into_response();
-                    }
-                    if let Some(quota) = quota {
-                        rate_limit_headers(response.headers_mut(), quota);
-                    }
-                    response
-                }
-            };
-            (text, response)
+impl Gate for Shared {
+    const BODY_LIMIT: usize = BODY_LIMIT;
+    /// The rate-limit window the request counted against, if any.
+    type Pass = Option<Quota>;
+    type Refusal = ApiError;
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn too_large() -> ApiError {
+        ApiError::payload_too_large("Request body too large.")
+    }
+
+    fn admit(&self, parts: &Parts) -> Result<Option<Quota>, ApiError> {
+        admit(self, &parts.method, parts.uri.path(), &parts.headers)
+    }
+
+    /// Loses the answer if a fault says so, and adds the rate-limit headers.
+    fn answered(&self, quota: Option<Quota>, path: &str, mut response: Response) -> Response {
+        if response.status().is_success() && self.faults().take_lost(path) {
+            response = ApiError::for_status(503, None).into_response();
         }
-    };
-    shared.recorder.push(RecordedRequest {
-        at: Utc::now(),
-        method,
-        path,
-        query,
-        body: body_text,
-        status: response.status().as_u16(),
-        throttled: false,
-    });
-    response
+        if let Some(quota) = quota {
+            rate_limit_headers(response.headers_mut(), quota);
+        }
+        response
+    }
 }
 
 /// The checks before the endpoint; `Ok(Some(quota))` when the request counted against a limit.

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::harness::bearer::BearerError;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -35,29 +37,29 @@ impl ApiError {
         }
     }
 
-    pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Authentication is required")
-    }
-
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+}
 
-    pub fn too_many_requests() -> Self {
+impl BearerError for ApiError {
+    fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Authentication is required")
+    }
+
+    fn too_many_requests() -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
     }
 
-    /// An injected failure with a plausible message for its status.
-    pub fn for_status(status: u16) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        match status.as_u16() {
-            401 => Self::unauthorized(),
-            429 => Self::too_many_requests(),
-            _ => Self::new(
-                status,
-                status.canonical_reason().unwrap_or("Internal server error"),
-            ),
-        }
+    fn too_large() -> Self {
+        Self::invalid([("body", "Request body too large".to_owned())])
+    }
+
+    fn failure(status: StatusCode) -> Self {
+        Self::new(
+            status,
+            status.canonical_reason().unwrap_or("Internal server error"),
+        )
     }
 }
 

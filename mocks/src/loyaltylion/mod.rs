@@ -16,14 +16,13 @@ mod server;
 mod store;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::data::StoreData;
-use crate::recorder::{RecordedRequest, Recorder};
-use crate::smile::{faults, rate_limit};
+use crate::harness::{self, bearer};
 
 /// A LoyaltyLion customer as the fake stores it (email lower-cased).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -117,20 +116,7 @@ impl Default for LoyaltyLionOptions {
 }
 
 /// State shared by the handlers and the test's handle.
-struct Shared {
-    api_key: String,
-    base_url: String,
-    recorder: Recorder,
-    limiter: Mutex<rate_limit::PerSecond>,
-    faults: Mutex<faults::Faults>,
-    store: Mutex<store::Store>,
-}
-
-impl Shared {
-    fn store(&self) -> MutexGuard<'_, store::Store> {
-        self.store.lock().expect("loyaltylion store lock")
-    }
-}
+type Shared = bearer::Shared<store::Store, errors::ApiError>;
 
 /// A running fake LoyaltyLion; clones share its state.
 #[derive(Clone)]
@@ -144,22 +130,15 @@ impl FakeLoyaltyLion {
         addr: SocketAddr,
         options: LoyaltyLionOptions,
     ) -> std::io::Result<FakeLoyaltyLion> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            api_key: options.api_key,
-            base_url: format!("http://{addr}"),
-            recorder: Recorder::default(),
-            limiter: Mutex::new(rate_limit::PerSecond::new(options.requests_per_second)),
-            faults: Mutex::new(faults::Faults::default()),
-            store: Mutex::new(store::Store::new(options.tiers)),
-        });
-        let app = server::router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "fake LoyaltyLion stopped");
-            }
-        });
+        let shared = Shared::serve(
+            addr,
+            "LoyaltyLion",
+            options.api_key,
+            options.requests_per_second,
+            store::Store::new(options.tiers),
+            server::router,
+        )
+        .await?;
         Ok(FakeLoyaltyLion { shared })
     }
 
@@ -169,7 +148,7 @@ impl FakeLoyaltyLion {
     }
 
     pub fn api_key(&self) -> String {
-        self.shared.api_key.clone()
+        self.shared.gate.token().to_owned()
     }
 
     /// Adds loyalty members drawn by [`crate::generator::loyalty_members`]: one enrolled
@@ -215,27 +194,11 @@ impl FakeLoyaltyLion {
         self.shared.store().tiers().to_vec()
     }
 
-    /// Every request received, oldest first, with the status it got.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.shared.recorder.clear();
-    }
-
-    /// How many requests had this method and path (e.g. `("GET", "/v2/customers")`).
-    pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared.recorder.matching(method, path).len()
-    }
+    harness::request_log!(shared.gate, "(\"GET\", \"/v2/customers\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's
     /// error body. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
-        self.shared
-            .faults
-            .lock()
-            .expect("loyaltylion faults lock")
-            .reject_next(count, status);
+        self.shared.gate.reject_next(count, status);
     }
 }

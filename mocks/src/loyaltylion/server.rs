@@ -1,15 +1,12 @@
 //! The HTTP surface: routes under `/v2`, and the checks before any endpoint runs, in order —
 //! injected faults, `Authorization: Bearer …` (401), then the key's per-second limit (429).
-//! Every request is recorded with the status it got.
+//! Both checks and recording are [`harness::bearer`]'s; every request is recorded with the
+//! status it got.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::HeaderMap;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, patch};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,11 +17,10 @@ use serde_json::{json, Value};
 
 use super::errors::ApiError;
 use super::Shared;
-use crate::recorder::RecordedRequest;
+use crate::harness;
 use crate::smile::paging::{page, Direction};
-use crate::smile::wire::{bearer, millis, parse_time, query_pairs};
+use crate::smile::wire::{millis, parse_time, query_pairs};
 
-const BODY_LIMIT: usize = 1024 * 1024;
 /// LoyaltyLion's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 500;
@@ -32,71 +28,11 @@ const MAX_LIMIT: usize = 500;
 const PATCHABLE: [&str; 2] = ["birthday", "blocked"];
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v2/customers", get(list_customers))
         .route("/v2/customers/{merchant_id}", patch(update_customer))
-        .fallback(|| async { ApiError::not_found("Not found") })
-        .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
-        .with_state(shared)
-}
-
-async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let method = parts.method.to_string();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let (body_text, response) = match to_bytes(body, BODY_LIMIT).await {
-        Err(_) => (
-            String::new(),
-            ApiError::invalid([("body", "Request body too large".to_owned())]).into_response(),
-        ),
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let response = match admit(&shared, &parts.headers) {
-                Err(error) => error.into_response(),
-                Ok(()) => {
-                    next.run(Request::from_parts(parts, Body::from(bytes)))
-                        .await
-                }
-            };
-            (text, response)
-        }
-    };
-    shared.recorder.push(RecordedRequest {
-        at: Utc::now(),
-        method,
-        path,
-        query,
-        body: body_text,
-        status: response.status().as_u16(),
-        throttled: false,
-    });
-    response
-}
-
-fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Some(status) = shared
-        .faults
-        .lock()
-        .expect("loyaltylion faults lock")
-        .take()
-    {
-        return Err(ApiError::for_status(status));
-    }
-    let key = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-    if key != shared.api_key {
-        return Err(ApiError::unauthorized());
-    }
-    let admitted = shared
-        .limiter
-        .lock()
-        .expect("loyaltylion limiter lock")
-        .take(key, Instant::now());
-    if admitted {
-        Ok(())
-    } else {
-        Err(ApiError::too_many_requests())
-    }
+        .fallback(|| async { ApiError::not_found("Not found") });
+    harness::guarded(router, Arc::clone(&shared.gate)).with_state(shared)
 }
 
 /// The filters of a listing; a cursor carries them (and the limit), so later pages need only

@@ -1,13 +1,13 @@
 //! The program's customers and tiers, and their JSON as LoyaltyLion prints it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::{LoyaltyLionCustomer, LoyaltyLionTier, LoyaltyLionTierMembership};
 use crate::data::StoreData;
-use crate::smile::wire::{millis, timestamp};
+use crate::smile::wire::{millis, prepare_customer, timestamp};
 
 const FIRST_CUSTOMER_ID: u64 = 1001;
 
@@ -50,13 +50,12 @@ impl Store {
     }
 
     pub fn upsert(&mut self, mut customer: LoyaltyLionCustomer) -> LoyaltyLionCustomer {
-        if customer.id == 0 {
-            customer.id = self.next_id;
-        }
-        self.next_id = self.next_id.max(customer.id + 1);
-        customer.email = customer.email.trim().to_lowercase();
-        customer.created_at = millis(customer.created_at);
-        customer.updated_at = millis(customer.updated_at);
+        prepare_customer(
+            &mut customer.id,
+            &mut self.next_id,
+            &mut customer.email,
+            [&mut customer.created_at, &mut customer.updated_at],
+        );
         customer.enrolled_at = customer.enrolled_at.map(millis);
         if let Some(membership) = &mut customer.tier_membership {
             membership.started_at = millis(membership.started_at);
@@ -77,11 +76,7 @@ impl Store {
     }
 
     pub fn load(&mut self, store: &StoreData, members: &[(String, i64, Option<String>)]) {
-        let shopify: HashMap<String, &crate::data::Customer> = store
-            .customers
-            .iter()
-            .filter_map(|c| Some((c.email.as_deref()?.to_lowercase(), c)))
-            .collect();
+        let shopify = store.customers_by_email();
         for (n, (email, points, tier)) in members.iter().enumerate() {
             let source = shopify.get(&email.to_lowercase());
             let now = Utc::now();

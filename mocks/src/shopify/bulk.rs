@@ -456,7 +456,7 @@ mod tests {
 
     /// A shop with `customers` generated customers, a few metafields on the first ones.
     fn shop(customers: usize) -> Arc<Shared> {
-        let shared = Shared::new(ShopifyOptions::default(), "http://fake".into());
+        let shared = Arc::new(Shared::new(ShopifyOptions::default(), "http://fake".into()));
         {
             let mut state = shared.state();
             state.load(generate(&GenConfig {

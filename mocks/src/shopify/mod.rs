@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::data::{Customer, Order, StoreData};
+use crate::harness;
 use crate::recorder::RecordedRequest;
 use state::Shared;
 
@@ -67,15 +68,8 @@ pub struct FakeShopify {
 impl FakeShopify {
     /// Binds `addr` (port 0 picks a free one) and serves until the process exits.
     pub async fn start(addr: SocketAddr, options: ShopifyOptions) -> std::io::Result<FakeShopify> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let shared = Shared::new(options, format!("http://{local}"));
-        let app = server::router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "fake Shopify stopped");
-            }
-        });
+        let state = |base_url| Shared::new(options, base_url);
+        let shared = harness::serve(addr, "Shopify", server::router, state).await?;
         Ok(FakeShopify { shared })
     }
 

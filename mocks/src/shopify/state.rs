@@ -2,7 +2,7 @@
 //! metafields, bulk operations, the rate-limit bucket and the test hooks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -22,14 +22,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(options: ShopifyOptions, base_url: String) -> Arc<Shared> {
+    pub(crate) fn new(options: ShopifyOptions, base_url: String) -> Shared {
         let bucket = LeakyBucket::new(options.bucket_max, options.restore_rate);
-        Arc::new(Shared {
+        Shared {
             options,
             base_url,
             recorder: Recorder::default(),
             state: Mutex::new(ShopState::new(bucket)),
-        })
+        }
     }
 
     /// The state, even if a panicking test thread poisoned the lock.

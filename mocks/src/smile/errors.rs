@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::harness::bearer::BearerError;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -27,13 +29,6 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "The required authentication credentials are missing or incorrect.",
-        )
-    }
-
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
@@ -41,22 +36,29 @@ impl ApiError {
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
+}
 
-    pub fn too_many_requests() -> Self {
+impl BearerError for ApiError {
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "The required authentication credentials are missing or incorrect.",
+        )
+    }
+
+    fn too_many_requests() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "Rate limit exceeded. Try again in a second.",
         )
     }
 
-    /// An injected failure with a plausible message for its status.
-    pub fn for_status(status: u16) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        match status.as_u16() {
-            401 => Self::unauthorized(),
-            429 => Self::too_many_requests(),
-            _ => Self::new(status, "Your request could not be completed."),
-        }
+    fn too_large() -> Self {
+        Self::bad_request("Request body too large.")
+    }
+
+    fn failure(status: StatusCode) -> Self {
+        Self::new(status, "Your request could not be completed.")
     }
 }
 

@@ -18,13 +18,13 @@ mod store;
 pub(crate) mod wire;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::StoreData;
-use crate::recorder::{RecordedRequest, Recorder};
+use crate::harness::{self, bearer};
 
 /// A customer's state in the loyalty program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,20 +136,7 @@ impl Default for SmileOptions {
 }
 
 /// State shared by the handlers and the test's handle.
-struct Shared {
-    api_token: String,
-    base_url: String,
-    recorder: Recorder,
-    limiter: Mutex<rate_limit::PerSecond>,
-    faults: Mutex<faults::Faults>,
-    store: Mutex<store::Store>,
-}
-
-impl Shared {
-    fn store(&self) -> MutexGuard<'_, store::Store> {
-        self.store.lock().expect("smile store lock")
-    }
-}
+type Shared = bearer::Shared<store::Store, errors::ApiError>;
 
 /// A running fake Smile.io; clones share its state.
 #[derive(Clone)]
@@ -160,22 +147,15 @@ pub struct FakeSmile {
 impl FakeSmile {
     /// Binds `addr` (port 0 picks one) and serves until the runtime stops.
     pub async fn start(addr: SocketAddr, options: SmileOptions) -> std::io::Result<FakeSmile> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            api_token: options.api_token,
-            base_url: format!("http://{addr}"),
-            recorder: Recorder::default(),
-            limiter: Mutex::new(rate_limit::PerSecond::new(options.requests_per_second)),
-            faults: Mutex::new(faults::Faults::default()),
-            store: Mutex::new(store::Store::new(options.vip_tiers)),
-        });
-        let app = server::router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "fake Smile stopped");
-            }
-        });
+        let shared = Shared::serve(
+            addr,
+            "Smile",
+            options.api_token,
+            options.requests_per_second,
+            store::Store::new(options.vip_tiers),
+            server::router,
+        )
+        .await?;
         Ok(FakeSmile { shared })
     }
 
@@ -185,7 +165,7 @@ impl FakeSmile {
     }
 
     pub fn api_token(&self) -> String {
-        self.shared.api_token.clone()
+        self.shared.gate.token().to_owned()
     }
 
     /// Adds loyalty members drawn by [`crate::generator::loyalty_members`]: one `member` per
@@ -235,27 +215,11 @@ impl FakeSmile {
         self.shared.store().transactions()
     }
 
-    /// Every request received, oldest first, with the status it got.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.shared.recorder.clear();
-    }
-
-    /// How many requests had this method and path (e.g. `("GET", "/v1/customers")`).
-    pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared.recorder.matching(method, path).len()
-    }
+    harness::request_log!(shared.gate, "(\"GET\", \"/v1/customers\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and Smile's error
     /// body. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
-        self.shared
-            .faults
-            .lock()
-            .expect("smile faults lock")
-            .reject_next(count, status);
+        self.shared.gate.reject_next(count, status);
     }
 }

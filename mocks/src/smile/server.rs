@@ -1,15 +1,13 @@
 //! The HTTP surface: routes under `/v1`, and the checks before any endpoint runs, in order —
 //! injected faults, `Authorization: Bearer …` (401), then the token's per-second limit (429).
-//! Every request is recorded with the status it got.
+//! Both checks and recording are [`harness::bearer`]'s; every request is recorded with the
+//! status it got.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
@@ -21,17 +19,16 @@ use serde_json::{json, Value};
 use super::errors::ApiError;
 use super::paging::{page, Direction};
 use super::store::{PointsError, Store};
-use super::wire::{bearer, parse_time, query_pairs};
+use super::wire::{parse_time, query_pairs};
 use super::{Shared, SmileState};
-use crate::recorder::RecordedRequest;
+use crate::harness;
 
-const BODY_LIMIT: usize = 1024 * 1024;
 /// Smile's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 250;
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/customers", get(list_customers))
         .route("/v1/customers/{id}", get(get_customer))
         .route(
@@ -39,63 +36,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(list_transactions).post(create_transaction),
         )
         .route("/v1/vip_tiers", get(list_vip_tiers))
-        .fallback(|| async { ApiError::not_found("The requested resource doesn't exist.") })
-        .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
-        .with_state(shared)
-}
-
-async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let method = parts.method.to_string();
-    let path = parts.uri.path().to_string();
-    let query = parts.uri.query().unwrap_or("").to_string();
-    let (body_text, response) = match to_bytes(body, BODY_LIMIT).await {
-        Err(_) => (
-            String::new(),
-            ApiError::bad_request("Request body too large.").into_response(),
-        ),
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let response = match admit(&shared, &parts.headers) {
-                Err(error) => error.into_response(),
-                Ok(()) => {
-                    next.run(Request::from_parts(parts, Body::from(bytes)))
-                        .await
-                }
-            };
-            (text, response)
-        }
-    };
-    shared.recorder.push(RecordedRequest {
-        at: Utc::now(),
-        method,
-        path,
-        query,
-        body: body_text,
-        status: response.status().as_u16(),
-        throttled: false,
-    });
-    response
-}
-
-fn admit(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Some(status) = shared.faults.lock().expect("smile faults lock").take() {
-        return Err(ApiError::for_status(status));
-    }
-    let token = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-    if token != shared.api_token {
-        return Err(ApiError::unauthorized());
-    }
-    let admitted = shared
-        .limiter
-        .lock()
-        .expect("smile limiter lock")
-        .take(token, Instant::now());
-    if admitted {
-        Ok(())
-    } else {
-        Err(ApiError::too_many_requests())
-    }
+        .fallback(|| async { ApiError::not_found("The requested resource doesn't exist.") });
+    harness::guarded(router, Arc::clone(&shared.gate)).with_state(shared)
 }
 
 /// What a cursor carries: where the page starts, and the filters of the first request, so

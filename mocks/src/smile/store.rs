@@ -1,11 +1,11 @@
 //! The program's data (customers, points ledger, VIP tiers) and its JSON as Smile prints it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::wire::{millis, timestamp};
+use super::wire::{millis, prepare_customer, timestamp};
 use super::{SmileCustomer, SmilePointsTransaction, SmileState, SmileVipTier};
 use crate::data::StoreData;
 
@@ -76,23 +76,18 @@ impl Store {
     }
 
     pub fn upsert(&mut self, mut customer: SmileCustomer) -> SmileCustomer {
-        if customer.id == 0 {
-            customer.id = self.next_customer_id;
-        }
-        self.next_customer_id = self.next_customer_id.max(customer.id + 1);
-        customer.email = customer.email.trim().to_lowercase();
-        customer.created_at = millis(customer.created_at);
-        customer.updated_at = millis(customer.updated_at);
+        prepare_customer(
+            &mut customer.id,
+            &mut self.next_customer_id,
+            &mut customer.email,
+            [&mut customer.created_at, &mut customer.updated_at],
+        );
         self.customers.insert(customer.id, customer.clone());
         customer
     }
 
     pub fn load(&mut self, store: &StoreData, members: &[(String, i64, Option<String>)]) {
-        let shopify: HashMap<String, &crate::data::Customer> = store
-            .customers
-            .iter()
-            .filter_map(|c| Some((c.email.as_deref()?.to_lowercase(), c)))
-            .collect();
+        let shopify = store.customers_by_email();
         for (email, points, tier) in members {
             let source = shopify.get(&email.to_lowercase());
             let (first_name, last_name, created_at, updated_at) = source.map_or_else(

@@ -17,6 +17,25 @@ pub(crate) fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(3)
 }
 
+/// What both fakes do to a customer before storing it: a new one (id 0) takes `next_id`, which
+/// then moves past the customer's id; the email is trimmed and lower-cased, and the creation
+/// and update times kept at millisecond precision.
+pub(crate) fn prepare_customer(
+    id: &mut u64,
+    next_id: &mut u64,
+    email: &mut String,
+    times: [&mut DateTime<Utc>; 2],
+) {
+    if *id == 0 {
+        *id = *next_id;
+    }
+    *next_id = (*next_id).max(*id + 1);
+    *email = email.trim().to_lowercase();
+    for at in times {
+        *at = millis(*at);
+    }
+}
+
 /// An RFC 3339 date-time, or a bare `YYYY-MM-DD` (midnight UTC).
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
