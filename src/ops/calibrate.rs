@@ -28,9 +28,11 @@ pub fn calibrate(store: &Store, settings: &Settings, target_share: f64) -> anyho
     let now = Utc::now();
     let today = now.with_timezone(&tz).date_naive();
     let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
-    let mut histories: Vec<History> = Vec::new();
-    store.scan_customer_orders(|_, orders| {
-        histories.push(model::history(orders, window_start, tz));
+    let loyalty = store.loyalty_by_customer()?;
+    let mut histories: Vec<(History, i64)> = Vec::new();
+    store.scan_customer_orders(|id, orders| {
+        let points = loyalty.get(id).map_or(0, |l| l.points);
+        histories.push((model::history(orders, window_start, tz), points));
         Ok(())
     })?;
     anyhow::ensure!(
@@ -38,11 +40,11 @@ pub fn calibrate(store: &Store, settings: &Settings, target_share: f64) -> anyho
         "the store at {} holds no customers yet: run a pass first",
         store.path().display()
     );
-    let with_points: Vec<(&History, i64)> = histories.iter().map(|h| (h, 0)).collect();
+    let with_points: Vec<(&History, i64)> = histories.iter().map(|(h, p)| (h, *p)).collect();
     let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
     let inputs: Vec<Inputs> = histories
         .iter()
-        .map(|h| model::inputs(h, 0, &population, &settings.clv, today))
+        .map(|(h, points)| model::inputs(h, *points, &population, &settings.clv, today))
         .collect();
     let revenue: Decimal = inputs.iter().map(|i| i.historic).sum();
     let n = inputs.len();
