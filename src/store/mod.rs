@@ -623,7 +623,15 @@ impl Store {
     }
 
     fn events(&self) -> Result<Vec<EventEntry>, StoreError> {
-        let mut prefix = EVENTS_PREFIX.as_bytes().to_vec();
+        self.outbox_section(EVENTS_PREFIX)
+    }
+
+    /// Every outbox value under `<section>\0`, in key order.
+    fn outbox_section<T: serde::de::DeserializeOwned>(
+        &self,
+        section: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut prefix = section.as_bytes().to_vec();
         prefix.push(0);
         self.outbox
             .scan_prefix(&prefix)
@@ -838,15 +846,7 @@ impl Store {
     }
 
     fn outbox_entries(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut prefix = destination.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        self.outbox
-            .scan_prefix(&prefix)
-            .map(|item| {
-                let (key, value) = item.map_err(|e| self.err(e))?;
-                decode("outbox", &String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        self.outbox_section(destination.as_str())
     }
 
     pub fn outbox_counts(&self, destination: Destination) -> Result<OutboxCounts, StoreError> {
