@@ -162,3 +162,27 @@ async fn sigterm_stops_the_daemon_cleanly_after_the_writes_in_flight() {
         expected_profiles(&env.servers.shopify.orders(), Utc::now()).len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_appear_nowhere_in_trace_logs() {
+    let env = spawn(generated(30, 5)).await;
+    let config = env.config_file();
+    let status = env
+        .binary(&["once", "--config", config.to_str().unwrap()], "trace.log")
+        .env("RUST_LOG", "trace")
+        .status()
+        .expect("runs");
+    let log = env.log("trace.log");
+    assert!(status.success(), "{log}");
+    assert!(
+        log.len() > 10_000,
+        "trace logging was on: {} bytes",
+        log.len()
+    );
+    for secret in [
+        env.servers.shopify.access_token(),
+        env.servers.klaviyo.api_key(),
+    ] {
+        assert!(!log.contains(&secret), "a secret leaked into the logs");
+    }
+}
