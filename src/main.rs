@@ -52,6 +52,12 @@ enum Command {
         /// Email, numeric Shopify customer id, or customer GID.
         customer: String,
     },
+    /// Per destination: acknowledged, pending and refused writes (with the API's error), and
+    /// the cursors. Reads the store only.
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Show how customers and revenue spread over levels and candidate thresholds, and
     /// propose thresholds for a target VIP share. Changes nothing.
     Calibrate {
@@ -110,6 +116,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 "{}",
                 tiersync::ops::explain::explain(&store, &settings, &customer)?
             );
+            Ok(())
+        }
+        Command::Status { config } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("warn");
+            let store = tiersync::ops::explain::open_store(&settings)?;
+            print!("{}", tiersync::ops::status::status(&store)?);
             Ok(())
         }
         Command::Calibrate {

@@ -275,6 +275,15 @@ async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
         detail.contains("HTTP 400") && detail.contains("suppression list"),
         "{detail}"
     );
+    let status = tiersync::ops::status::status(&store).unwrap();
+    assert!(
+        status.contains("klaviyo profiles   11 acknowledged, 0 pending, 1 refused"),
+        "{status}"
+    );
+    assert!(
+        status.contains("bob@example.com: HTTP 400"),
+        "the refusal and its cause: {status}"
+    );
     drop(store);
 
     env.servers.klaviyo.clear_requests();

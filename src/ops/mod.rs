@@ -3,3 +3,4 @@
 pub mod calibrate;
 pub mod demo;
 pub mod explain;
+pub mod status;

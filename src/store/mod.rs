@@ -849,6 +849,29 @@ impl Store {
         self.outbox_section(destination.as_str())
     }
 
+    /// Writes the destination refused for good, with the API's error detail.
+    pub fn parked(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self
+            .outbox_entries(destination)?
+            .into_iter()
+            .filter(|e| e.failed.is_some())
+            .collect())
+    }
+
+    /// Events Klaviyo refused for good.
+    pub fn parked_events(&self) -> Result<Vec<EventEntry>, StoreError> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.failed.is_some())
+            .collect())
+    }
+
+    /// How many customers the destination has acknowledged.
+    pub fn acknowledged_count(&self, destination: Destination) -> usize {
+        self.ack_tree(destination).len()
+    }
+
     pub fn outbox_counts(&self, destination: Destination) -> Result<OutboxCounts, StoreError> {
         let entries = self.outbox_entries(destination)?;
         let failed = entries.iter().filter(|e| e.failed.is_some()).count();
