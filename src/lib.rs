@@ -43,6 +43,21 @@ pub async fn once(
     Ok(report)
 }
 
+/// Like [`once`], but sends nothing: reads the sources, plans, and returns the report with
+/// the planned writes listed.
+pub async fn dry_run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(PassReport, String)> {
+    let pipeline = Pipeline::open(settings)
+        .context("opening the checkpoint store")?
+        .dry_run();
+    let cancel = cancel_on(shutdown);
+    let report = pipeline.pass(&cancel).await.context("the pass failed")?;
+    let planned = ops::status::planned(pipeline.store())?;
+    Ok((report, planned))
+}
+
 /// The daemon: a pass every `sync.poll_interval` until `shutdown` completes. On shutdown the
 /// pass in progress stops starting new work, finishes and records the writes in flight, and
 /// `run` returns. API failures are logged and retried on the next pass; a store failure

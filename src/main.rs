@@ -38,6 +38,9 @@ enum Command {
         /// TOML configuration file (layered over the built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Read the sources and plan the writes, print them, and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run the daemon: a pass every `sync.poll_interval` until SIGTERM or SIGINT.
     Run {
@@ -96,7 +99,17 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Once { config } => {
+        Command::Once {
+            config,
+            dry_run: true,
+        } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("info");
+            let (report, planned) = tiersync::dry_run(settings, shutdown_signal()).await?;
+            println!("dry run: nothing was sent\n{report}\n{planned}");
+            Ok(())
+        }
+        Command::Once { config, .. } => {
             let settings = load(config)?;
             tiersync::telemetry::init("info");
             let report = tiersync::once(settings, shutdown_signal()).await?;

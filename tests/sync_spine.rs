@@ -295,3 +295,37 @@ async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
     );
     assert_eq!(report.klaviyo_outbox.failed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_plans_and_prints_the_writes_and_sends_nothing() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    let config = env.config_file();
+    let config = config.to_str().unwrap();
+
+    let status = env
+        .binary(&["once", "--config", config, "--dry-run"], "dry.log")
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    let out = env.log("dry.log");
+    assert!(status.success(), "{out}");
+    assert_eq!(
+        env.servers.klaviyo.requests().len(),
+        0,
+        "a dry run sends nothing"
+    );
+    assert!(out.contains("planned klaviyo profile writes: 12"), "{out}");
+    assert!(out.contains("erin@example.com: vip_tier Platinum"), "{out}");
+
+    let status = env
+        .binary(&["once", "--config", config], "real.log")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}", env.log("real.log"));
+    assert_eq!(
+        env.servers.klaviyo.profiles().len(),
+        12,
+        "the next pass delivers the plan"
+    );
+}

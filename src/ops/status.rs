@@ -66,3 +66,37 @@ pub fn status(store: &Store) -> anyhow::Result<String> {
     }
     Ok(out)
 }
+
+/// The writes waiting in the outbox, as `--dry-run` prints them.
+pub fn planned(store: &Store) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let pending = store.pending(Destination::Klaviyo)?;
+    writeln!(out, "planned klaviyo profile writes: {}", pending.len())?;
+    for entry in pending.iter().take(LISTED) {
+        let p = &entry.profile;
+        writeln!(
+            out,
+            "    {}: vip_tier {}, vip_state {}, clv_blended {}, orders {}",
+            p.email.as_deref().unwrap_or(&entry.customer_id),
+            p.vip_tier,
+            p.vip_state,
+            p.clv_blended,
+            p.orders_count
+        )?;
+    }
+    if pending.len() > LISTED {
+        writeln!(out, "    … and {} more", pending.len() - LISTED)?;
+    }
+    let events = store.pending_events()?;
+    writeln!(out, "planned klaviyo events: {}", events.len())?;
+    for event in events.iter().take(LISTED) {
+        writeln!(
+            out,
+            "    {} for {} ({})",
+            event.metric,
+            event.email.as_deref().unwrap_or(&event.external_id),
+            event.unique_id
+        )?;
+    }
+    Ok(out)
+}

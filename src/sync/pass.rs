@@ -45,6 +45,8 @@ pub struct Pipeline {
     shopify: ShopifyClient,
     klaviyo: KlaviyoClient,
     loyalty: Option<LoyaltyClient>,
+    /// Plan but send nothing to destinations (`--dry-run`).
+    dry_run: bool,
 }
 
 impl Pipeline {
@@ -56,7 +58,15 @@ impl Pipeline {
             loyalty: LoyaltyClient::new(&settings, Arc::new(ApiStats::default())),
             settings,
             store,
+            dry_run: false,
         })
+    }
+
+    /// A pipeline that reads the sources and plans every write into the outbox, but sends
+    /// nothing; a later pass without it delivers what was planned.
+    pub fn dry_run(mut self) -> Pipeline {
+        self.dry_run = true;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -89,16 +99,23 @@ impl Pipeline {
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
         let loyalty_members = self.ingest_loyalty().await?;
         let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
-        let delivery = klaviyo::deliver(
-            &self.klaviyo,
-            &self.store,
-            self.settings.klaviyo.bulk_threshold,
-            self.settings.klaviyo.concurrency,
-            cancel,
-        )
-        .await?;
-        // After the profiles: a flow triggered by an event reads the new properties.
-        let events = klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?;
+        let (delivery, events) = if self.dry_run {
+            Default::default()
+        } else {
+            let delivery = klaviyo::deliver(
+                &self.klaviyo,
+                &self.store,
+                self.settings.klaviyo.bulk_threshold,
+                self.settings.klaviyo.concurrency,
+                cancel,
+            )
+            .await?;
+            // After the profiles: a flow triggered by an event reads the new properties.
+            (
+                delivery,
+                klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?,
+            )
+        };
         self.store.flush()?;
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
         Ok(PassReport {
