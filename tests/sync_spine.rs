@@ -329,3 +329,30 @@ async fn dry_run_plans_and_prints_the_writes_and_sends_nothing() {
         "the next pass delivers the plan"
     );
 }
+
+#[tokio::test]
+async fn a_bulk_import_job_acknowledges_the_written_profiles_and_parks_the_refused_one() {
+    let (data, expected) = hand_built_store();
+    let mut env = spawn(data).await;
+    env.settings.klaviyo.bulk_threshold = 1; // everything through a bulk import job
+    env.servers.klaviyo.reject_email(
+        "bob@example.com",
+        400,
+        "This email is on a suppression list.",
+    );
+
+    let report = env.pass().await;
+
+    assert_eq!(report.delivery.bulk_jobs, 1);
+    assert_eq!((report.delivery.written, report.delivery.parked), (11, 1));
+    for (email, tier) in expected.iter().filter(|(e, _)| *e != "bob@example.com") {
+        assert_eq!(
+            env.klaviyo_tier(email).as_deref(),
+            Some(*tier),
+            "vip_tier of {email}"
+        );
+    }
+    let store = tiersync::store::Store::open(&env.settings.store.path).unwrap();
+    let status = tiersync::ops::status::status(&store).unwrap();
+    assert!(status.contains("bob@example.com: invalid"), "{status}");
+}

@@ -56,7 +56,22 @@ struct ImportError {
 struct ImportErrorAttributes {
     code: String,
     detail: String,
+    source: Option<ErrorSource>,
     original_payload: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ErrorSource {
+    pointer: Option<String>,
+}
+
+/// What a finished job refused.
+struct Refusals {
+    /// External id → Klaviyo's detail.
+    by_external_id: HashMap<String, String>,
+    /// Failures the job reported that could not be tied to a profile of the batch; the
+    /// batch's other profiles are then not known to be written.
+    unmatched: bool,
 }
 
 pub(super) async fn deliver(
@@ -71,13 +86,21 @@ pub(super) async fn deliver(
             break;
         }
         match run_job(client, &batch, cancel).await {
-            Ok(Some(failures)) => {
+            Ok(Some(refusals)) => {
                 report.bulk_jobs += 1;
+                let failures = refusals.by_external_id;
                 let (refused, accepted): (Vec<_>, Vec<_>) = batch
                     .into_iter()
                     .partition(|e| failures.contains_key(&e.profile.external_id));
-                store.acknowledge(Destination::Klaviyo, &accepted)?;
-                report.written += accepted.len();
+                if refusals.unmatched {
+                    // Not knowing which profiles failed, acknowledge none: they are re-sent
+                    // next pass (an idempotent upsert), never wrongly recorded as written.
+                    tracing::warn!(profiles = accepted.len(), "a bulk import job reported failures tiersync cannot tie to profiles; the batch stays pending");
+                    report.deferred += accepted.len();
+                } else {
+                    store.acknowledge(Destination::Klaviyo, &accepted)?;
+                    report.written += accepted.len();
+                }
                 for entry in &refused {
                     let detail = &failures[&entry.profile.external_id];
                     tracing::warn!(customer = %entry.customer_id, %detail, "klaviyo bulk import refused a profile; parked until the customer's state changes");
@@ -123,7 +146,7 @@ async fn run_job(
     client: &KlaviyoClient,
     batch: &[OutboxEntry],
     cancel: &CancellationToken,
-) -> Result<Option<HashMap<String, String>>, ApiError> {
+) -> Result<Option<Refusals>, ApiError> {
     let body = bulk_job_body(batch.iter().map(|e| &e.profile));
     let created = client
         .send(
@@ -165,19 +188,28 @@ async fn run_job(
             _ = tokio::time::sleep(client.bulk_poll_interval) => {}
         }
     };
-    if finished.failed_count.unwrap_or(0) == 0 {
-        return Ok(Some(HashMap::new()));
+    let failed = finished.failed_count.unwrap_or(0) as usize;
+    if failed == 0 {
+        return Ok(Some(Refusals {
+            by_external_id: HashMap::new(),
+            unmatched: false,
+        }));
     }
-    import_errors(client, &status_path).await.map(Some)
+    let mut refusals = import_errors(client, &status_path, batch).await?;
+    refusals.unmatched |= refusals.by_external_id.len() < failed;
+    Ok(Some(refusals))
 }
 
-/// Reads a finished job's import errors, keyed by the refused profile's external id.
+/// Reads a finished job's import errors, tied to the batch's profiles by the payload's
+/// external id or, failing that, by the profile's index in the error's JSON pointer.
 async fn import_errors(
     client: &KlaviyoClient,
     job_path: &str,
-) -> Result<HashMap<String, String>, ApiError> {
+    batch: &[OutboxEntry],
+) -> Result<Refusals, ApiError> {
     const ENDPOINT: &str = "klaviyo bulk import job errors";
     let mut failures = HashMap::new();
+    let mut unmatched = false;
     let mut path = format!("{job_path}/import-errors");
     loop {
         let body = client
@@ -186,15 +218,29 @@ async fn import_errors(
         let page: ImportErrors = ApiError::decode(ENDPOINT, &body)?;
         for error in page.data {
             let payload = error.attributes.original_payload.unwrap_or(Value::Null);
-            let external_id = payload
+            let by_payload = payload
                 .pointer("/attributes/external_id")
                 .or_else(|| payload.pointer("/external_id"))
-                .and_then(Value::as_str);
-            if let Some(external_id) = external_id {
-                failures.insert(
-                    external_id.to_string(),
-                    format!("{}: {}", error.attributes.code, error.attributes.detail),
-                );
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let by_index = || {
+                let pointer = error.attributes.source.as_ref()?.pointer.as_deref()?;
+                let index: usize = pointer
+                    .strip_prefix("/data/attributes/profiles/data/")?
+                    .split('/')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some(batch.get(index)?.profile.external_id.clone())
+            };
+            match by_payload.or_else(by_index) {
+                Some(external_id) => {
+                    failures.insert(
+                        external_id,
+                        format!("{}: {}", error.attributes.code, error.attributes.detail),
+                    );
+                }
+                None => unmatched = true,
             }
         }
         match page.links.and_then(|l| l.next) {
@@ -204,7 +250,12 @@ async fn import_errors(
                     .map(|(_, rest)| format!("/api/{rest}"))
                     .unwrap_or(next)
             }
-            None => return Ok(failures),
+            None => {
+                return Ok(Refusals {
+                    by_external_id: failures,
+                    unmatched,
+                })
+            }
         }
     }
 }
