@@ -120,6 +120,8 @@ pub enum Authority {
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub path: PathBuf,
+    /// sled's page cache, MiB.
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +304,7 @@ struct RawLoyalty {
 #[derive(Deserialize)]
 struct RawStore {
     path: String,
+    cache_mb: i64,
 }
 
 #[derive(Deserialize)]
@@ -354,6 +357,7 @@ impl RawSettings {
             klaviyo: self.klaviyo.validate()?,
             store: StoreSettings {
                 path: non_empty("store.path", &self.store.path)?.into(),
+                cache_mb: in_range("store.cache_mb", self.store.cache_mb, 16, 65_536)? as u64,
             },
             loyalty: self.loyalty.validate()?,
             sync: SyncSettings {

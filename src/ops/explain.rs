@@ -180,7 +180,7 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
 
 /// Opens the store for a read-mostly command, saying what to do if the daemon holds it.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.store.path).with_context(|| {
+    Store::open_with_cache(&settings.store.path, settings.store.cache_mb).with_context(|| {
         format!(
             "opening the store at {} (if the daemon is running, it holds the store: run this command where it can read a copy, or stop the daemon briefly)",
             settings.store.path.display()

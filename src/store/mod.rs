@@ -47,6 +47,9 @@ use codec::{
     remove_order, upsert_order, IndexedOrder,
 };
 
+/// sled's page cache when the configuration does not say (`store.cache_mb`).
+pub const DEFAULT_CACHE_MB: u64 = 256;
+
 /// The format this build reads and writes. Bump it when a record's encoding changes.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -161,12 +164,17 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store at `path`, checking its format version.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MB)
+    }
+
+    /// Opens the store with a page cache of `cache_mb` MiB (`store.cache_mb`).
+    pub fn open_with_cache(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
         let map = |e| map_sled(path, e);
         std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let db = open_db(path)?;
+        let db = open_db(path, cache_mb)?;
         let store = Store {
             path: path.to_path_buf(),
             meta: db.open_tree("meta").map_err(map)?,
@@ -930,10 +938,14 @@ impl Store {
 
 /// Opens sled, waiting briefly if a process that just exited still holds the directory's
 /// lock, and naming the likely cause if another process keeps it.
-fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(path: &Path, cache_mb: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>

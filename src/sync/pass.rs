@@ -51,7 +51,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn open(settings: Settings) -> Result<Pipeline, StoreError> {
-        let store = Store::open(&settings.store.path)?;
+        let store = Store::open_with_cache(&settings.store.path, settings.store.cache_mb)?;
         Ok(Pipeline {
             shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default())),
             klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default())),
