@@ -150,7 +150,8 @@ impl Pipeline {
             return Ok(None);
         };
         let overlap = chrono::Duration::from_std(self.settings.shopify.overlap).unwrap_or_default();
-        let since = self.store.loyalty_cursor()?.map(|c| c - overlap);
+        let stored_cursor = self.store.loyalty_cursor()?;
+        let since = stored_cursor.map(|c| c - overlap);
         let members = match client.members_updated_since(since).await {
             Ok(members) => members,
             Err(error) => {
@@ -158,11 +159,7 @@ impl Pipeline {
                 return Ok(Some(0));
             }
         };
-        let cursor = members
-            .iter()
-            .map(|m| m.updated_at)
-            .max()
-            .or(self.store.loyalty_cursor()?);
+        let cursor = members.iter().map(|m| m.updated_at).max().or(stored_cursor);
         let records: Vec<(String, LoyaltyRecord)> = members
             .iter()
             .map(|m| {
