@@ -41,6 +41,7 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub clv: ClvSettings,
     pub tiers: TierSettings,
+    pub storefront: StorefrontSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +132,38 @@ pub struct SyncSettings {
     pub max_retry_time: Duration,
     /// Shop-local time of the daily recalculation.
     pub recalc_at: chrono::NaiveTime,
+    /// How often the daemon reads the destinations back and repairs drift; `None`: never
+    /// (only on `tiersync reconcile`).
+    pub reconcile_every: Option<Duration>,
+}
+
+/// The storefront destination: Shopify customer tags and metafields.
+#[derive(Debug, Clone)]
+pub struct StorefrontSettings {
+    pub enabled: bool,
+    /// The one tag tiersync keeps per VIP is this prefix + the level in lower case.
+    pub tag_prefix: String,
+    pub metafield_namespace: String,
+    /// Customers written per GraphQL document.
+    pub customers_per_call: usize,
+}
+
+impl StorefrontSettings {
+    /// The tag for a level: `vip:` + `gold`.
+    pub fn tag(&self, level: &str) -> String {
+        format!(
+            "{}{}",
+            self.tag_prefix,
+            level.to_lowercase().replace(' ', "-")
+        )
+    }
+
+    /// Whether a tag is in tiersync's namespace (compared like Shopify: case-insensitively).
+    pub fn owns_tag(&self, tag: &str) -> bool {
+        tag.len() >= self.tag_prefix.len()
+            && tag.is_char_boundary(self.tag_prefix.len())
+            && tag[..self.tag_prefix.len()].eq_ignore_ascii_case(&self.tag_prefix)
+    }
 }
 
 /// The blended CLV and its predictive part.
@@ -258,6 +291,15 @@ struct RawSettings {
     sync: RawSync,
     clv: RawClv,
     tiers: RawTiers,
+    storefront: RawStorefront,
+}
+
+#[derive(Deserialize)]
+struct RawStorefront {
+    enabled: bool,
+    tag_prefix: String,
+    metafield_namespace: String,
+    customers_per_call: i64,
 }
 
 #[derive(Deserialize)]
@@ -313,6 +355,7 @@ struct RawSync {
     request_timeout: String,
     max_retry_time: String,
     recalc_at: String,
+    reconcile_every: String,
 }
 
 #[derive(Deserialize)]
@@ -374,9 +417,49 @@ impl RawSettings {
                         ),
                     )
                 })?,
+                reconcile_every: match self.sync.reconcile_every.trim() {
+                    "" | "never" => None,
+                    every => Some(duration("sync.reconcile_every", every)?),
+                },
             },
             clv: self.clv.validate()?,
             tiers: self.tiers.validate()?,
+            storefront: self.storefront.validate()?,
+        })
+    }
+}
+
+impl RawStorefront {
+    fn validate(self) -> Result<StorefrontSettings, ConfigError> {
+        let tag_prefix = non_empty("storefront.tag_prefix", &self.tag_prefix)?;
+        if tag_prefix.contains(',') || tag_prefix.len() > 200 {
+            return Err(invalid(
+                "storefront.tag_prefix",
+                format!("`{tag_prefix}` cannot be a tag prefix: Shopify tags hold no commas and at most 255 characters"),
+            ));
+        }
+        let namespace = non_empty("storefront.metafield_namespace", &self.metafield_namespace)?;
+        if namespace.len() < 3
+            || namespace.len() > 255
+            || !namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "storefront.metafield_namespace",
+                format!("`{namespace}` is not a metafield namespace: 3 to 255 letters, digits, `_` or `-`"),
+            ));
+        }
+        Ok(StorefrontSettings {
+            enabled: self.enabled,
+            tag_prefix,
+            metafield_namespace: namespace,
+            customers_per_call: in_range(
+                "storefront.customers_per_call",
+                self.customers_per_call,
+                1,
+                40,
+            )? as usize,
         })
     }
 }

@@ -135,7 +135,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let settings = load(config)?;
             tiersync::telemetry::init("warn");
             let store = tiersync::ops::explain::open_store(&settings)?;
-            print!("{}", tiersync::ops::status::status(&store)?);
+            print!("{}", tiersync::ops::status::status(&store, &settings)?);
             Ok(())
         }
         Command::Calibrate {

@@ -264,10 +264,7 @@ async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
     );
     let store = tiersync::store::Store::open(&env.settings.store.path).unwrap();
     let parked = store
-        .pending_entry(
-            tiersync::store::Destination::Klaviyo,
-            "gid://shopify/Customer/2",
-        )
+        .pending_entry::<tiersync::store::ProfileState>("gid://shopify/Customer/2")
         .unwrap()
         .expect("the write is kept");
     let detail = parked.failed.expect("parked with the error");
@@ -275,7 +272,7 @@ async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
         detail.contains("HTTP 400") && detail.contains("suppression list"),
         "{detail}"
     );
-    let status = tiersync::ops::status::status(&store).unwrap();
+    let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
     assert!(
         status.contains("klaviyo profiles   11 acknowledged, 0 pending, 1 refused"),
         "{status}"
@@ -353,6 +350,6 @@ async fn a_bulk_import_job_acknowledges_the_written_profiles_and_parks_the_refus
         );
     }
     let store = tiersync::store::Store::open(&env.settings.store.path).unwrap();
-    let status = tiersync::ops::status::status(&store).unwrap();
+    let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
     assert!(status.contains("bob@example.com: invalid"), "{status}");
 }

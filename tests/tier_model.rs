@@ -195,7 +195,11 @@ async fn explain_shows_the_rule_state_transitions_and_acknowledgement() {
         "the CLV model status is shown: {text}"
     );
     assert!(
-        text.contains("klaviyo       up to date (vip_tier Silver"),
+        text.contains("klaviyo       up to date (v1: vip_tier Silver"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shopify       up to date (v1: tag vip:silver, vip_tier Silver"),
         "{text}"
     );
     let missing =

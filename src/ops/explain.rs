@@ -9,8 +9,8 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::model::{ClvModel, VipState};
-use crate::store::{CustomerRecord, Destination, Store};
-use crate::sync::{desired_profile, transition_name};
+use crate::store::{CustomerRecord, DestinationState, Store};
+use crate::sync::{desired_profile, desired_storefront, transition_name};
 
 /// Finds a customer by email, numeric Shopify id or GID.
 pub fn find(store: &Store, who: &str) -> anyhow::Result<CustomerRecord> {
@@ -153,29 +153,61 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
             entry.inputs.window_orders
         )?;
     }
-    let desired = desired_profile(&record);
-    let acked = store.acknowledged(Destination::Klaviyo, &record.id)?;
-    let pending = store.pending_entry(Destination::Klaviyo, &record.id)?;
-    let klaviyo = match (&acked, &pending) {
-        (_, Some(entry)) if entry.failed.is_some() => {
-            format!(
-                "refused: {} (parked until the customer's state changes)",
-                entry.failed.as_deref().unwrap_or("")
-            )
-        }
-        (_, Some(entry)) => format!("write pending since {}", entry.enqueued_at),
-        (Some(ack), None) if desired.matches(ack) => format!(
-            "up to date (vip_tier {}, vip_state {}, clv_blended {})",
-            ack.vip_tier, ack.vip_state, ack.clv_blended
-        ),
-        (Some(ack), None) => format!(
-            "acknowledged vip_tier {}; differs from desired until the next pass",
-            ack.vip_tier
-        ),
-        (None, None) => "never written".to_string(),
-    };
+    let klaviyo = acknowledgement(store, &record.id, Some(desired_profile(&record)), |p| {
+        format!(
+            "vip_tier {}, vip_state {}, clv_blended {}",
+            p.vip_tier, p.vip_state, p.clv_blended
+        )
+    })?;
     writeln!(out, "  klaviyo       {klaviyo}")?;
+    if settings.storefront.enabled {
+        let shopify = acknowledgement(
+            store,
+            &record.id,
+            desired_storefront(&record, &settings.storefront),
+            |s| {
+                format!(
+                    "tag {}, vip_tier {}, vip_state {}",
+                    s.tag.as_deref().unwrap_or("(none)"),
+                    s.vip_tier,
+                    s.vip_state
+                )
+            },
+        )?;
+        writeln!(out, "  shopify       {shopify}")?;
+    }
     Ok(out)
+}
+
+/// What a destination last acknowledged for the customer, against what is desired.
+fn acknowledgement<S: DestinationState>(
+    store: &Store,
+    id: &str,
+    desired: Option<S>,
+    describe: impl Fn(&S) -> String,
+) -> anyhow::Result<String> {
+    let acked = store.acknowledged::<S>(id)?;
+    let pending = store.pending_entry::<S>(id)?;
+    Ok(match (&acked, &pending, &desired) {
+        (_, Some(entry), _) if entry.failed.is_some() => format!(
+            "refused: {} (parked until the customer's state changes)",
+            entry.failed.as_deref().unwrap_or("")
+        ),
+        (_, Some(entry), _) => format!(
+            "write of v{} pending since {}",
+            entry.version, entry.enqueued_at
+        ),
+        (Some(ack), None, Some(want)) if want.matches(&ack.state) => {
+            format!("up to date (v{}: {})", ack.version, describe(&ack.state))
+        }
+        (Some(ack), None, _) => format!(
+            "acknowledged v{} ({}); differs from desired until the next pass",
+            ack.version,
+            describe(&ack.state)
+        ),
+        (None, None, None) => "nothing to write (never held a level)".to_string(),
+        (None, None, Some(_)) => "never written".to_string(),
+    })
 }
 
 /// Opens the store for a read-mostly command, saying what to do if the daemon holds it.

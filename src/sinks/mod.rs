@@ -3,3 +3,29 @@
 //! acknowledged.
 
 pub mod klaviyo;
+pub mod shopify;
+
+use crate::http::ApiError;
+use crate::store::StoreError;
+
+/// What one delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Writes the destination acknowledged.
+    pub written: usize,
+    /// Writes the destination refused for good (parked with its error detail).
+    pub parked: usize,
+    /// Writes that kept failing transiently; they stay pending for the next pass.
+    pub deferred: usize,
+    /// Klaviyo bulk import jobs (profiles) used.
+    pub bulk_jobs: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The destination cannot be written at all (credential refused).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -12,8 +12,10 @@
 //! - `audit`: customer GID `\0` sequence → [`AuditEntry`], every tier transition;
 //! - `loyalty`: email → [`LoyaltyRecord`] (points and the loyalty app's tier);
 //! - `emails`: email → customer GID, from orders (joins loyalty members to customers);
-//! - `ack/<destination>`: customer GID → the state that destination acknowledged;
-//! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write.
+//! - `ack/<destination>` (`klaviyo`, `shopify`): customer GID → the state (and version) that
+//!   destination acknowledged;
+//! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write,
+//!   and `events\0<customer GID>\0<seq>` → [`EventEntry`].
 //!
 //! Invariants the rest of the daemon relies on: a page of orders, the customers it dirties and
 //! the cursor that covers it commit in one transaction; a customer's new tier state, its
@@ -38,8 +40,8 @@ pub use error::StoreError;
 
 use crate::model::Population;
 pub use records::{
-    AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderFacts, OrderRecord, OutboxEntry,
-    ProfileState,
+    Acknowledged, AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderFacts, OrderRecord,
+    OutboxEntry, ProfileState, StorefrontState,
 };
 
 use codec::{
@@ -51,7 +53,7 @@ use codec::{
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
@@ -63,23 +65,54 @@ const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     Klaviyo,
+    /// Shopify customer tags and metafields.
+    Storefront,
 }
 
 impl Destination {
+    /// The name in outbox keys, logs and `status` (stable: part of the store format).
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Klaviyo => "klaviyo",
+            Destination::Storefront => "shopify",
         }
     }
 }
 
-/// What a customer's evaluation does to its pending write.
+/// The state one destination holds for a customer: what the outbox carries and what an
+/// acknowledgement records.
+pub trait DestinationState:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq + Send + Sync
+{
+    const DESTINATION: Destination;
+
+    /// Whether a destination holding `other` already shows this state.
+    fn matches(&self, other: &Self) -> bool;
+}
+
+impl DestinationState for ProfileState {
+    const DESTINATION: Destination = Destination::Klaviyo;
+
+    fn matches(&self, other: &Self) -> bool {
+        ProfileState::matches(self, other)
+    }
+}
+
+impl DestinationState for StorefrontState {
+    const DESTINATION: Destination = Destination::Storefront;
+
+    fn matches(&self, other: &Self) -> bool {
+        StorefrontState::matches(self, other)
+    }
+}
+
+/// What a customer's evaluation does to its pending write at one destination.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OutboxChange {
+pub enum OutboxChange<S = ProfileState> {
     /// Nothing to change (already pending with the same payload, or nothing to send).
     Keep,
     /// Enqueue (or replace the pending entry with) this write.
-    Put(Box<OutboxEntry>),
+    Put(Box<OutboxEntry<S>>),
     /// The destination already holds the desired state: drop any pending write.
     Remove,
 }
@@ -88,7 +121,8 @@ pub enum OutboxChange {
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     pub record: CustomerRecord,
-    pub klaviyo: OutboxChange,
+    pub klaviyo: OutboxChange<ProfileState>,
+    pub storefront: OutboxChange<StorefrontState>,
     pub audit: Vec<AuditEntry>,
     /// Events the transitions trigger (their `seq` is assigned at commit).
     pub events: Vec<EventEntry>,
@@ -158,6 +192,7 @@ pub struct Store {
     loyalty: Tree,
     emails: Tree,
     ack_klaviyo: Tree,
+    ack_storefront: Tree,
     outbox: Tree,
 }
 
@@ -186,6 +221,7 @@ impl Store {
             loyalty: db.open_tree("loyalty").map_err(map)?,
             emails: db.open_tree("emails").map_err(map)?,
             ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
+            ack_storefront: db.open_tree("ack/shopify").map_err(map)?,
             outbox: db.open_tree("outbox").map_err(map)?,
             db,
         };
@@ -444,6 +480,7 @@ impl Store {
         struct Encoded {
             record: Option<Vec<u8>>,
             put: Option<Vec<u8>>,
+            storefront: Option<Vec<u8>>,
             audit: Vec<(Vec<u8>, Vec<u8>)>,
             events: Vec<(Vec<u8>, Vec<u8>)>,
         }
@@ -452,6 +489,7 @@ impl Store {
                 || !e.audit.is_empty()
                 || !e.events.is_empty()
                 || e.klaviyo != OutboxChange::Keep
+                || e.storefront != OutboxChange::Keep
                 || e.change == RecordChange::State
         };
         let mut in_tx: Vec<(&Evaluation, Encoded)> = Vec::new();
@@ -466,6 +504,10 @@ impl Store {
                 continue;
             }
             let put = match &e.klaviyo {
+                OutboxChange::Put(entry) => Some(encode(entry)?),
+                _ => None,
+            };
+            let storefront = match &e.storefront {
                 OutboxChange::Put(entry) => Some(encode(entry)?),
                 _ => None,
             };
@@ -501,6 +543,7 @@ impl Store {
                 Encoded {
                     record,
                     put,
+                    storefront,
                     audit,
                     events,
                 },
@@ -517,15 +560,24 @@ impl Store {
                         if evaluation.dirty {
                             dirty.remove(id.as_bytes())?;
                         }
-                        let key = outbox_key(Destination::Klaviyo, id);
-                        match (&evaluation.klaviyo, &enc.put) {
-                            (OutboxChange::Put(_), Some(bytes)) => {
+                        for (destination, removes, put) in [
+                            (
+                                Destination::Klaviyo,
+                                evaluation.klaviyo == OutboxChange::Remove,
+                                &enc.put,
+                            ),
+                            (
+                                Destination::Storefront,
+                                evaluation.storefront == OutboxChange::Remove,
+                                &enc.storefront,
+                            ),
+                        ] {
+                            let key = outbox_key(destination, id);
+                            if let Some(bytes) = put {
                                 outbox.insert(key, bytes.as_slice())?;
-                            }
-                            (OutboxChange::Remove, _) => {
+                            } else if removes {
                                 outbox.remove(key)?;
                             }
-                            _ => {}
                         }
                         for (key, value) in &enc.audit {
                             audit.insert(key.as_slice(), value.as_slice())?;
@@ -748,40 +800,53 @@ impl Store {
     fn ack_tree(&self, destination: Destination) -> &Tree {
         match destination {
             Destination::Klaviyo => &self.ack_klaviyo,
+            Destination::Storefront => &self.ack_storefront,
         }
     }
 
-    /// What `destination` last acknowledged for a customer.
-    pub fn acknowledged(
+    /// What the destination last acknowledged for a customer.
+    pub fn acknowledged<S: DestinationState>(
         &self,
-        destination: Destination,
         customer_id: &str,
-    ) -> Result<Option<ProfileState>, StoreError> {
-        self.ack_tree(destination)
+    ) -> Result<Option<Acknowledged<S>>, StoreError> {
+        self.ack_tree(S::DESTINATION)
             .get(customer_id)
             .map_err(|e| self.err(e))?
             .map(|v| decode("ack", customer_id, &v))
             .transpose()
     }
 
-    /// What `destination` last acknowledged for many customers, in the order of `ids` (one
+    /// What the destination last acknowledged for many customers, in the order of `ids` (one
     /// range scan when `ids` are sorted).
-    pub fn acknowledged_sorted(
+    pub fn acknowledged_sorted<S: DestinationState>(
         &self,
-        destination: Destination,
         ids: &[&str],
-    ) -> Result<Vec<Option<ProfileState>>, StoreError> {
-        self.get_many(self.ack_tree(destination), "ack", b"", ids)
+    ) -> Result<Vec<Option<Acknowledged<S>>>, StoreError> {
+        self.get_many(self.ack_tree(S::DESTINATION), "ack", b"", ids)
+    }
+
+    /// Every acknowledgement of a destination, by customer GID (reconcile, status).
+    pub fn acknowledgements<S: DestinationState>(
+        &self,
+    ) -> Result<HashMap<String, Acknowledged<S>>, StoreError> {
+        self.ack_tree(S::DESTINATION)
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                let id = String::from_utf8_lossy(&key).into_owned();
+                let ack = decode("ack", &id, &value)?;
+                Ok((id, ack))
+            })
+            .collect()
     }
 
     /// The pending entries of many customers, in the order of `ids` (one range scan when
     /// `ids` are sorted).
-    pub fn pending_entries_sorted(
+    pub fn pending_entries_sorted<S: DestinationState>(
         &self,
-        destination: Destination,
         ids: &[&str],
-    ) -> Result<Vec<Option<OutboxEntry>>, StoreError> {
-        let mut prefix = destination.as_str().as_bytes().to_vec();
+    ) -> Result<Vec<Option<OutboxEntry<S>>>, StoreError> {
+        let mut prefix = S::DESTINATION.as_str().as_bytes().to_vec();
         prefix.push(0);
         self.get_many(&self.outbox, "outbox", &prefix, ids)
     }
@@ -832,35 +897,34 @@ impl Store {
         Ok(found)
     }
 
-    pub fn pending_entry(
+    pub fn pending_entry<S: DestinationState>(
         &self,
-        destination: Destination,
         customer_id: &str,
-    ) -> Result<Option<OutboxEntry>, StoreError> {
+    ) -> Result<Option<OutboxEntry<S>>, StoreError> {
         self.outbox
-            .get(outbox_key(destination, customer_id))
+            .get(outbox_key(S::DESTINATION, customer_id))
             .map_err(|e| self.err(e))?
             .map(|v| decode("outbox", customer_id, &v))
             .transpose()
     }
 
     /// Pending (not parked) writes for a destination, oldest key first.
-    pub fn pending(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub fn pending<S: DestinationState>(&self) -> Result<Vec<OutboxEntry<S>>, StoreError> {
         Ok(self
-            .outbox_entries(destination)?
+            .outbox_entries::<S>()?
             .into_iter()
             .filter(|e| e.failed.is_none())
             .collect())
     }
 
-    fn outbox_entries(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_section(destination.as_str())
+    fn outbox_entries<S: DestinationState>(&self) -> Result<Vec<OutboxEntry<S>>, StoreError> {
+        self.outbox_section(S::DESTINATION.as_str())
     }
 
     /// Writes the destination refused for good, with the API's error detail.
-    pub fn parked(&self, destination: Destination) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub fn parked<S: DestinationState>(&self) -> Result<Vec<OutboxEntry<S>>, StoreError> {
         Ok(self
-            .outbox_entries(destination)?
+            .outbox_entries::<S>()?
             .into_iter()
             .filter(|e| e.failed.is_some())
             .collect())
@@ -880,8 +944,8 @@ impl Store {
         self.ack_tree(destination).len()
     }
 
-    pub fn outbox_counts(&self, destination: Destination) -> Result<OutboxCounts, StoreError> {
-        let entries = self.outbox_entries(destination)?;
+    pub fn outbox_counts<S: DestinationState>(&self) -> Result<OutboxCounts, StoreError> {
+        let entries = self.outbox_entries::<S>()?;
         let failed = entries.iter().filter(|e| e.failed.is_some()).count();
         Ok(OutboxCounts {
             pending: entries.len() - failed,
@@ -889,22 +953,28 @@ impl Store {
         })
     }
 
-    /// Records that `destination` now holds each entry's state and removes the entries that
-    /// are still the latest desired state (a newer one enqueued meanwhile stays pending).
-    pub fn acknowledge(
+    /// Records that the destination now holds each entry's state (and version) and removes
+    /// the entries that are still the latest desired state (a newer one enqueued meanwhile
+    /// stays pending).
+    pub fn acknowledge<S: DestinationState>(
         &self,
-        destination: Destination,
-        delivered: &[OutboxEntry],
+        delivered: &[OutboxEntry<S>],
     ) -> Result<(), StoreError> {
         let encoded: Vec<(Vec<u8>, Vec<u8>)> = delivered
             .iter()
-            .map(|e| Ok((encode(&e.profile)?, encode(e)?)))
+            .map(|e| {
+                let ack = Acknowledged {
+                    version: e.version,
+                    state: e.state.clone(),
+                };
+                Ok((encode(&ack)?, encode(e)?))
+            })
             .collect::<Result<_, StoreError>>()?;
-        (self.ack_tree(destination), &self.outbox)
+        (self.ack_tree(S::DESTINATION), &self.outbox)
             .transaction(|(acks, outbox)| {
-                for (entry, (profile, whole)) in delivered.iter().zip(&encoded) {
-                    acks.insert(entry.customer_id.as_bytes(), profile.as_slice())?;
-                    let key = outbox_key(destination, &entry.customer_id);
+                for (entry, (ack, whole)) in delivered.iter().zip(&encoded) {
+                    acks.insert(entry.customer_id.as_bytes(), ack.as_slice())?;
+                    let key = outbox_key(S::DESTINATION, &entry.customer_id);
                     if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
                         outbox.remove(key)?;
                     }
@@ -914,15 +984,43 @@ impl Store {
             .map_err(|e| self.tx_err(e))
     }
 
+    /// Reconcile found the destination holding something else than what it acknowledged (or
+    /// nothing): its acknowledgement is replaced by what was read back (`None`: dropped) and
+    /// the desired state is enqueued, in one transaction, so the next delivery repairs it.
+    pub fn enqueue_repairs<S: DestinationState>(
+        &self,
+        repairs: &[(OutboxEntry<S>, Option<Acknowledged<S>>)],
+    ) -> Result<(), StoreError> {
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = repairs
+            .iter()
+            .map(|(entry, seen)| Ok((encode(entry)?, seen.as_ref().map(encode).transpose()?)))
+            .collect::<Result<_, StoreError>>()?;
+        (self.ack_tree(S::DESTINATION), &self.outbox)
+            .transaction(|(acks, outbox)| {
+                for ((entry, _), (whole, seen)) in repairs.iter().zip(&encoded) {
+                    let id = entry.customer_id.as_bytes();
+                    match seen {
+                        Some(seen) => acks.insert(id, seen.as_slice())?,
+                        None => acks.remove(id)?,
+                    };
+                    outbox.insert(
+                        outbox_key(S::DESTINATION, &entry.customer_id),
+                        whole.as_slice(),
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
     /// Parks a write the destination refused for good, with the API's error detail, unless a
     /// newer desired state replaced it meanwhile.
-    pub fn park(
+    pub fn park<S: DestinationState>(
         &self,
-        destination: Destination,
-        entry: &OutboxEntry,
+        entry: &OutboxEntry<S>,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let key = outbox_key(destination, &entry.customer_id);
+        let key = outbox_key(S::DESTINATION, &entry.customer_id);
         let current = encode(entry)?;
         let parked = encode(&OutboxEntry {
             failed: Some(detail.to_string()),

@@ -77,6 +77,28 @@ pub struct CustomerRecord {
     /// When an evaluation last changed this record (an evaluation that derives exactly the
     /// stored values does not rewrite it).
     pub evaluated_at: DateTime<Utc>,
+    /// The desired state's version: 1 for a new customer, one more each time the status the
+    /// destinations show (level, state, peak level) changes. Every write carries it and every
+    /// destination records the version it acknowledged, so `status` can tell which
+    /// destinations show the current status.
+    pub version: u64,
+}
+
+impl CustomerRecord {
+    /// The version this record's status has, given the previous record.
+    pub fn next_version(previous: Option<&CustomerRecord>, tier: &TierState) -> u64 {
+        match previous {
+            None => 1,
+            Some(p)
+                if p.tier.level == tier.level
+                    && p.tier.state == tier.state
+                    && p.tier.peak == tier.peak =>
+            {
+                p.version
+            }
+            Some(p) => p.version + 1,
+        }
+    }
 }
 
 /// A loyalty-app member's balance and the app's own tier, keyed by email.
@@ -126,10 +148,6 @@ impl ProfileState {
     /// and blended CLV, the spend to the next level) drift a little every day as the model
     /// ages; a move smaller than 1.00 or 1% is not worth re-writing every profile for.
     pub fn matches(&self, other: &ProfileState) -> bool {
-        let close = |a: Decimal, b: Decimal| {
-            let tolerance = (a.abs().max(b.abs()) / Decimal::ONE_HUNDRED).max(Decimal::ONE);
-            (a - b).abs() < tolerance
-        };
         let close_opt = |a: Option<Decimal>, b: Option<Decimal>| match (a, b) {
             (Some(a), Some(b)) => close(a, b),
             (a, b) => a == b,
@@ -176,13 +194,55 @@ pub struct EventEntry {
     pub failed: Option<String>,
 }
 
-/// A durable pending write: the latest desired state of one customer at one destination.
+/// The storefront state tiersync wants on a Shopify customer (or Shopify acknowledged): the
+/// one tag in tiersync's prefix and the metafields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
+pub struct StorefrontState {
+    /// `vip:gold`; `None` for customers without a level (any tiersync tag is removed).
+    pub tag: Option<String>,
+    /// Level name or `"None"`.
+    pub vip_tier: String,
+    pub vip_state: String,
+    pub vip_peak_tier: Option<String>,
+    pub clv_blended: Decimal,
+}
+
+impl StorefrontState {
+    /// Whether Shopify holding `other` already shows this state (the blended CLV within the
+    /// same tolerance as Klaviyo's properties: it drifts daily).
+    pub fn matches(&self, other: &StorefrontState) -> bool {
+        self.tag.as_deref().map(str::to_lowercase) == other.tag.as_deref().map(str::to_lowercase)
+            && self.vip_tier == other.vip_tier
+            && self.vip_state == other.vip_state
+            && self.vip_peak_tier == other.vip_peak_tier
+            && close(self.clv_blended, other.clv_blended)
+    }
+}
+
+/// Estimates closer than 1.00 or 1% are the same for the destinations.
+fn close(a: Decimal, b: Decimal) -> bool {
+    let tolerance = (a.abs().max(b.abs()) / Decimal::ONE_HUNDRED).max(Decimal::ONE);
+    (a - b).abs() < tolerance
+}
+
+/// A durable pending write: the latest desired state of one customer at one destination
+/// (`S` is that destination's state: [`ProfileState`] for Klaviyo, [`StorefrontState`] for
+/// Shopify).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry<S = ProfileState> {
     pub customer_id: String,
-    pub profile: ProfileState,
+    /// The customer's desired-state version this write carries.
+    pub version: u64,
+    pub state: S,
     pub enqueued_at: DateTime<Utc>,
     /// Set when the destination refused the write for good (a non-retryable 4xx): the API's
     /// error detail. Parked entries are retried only when the desired state changes.
     pub failed: Option<String>,
+}
+
+/// What a destination acknowledged holding for a customer, and the version it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledged<S = ProfileState> {
+    pub version: u64,
+    pub state: S,
 }

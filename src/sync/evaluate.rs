@@ -9,13 +9,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::events;
+use crate::config::StorefrontSettings;
 use crate::config::{Authority, LoyaltyPlatform, Settings};
 use crate::model::{
     self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
 };
 use crate::store::{
-    AuditEntry, CustomerRecord, Destination, Evaluation, LoyaltyRecord, OrderFacts, OutboxChange,
-    OutboxEntry, ProfileState, RecordChange, Store, StoreError,
+    Acknowledged, AuditEntry, CustomerRecord, DestinationState, Evaluation, LoyaltyRecord,
+    OrderFacts, OutboxChange, OutboxEntry, ProfileState, RecordChange, Store, StoreError,
+    StorefrontState,
 };
 
 /// Customers committed per store transaction.
@@ -143,8 +145,8 @@ fn run(
         let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
         let previous_records = store.customers_sorted(&ids)?;
         lap(&mut timings.decide);
-        let acknowledged = store.acknowledged_sorted(Destination::Klaviyo, &ids)?;
-        let pending = store.pending_entries_sorted(Destination::Klaviyo, &ids)?;
+        let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
+        let storefront = Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
         lap(&mut timings.plan);
         let targets: Vec<Target> = chunk
             .iter()
@@ -154,8 +156,8 @@ fn run(
                 id,
                 history,
                 previous,
-                acknowledged: acknowledged.get(i).and_then(Option::as_ref),
-                pending: pending.get(i).and_then(Option::as_ref),
+                klaviyo: klaviyo.at(i),
+                storefront: storefront.at(i),
             })
             .collect();
         // The model is pure: spread it over the cores.
@@ -172,7 +174,17 @@ fn run(
                 loyalty.get(t.id),
                 t.previous.as_ref(),
             );
-            let klaviyo = plan(&record, t.acknowledged, t.pending, now);
+            let klaviyo = plan(&record, Some(desired_profile(&record)), t.klaviyo, now);
+            let storefront = if settings.storefront.enabled {
+                plan(
+                    &record,
+                    desired_storefront(&record, &settings.storefront),
+                    t.storefront,
+                    now,
+                )
+            } else {
+                OutboxChange::Keep
+            };
             let change = RecordChange::between(t.previous.as_ref(), &record);
             // The first sync records transitions but triggers no flows: connecting tiersync
             // must not send every existing VIP a "welcome to your tier" email at once.
@@ -195,6 +207,7 @@ fn run(
             Evaluation {
                 record,
                 klaviyo,
+                storefront,
                 audit,
                 events,
                 dirty: emails.contains_key(t.id),
@@ -208,9 +221,8 @@ fn run(
                 .iter()
                 .filter(|a| a.transition.from_level != a.transition.to_level)
                 .count();
-            if matches!(evaluation.klaviyo, OutboxChange::Put(_)) {
-                report.enqueued += 1;
-            }
+            report.enqueued += usize::from(matches!(evaluation.klaviyo, OutboxChange::Put(_)))
+                + usize::from(matches!(evaluation.storefront, OutboxChange::Put(_)));
             report.events += evaluation.events.len();
         }
         lap(&mut timings.decide);
@@ -233,8 +245,53 @@ struct Target<'a> {
     id: &'a str,
     history: &'a History,
     previous: Option<CustomerRecord>,
-    acknowledged: Option<&'a ProfileState>,
-    pending: Option<&'a OutboxEntry>,
+    klaviyo: Held<'a, ProfileState>,
+    storefront: Held<'a, StorefrontState>,
+}
+
+/// What one destination acknowledged and has pending for a customer.
+struct Held<'a, S> {
+    acknowledged: Option<&'a Acknowledged<S>>,
+    pending: Option<&'a OutboxEntry<S>>,
+}
+
+// Derived Clone/Copy would demand `S: Copy`; the fields are references.
+impl<S> Clone for Held<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Held<'_, S> {}
+
+/// One destination's acknowledgements and pending writes for a batch of customers.
+struct Reads<S> {
+    acknowledged: Vec<Option<Acknowledged<S>>>,
+    pending: Vec<Option<OutboxEntry<S>>>,
+}
+
+impl<S: DestinationState> Reads<S> {
+    /// Reads them for `ids` (sorted: one range scan per tree), or nothing when the
+    /// destination is off.
+    fn load(store: &Store, ids: &[&str], enabled: bool) -> Result<Reads<S>, StoreError> {
+        if !enabled {
+            return Ok(Reads {
+                acknowledged: Vec::new(),
+                pending: Vec::new(),
+            });
+        }
+        Ok(Reads {
+            acknowledged: store.acknowledged_sorted(ids)?,
+            pending: store.pending_entries_sorted(ids)?,
+        })
+    }
+
+    fn at(&self, i: usize) -> Held<'_, S> {
+        Held {
+            acknowledged: self.acknowledged.get(i).and_then(Option::as_ref),
+            pending: self.pending.get(i).and_then(Option::as_ref),
+        }
+    }
 }
 
 /// Customers whose histories one scan batch hands to the worker.
@@ -405,7 +462,9 @@ impl Evaluator<'_> {
                 inputs: inputs.clone(),
             })
             .collect();
+        let version = CustomerRecord::next_version(previous, &tier);
         let record = CustomerRecord {
+            version,
             id: id.to_string(),
             email,
             next_level: next.map(|(l, _)| l.name.clone()),
@@ -469,30 +528,60 @@ pub fn desired_profile(record: &CustomerRecord) -> ProfileState {
     }
 }
 
-/// Desired minus acknowledged: what, if anything, Klaviyo must be sent.
-/// `acknowledged` and `pending` are the customer's acknowledged state and pending entry at
-/// the destination.
-fn plan(
+/// The storefront state a customer record calls for: `None` for customers who never held a
+/// level (nothing of tiersync's belongs on them).
+pub fn desired_storefront(
     record: &CustomerRecord,
-    acknowledged: Option<&ProfileState>,
-    pending: Option<&OutboxEntry>,
+    settings: &StorefrontSettings,
+) -> Option<StorefrontState> {
+    record.tier.peak.as_ref()?;
+    let level = record.tier.level.as_deref();
+    Some(StorefrontState {
+        tag: level.map(|l| settings.tag(l)),
+        vip_tier: level.unwrap_or("None").to_string(),
+        vip_state: record.tier.state.as_str().to_string(),
+        vip_peak_tier: record.tier.peak.clone(),
+        clv_blended: record.inputs.blended,
+    })
+}
+
+/// Desired minus acknowledged: what, if anything, one destination must be sent. A destination
+/// that shows the desired state but acknowledged an older version is written again (the
+/// status went away and came back): every destination acknowledges the current version.
+fn plan<S: DestinationState>(
+    record: &CustomerRecord,
+    desired: Option<S>,
+    held: Held<'_, S>,
     now: DateTime<Utc>,
-) -> OutboxChange {
-    let desired = desired_profile(record);
-    if acknowledged.is_some_and(|ack| desired.matches(ack)) {
-        return if pending.is_some() {
+) -> OutboxChange<S> {
+    let Some(desired) = desired else {
+        return if held.pending.is_some() {
+            OutboxChange::Remove
+        } else {
+            OutboxChange::Keep
+        };
+    };
+    if held
+        .acknowledged
+        .is_some_and(|ack| ack.version >= record.version && desired.matches(&ack.state))
+    {
+        return if held.pending.is_some() {
             OutboxChange::Remove
         } else {
             OutboxChange::Keep
         };
     }
     // Already pending with this state (a parked write stays parked until the state changes).
-    if pending.is_some_and(|p| desired.matches(&p.profile)) {
+    if held
+        .pending
+        .is_some_and(|p| p.version == record.version && desired.matches(&p.state))
+    {
         return OutboxChange::Keep;
     }
     OutboxChange::Put(Box::new(OutboxEntry {
         customer_id: record.id.clone(),
-        profile: desired,
+        version: record.version,
+        state: desired,
         enqueued_at: now,
         failed: None,
     }))

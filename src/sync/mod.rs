@@ -6,7 +6,8 @@ mod pass;
 mod report;
 
 pub use evaluate::{
-    desired_profile, evaluate, recalculation_due, transition_name, EvaluationReport,
+    desired_profile, desired_storefront, evaluate, recalculation_due, transition_name,
+    EvaluationReport,
 };
 pub use pass::{PassError, Pipeline};
 pub use report::{PassReport, TierCount};

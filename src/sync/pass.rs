@@ -12,17 +12,20 @@ use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
 use crate::http::{ApiStats, ApiStatsSnapshot};
 use crate::model::VipState;
-use crate::sinks::klaviyo::{self, DeliveryError, KlaviyoClient};
+use crate::sinks::klaviyo::{self, KlaviyoClient};
+use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{ingest_orders, shop_timezone, IngestError, ShopifyClient};
-use crate::store::{Destination, LoyaltyRecord, Store, StoreError};
+use crate::store::{LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
     #[error("reading Shopify orders: {0}")]
     Ingest(#[from] IngestError),
-    #[error("writing Klaviyo profiles: {0}")]
+    #[error("writing Klaviyo: {0}")]
     Deliver(#[from] DeliveryError),
+    #[error("writing Shopify customer tags and metafields: {0}")]
+    Storefront(DeliveryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +38,7 @@ impl PassError {
             PassError::Store(_)
                 | PassError::Ingest(IngestError::Store(_))
                 | PassError::Deliver(DeliveryError::Store(_))
+                | PassError::Storefront(DeliveryError::Store(_))
         )
     }
 }
@@ -99,7 +103,7 @@ impl Pipeline {
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
         let loyalty_members = self.ingest_loyalty().await?;
         let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
-        let (delivery, events) = if self.dry_run {
+        let (delivery, events, storefront) = if self.dry_run {
             Default::default()
         } else {
             let delivery = klaviyo::deliver(
@@ -111,10 +115,8 @@ impl Pipeline {
             )
             .await?;
             // After the profiles: a flow triggered by an event reads the new properties.
-            (
-                delivery,
-                klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?,
-            )
+            let events = klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?;
+            (delivery, events, self.deliver_storefront(cancel).await?)
         };
         self.store.flush()?;
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
@@ -129,13 +131,36 @@ impl Pipeline {
             delivery,
             customers,
             tiers,
-            klaviyo_outbox: self.store.outbox_counts(Destination::Klaviyo)?,
+            klaviyo_outbox: self.store.outbox_counts::<ProfileState>()?,
+            storefront: if self.settings.storefront.enabled {
+                Some((storefront, self.store.outbox_counts::<StorefrontState>()?))
+            } else {
+                None
+            },
             events,
             event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Writes the pending storefront tags and metafields (when the storefront is on).
+    async fn deliver_storefront(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<DeliveryReport, PassError> {
+        if !self.settings.storefront.enabled {
+            return Ok(DeliveryReport::default());
+        }
+        storefront::deliver(
+            &self.shopify,
+            &self.store,
+            &self.settings.storefront,
+            cancel,
+        )
+        .await
+        .map_err(PassError::Storefront)
     }
 
     fn loyalty_stats(&self) -> Option<ApiStatsSnapshot> {

@@ -5,7 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::http::ApiStatsSnapshot;
-use crate::sinks::klaviyo::{DeliveryReport, EventReport};
+use crate::sinks::klaviyo::EventReport;
+use crate::sinks::DeliveryReport;
 use crate::sources::shopify::IngestReport;
 use crate::store::OutboxCounts;
 
@@ -35,6 +36,8 @@ pub struct PassReport {
     pub customers: usize,
     pub tiers: Vec<TierCount>,
     pub klaviyo_outbox: OutboxCounts,
+    /// Shopify tags and metafields (`None` when `storefront.enabled = false`).
+    pub storefront: Option<(DeliveryReport, OutboxCounts)>,
     pub events: EventReport,
     pub event_outbox: OutboxCounts,
     pub shopify_calls: ApiStatsSnapshot,
@@ -101,6 +104,13 @@ impl fmt::Display for PassReport {
             self.klaviyo_outbox.pending,
             self.klaviyo_outbox.failed
         )?;
+        if let Some((delivery, outbox)) = &self.storefront {
+            writeln!(
+                f,
+                "  shopify customers    {} written (tags, metafields), {} refused, {} deferred; outbox: {} pending, {} parked",
+                delivery.written, delivery.parked, delivery.deferred, outbox.pending, outbox.failed
+            )?;
+        }
         writeln!(
             f,
             "  klaviyo events       {} enqueued, {} sent, {} refused; outbox: {} pending, {} parked",

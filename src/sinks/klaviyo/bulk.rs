@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::Limit;
 use super::{bulk_job_body, import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
-use crate::store::{Destination, OutboxEntry, Store};
+use crate::store::{OutboxEntry, Store};
 
 /// Klaviyo's documented ceilings per job, with headroom under the 5 MB payload limit.
 const MAX_PROFILES: usize = 10_000;
@@ -91,20 +91,20 @@ pub(super) async fn deliver(
                 let failures = refusals.by_external_id;
                 let (refused, accepted): (Vec<_>, Vec<_>) = batch
                     .into_iter()
-                    .partition(|e| failures.contains_key(&e.profile.external_id));
+                    .partition(|e| failures.contains_key(&e.state.external_id));
                 if refusals.unmatched {
                     // Not knowing which profiles failed, acknowledge none: they are re-sent
                     // next pass (an idempotent upsert), never wrongly recorded as written.
                     tracing::warn!(profiles = accepted.len(), "a bulk import job reported failures tiersync cannot tie to profiles; the batch stays pending");
                     report.deferred += accepted.len();
                 } else {
-                    store.acknowledge(Destination::Klaviyo, &accepted)?;
+                    store.acknowledge(&accepted)?;
                     report.written += accepted.len();
                 }
                 for entry in &refused {
-                    let detail = &failures[&entry.profile.external_id];
+                    let detail = &failures[&entry.state.external_id];
                     tracing::warn!(customer = %entry.customer_id, %detail, "klaviyo bulk import refused a profile; parked until the customer's state changes");
-                    store.park(Destination::Klaviyo, entry, detail)?;
+                    store.park(entry, detail)?;
                 }
                 report.parked += refused.len();
                 store.flush()?;
@@ -125,7 +125,7 @@ fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
     let mut bytes = 0;
     for entry in pending {
-        let size = import_attributes(&entry.profile).to_string().len() + 32;
+        let size = import_attributes(&entry.state).to_string().len() + 32;
         match out.last_mut() {
             Some(batch) if batch.len() < MAX_PROFILES && bytes + size <= MAX_BYTES => {
                 batch.push(entry);
@@ -147,7 +147,7 @@ async fn run_job(
     batch: &[OutboxEntry],
     cancel: &CancellationToken,
 ) -> Result<Option<Refusals>, ApiError> {
-    let body = bulk_job_body(batch.iter().map(|e| &e.profile));
+    let body = bulk_job_body(batch.iter().map(|e| &e.state));
     let created = client
         .send(
             "klaviyo bulk import job create",
@@ -231,7 +231,7 @@ async fn import_errors(
                     .next()?
                     .parse()
                     .ok()?;
-                Some(batch.get(index)?.profile.external_id.clone())
+                Some(batch.get(index)?.state.external_id.clone())
             };
             match by_payload.or_else(by_index) {
                 Some(external_id) => {

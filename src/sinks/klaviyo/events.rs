@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::Limit;
 use super::{DeliveryError, KlaviyoClient};
 use crate::http::ApiError;
-use crate::store::{Destination, EventEntry, Store};
+use crate::store::{EventEntry, ProfileState, Store};
 
 /// What one event delivery did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub async fn deliver_events(
             break;
         }
         if store
-            .pending_entry(Destination::Klaviyo, &event.customer_id)?
+            .pending_entry::<ProfileState>(&event.customer_id)?
             .is_some_and(|p| p.failed.is_none())
         {
             report.waiting += 1;

@@ -18,29 +18,8 @@ pub use profile::{bulk_job_body, import_attributes, import_body};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::http::ApiError;
-use crate::store::{Destination, Store, StoreError};
-
-/// What one delivery did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliveryReport {
-    /// Profiles Klaviyo acknowledged.
-    pub written: usize,
-    /// Writes Klaviyo refused for good (parked with its error detail).
-    pub parked: usize,
-    /// Writes that kept failing transiently; they stay pending for the next pass.
-    pub deferred: usize,
-    pub bulk_jobs: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// The destination cannot be written at all (credential refused).
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use super::{DeliveryError, DeliveryReport};
+use crate::store::{ProfileState, Store};
 
 /// Sends every pending Klaviyo write; stops starting new ones once `cancel` fires.
 pub async fn deliver(
@@ -50,7 +29,7 @@ pub async fn deliver(
     concurrency: usize,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
-    let pending = store.pending(Destination::Klaviyo)?;
+    let pending = store.pending::<ProfileState>()?;
     if pending.is_empty() {
         return Ok(DeliveryReport::default());
     }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::Limit;
 use super::{import_body, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
-use crate::store::{Destination, OutboxEntry, Store};
+use crate::store::{OutboxEntry, Store};
 
 pub(super) async fn deliver(
     client: &KlaviyoClient,
@@ -28,7 +28,7 @@ pub(super) async fn deliver(
                     Limit::Profiles,
                     Method::POST,
                     "/api/profile-import",
-                    Some(&import_body(&entry.profile)),
+                    Some(&import_body(&entry.state)),
                 )
                 .await;
             (entry, result)
@@ -38,18 +38,14 @@ pub(super) async fn deliver(
     while let Some((entry, result)) = results.next().await {
         match result {
             Ok(_) => {
-                store.acknowledge(Destination::Klaviyo, std::slice::from_ref(&entry))?;
+                store.acknowledge(std::slice::from_ref(&entry))?;
                 store.flush()?;
                 report.written += 1;
             }
             Err(error) if error.is_credential() => return Err(error.into()),
             Err(ApiError::Rejected { detail, status, .. }) => {
                 tracing::warn!(customer = %entry.customer_id, status, %detail, "klaviyo refused a profile write; parked until the customer's state changes");
-                store.park(
-                    Destination::Klaviyo,
-                    &entry,
-                    &format!("HTTP {status}: {detail}"),
-                )?;
+                store.park(&entry, &format!("HTTP {status}: {detail}"))?;
                 report.parked += 1;
             }
             Err(error) => {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +74,68 @@ pub(super) async fn backfill(
         backfill: true,
         ..IngestReport::default()
     };
-    // A run killed mid-backfill may have left its operation running; only one runs at a time.
+    let until = Utc::now();
+    let Some(body) = run_bulk_query(
+        client,
+        &queries::bulk_orders_query(until),
+        settings.bulk_poll_interval,
+        cancel,
+    )
+    .await?
+    else {
+        return Ok(report);
+    };
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for line in jsonl::<OrderNode>(&body) {
+        chunk.push(line?.into_record());
+        if chunk.len() == CHUNK {
+            report.orders_changed += store.apply_orders(&chunk, None)?;
+            report.orders_read += chunk.len();
+            chunk.clear();
+        }
+    }
+    report.orders_changed += store.apply_orders(&chunk, None)?;
+    report.orders_read += chunk.len();
+    // Every order updated up to `until` is stored: the cursor may move there.
+    store.apply_orders(&[], Some(until))?;
+    tracing::info!(
+        orders = report.orders_read,
+        "bulk backfill of orders stored"
+    );
+    Ok(report)
+}
+
+/// Each non-blank line of a bulk result decoded as `T`; a line that does not decode is an
+/// error naming its line number and field path.
+pub fn jsonl<T: DeserializeOwned>(body: &[u8]) -> impl Iterator<Item = Result<T, ApiError>> + '_ {
+    body.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(number, line)| {
+            ApiError::decode("shopify bulk result", line).map_err(|e| match e {
+                ApiError::Malformed {
+                    endpoint,
+                    path,
+                    detail,
+                } => ApiError::Malformed {
+                    endpoint,
+                    path: format!("line {}: {path}", number + 1),
+                    detail,
+                },
+                other => other,
+            })
+        })
+}
+
+/// Runs a bulk query and downloads its JSONL result (empty when it matched nothing); `None`
+/// when `cancel` fired first. Waits first for an operation left running by a killed run:
+/// only one runs at a time per shop.
+pub async fn run_bulk_query(
+    client: &ShopifyClient,
+    query: &str,
+    poll_interval: Duration,
+    cancel: &CancellationToken,
+) -> Result<Option<bytes::Bytes>, ApiError> {
     let current: CurrentData = client
         .execute(
             "shopify current bulk operation",
@@ -87,19 +149,18 @@ pub(super) async fn backfill(
         .filter(|op| is_running(&op.status))
     {
         tracing::info!(operation = %op.id, "waiting for a bulk operation already running");
-        if wait_for(client, &op.id, settings.bulk_poll_interval, cancel)
+        if wait_for(client, &op.id, poll_interval, cancel)
             .await?
             .is_none()
         {
-            return Ok(report);
+            return Ok(None);
         }
     }
-    let until = Utc::now();
     let run: RunData = client
         .execute(
             "shopify bulk operation run",
             queries::BULK_RUN,
-            json!({ "query": queries::bulk_orders_query(until) }),
+            json!({ "query": query }),
             SMALL_COST,
         )
         .await?;
@@ -116,13 +177,12 @@ pub(super) async fn backfill(
                     .map(|e| e.message.as_str())
                     .collect::<Vec<_>>()
                     .join("; "),
-            }
-            .into())
+            })
         }
     };
-    tracing::info!(operation = %id, "bulk backfill of orders started");
-    let Some(done) = wait_for(client, &id, settings.bulk_poll_interval, cancel).await? else {
-        return Ok(report);
+    tracing::info!(operation = %id, "bulk operation started");
+    let Some(done) = wait_for(client, &id, poll_interval, cancel).await? else {
+        return Ok(None);
     };
     if done.status != "COMPLETED" {
         return Err(ApiError::Rejected {
@@ -134,48 +194,13 @@ pub(super) async fn backfill(
                 done.status,
                 done.error_code.as_deref().unwrap_or("none")
             ),
-        }
-        .into());
+        });
     }
     tracing::debug!(operation = %done.id, "bulk operation completed");
-    if let Some(url) = &done.url {
-        let body = client.download(url).await?;
-        tracing::debug!(bytes = body.len(), "bulk result downloaded");
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for (number, line) in body.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let node: OrderNode =
-                ApiError::decode("shopify bulk result", line).map_err(|e| match e {
-                    ApiError::Malformed {
-                        endpoint,
-                        path,
-                        detail,
-                    } => ApiError::Malformed {
-                        endpoint,
-                        path: format!("line {}: {path}", number + 1),
-                        detail,
-                    },
-                    other => other,
-                })?;
-            chunk.push(node.into_record());
-            if chunk.len() == CHUNK {
-                report.orders_changed += store.apply_orders(&chunk, None)?;
-                report.orders_read += chunk.len();
-                chunk.clear();
-            }
-        }
-        report.orders_changed += store.apply_orders(&chunk, None)?;
-        report.orders_read += chunk.len();
+    match &done.url {
+        Some(url) => client.download(url).await.map(Some),
+        None => Ok(Some(bytes::Bytes::new())),
     }
-    // Every order updated up to `until` is stored: the cursor may move there.
-    store.apply_orders(&[], Some(until))?;
-    tracing::info!(
-        orders = report.orders_read,
-        "bulk backfill of orders stored"
-    );
-    Ok(report)
 }
 
 fn is_running(status: &str) -> bool {

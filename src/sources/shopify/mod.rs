@@ -8,6 +8,7 @@ pub mod queries;
 mod shop;
 mod throttle;
 
+pub use bulk::{jsonl, run_bulk_query};
 pub use client::ShopifyClient;
 pub use orders::{ingest_orders, IngestError, IngestReport};
 pub use shop::shop_timezone;

@@ -78,7 +78,30 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("bulk status", BULK_STATUS.to_string()),
         ("bulk current", BULK_CURRENT.to_string()),
         ("shop time zone", SHOP_TIMEZONE.to_string()),
+        ("customers bulk", bulk_customers_query("tiersync")),
     ]
+}
+
+/// The bulk read-back of every customer's tags and tiersync's metafields (reconcile). A
+/// metafield line follows its customer with `__parentId`.
+pub const CUSTOMERS_BULK: &str = r#"{
+  customers {
+    edges {
+      node {
+        id
+        tags
+        metafields(namespace: "{namespace}") {
+          edges { node { key value } }
+        }
+      }
+    }
+  }
+}"#;
+
+/// The customers read-back for a metafield namespace (validated by the configuration: no
+/// quotes can reach the document).
+pub fn bulk_customers_query(namespace: &str) -> String {
+    CUSTOMERS_BULK.replace("{namespace}", namespace)
 }
 
 /// The bulk orders document for orders updated up to `until`.

@@ -1,0 +1,104 @@
+//! The storefront: each VIP's tier on the Shopify customer, as one tag in tiersync's prefix
+//! (`vip:gold`) and metafields (`tiersync.vip_tier`, `.vip_state`, `.vip_peak_tier`,
+//! `.clv_blended`) that themes, Shopify Flow and segments can read.
+//!
+//! Writes go through the same [`ShopifyClient`] as the orders source, so its cost bucket
+//! (mirrored from every `throttleStatus`) governs reads and writes together. Customers who
+//! never held a level get nothing written.
+
+mod document;
+mod readback;
+
+pub use document::{build, CustomerWrite, Document};
+pub use readback::{read_storefront, StorefrontReadback};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{DeliveryError, DeliveryReport};
+use crate::config::StorefrontSettings;
+use crate::http::ApiError;
+use crate::sources::shopify::ShopifyClient;
+use crate::store::{OutboxEntry, Store, StorefrontState};
+
+/// Sends every pending storefront write, `customers_per_call` customers per document; stops
+/// starting new documents once `cancel` fires or Shopify keeps failing.
+pub async fn deliver(
+    client: &ShopifyClient,
+    store: &Store,
+    settings: &StorefrontSettings,
+    cancel: &CancellationToken,
+) -> Result<DeliveryReport, DeliveryError> {
+    let mut report = DeliveryReport::default();
+    let pending = store.pending::<StorefrontState>()?;
+    for (n, batch) in pending.chunks(settings.customers_per_call).enumerate() {
+        if cancel.is_cancelled() {
+            report.deferred += pending.len() - n * settings.customers_per_call;
+            break;
+        }
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut entries: Vec<&OutboxEntry<StorefrontState>> = Vec::with_capacity(batch.len());
+        let mut settled = Vec::new();
+        for entry in batch {
+            let held = store.acknowledged::<StorefrontState>(&entry.customer_id)?;
+            let write = CustomerWrite::plan(entry, held.as_ref().map(|a| &a.state), settings);
+            if write.is_empty() {
+                // Shopify already shows it (the acknowledgement only lacks the version).
+                settled.push(entry.clone());
+            } else {
+                writes.push(write);
+                entries.push(entry);
+            }
+        }
+        store.acknowledge(&settled)?;
+        report.written += settled.len();
+        if writes.is_empty() {
+            continue;
+        }
+        let document = build(&writes);
+        let data: serde_json::Value = match client
+            .execute(
+                "shopify customer tags and metafields",
+                &document.query,
+                document.variables.clone(),
+                document.cost,
+            )
+            .await
+        {
+            Ok(data) => data,
+            Err(error) if error.is_credential() => return Err(error.into()),
+            Err(ApiError::Rejected { detail, .. }) => {
+                tracing::warn!(customers = entries.len(), %detail, "shopify refused a storefront write document; parked until the customers' state changes");
+                for entry in &entries {
+                    store.park(*entry, &detail)?;
+                }
+                report.parked += entries.len();
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, deferred = pending.len() - n * settings.customers_per_call, "shopify storefront writes keep failing; the rest stay pending for the next pass");
+                report.deferred += pending.len() - n * settings.customers_per_call;
+                break;
+            }
+        };
+        let mut accepted = Vec::with_capacity(entries.len());
+        for (entry, outcome) in
+            entries
+                .iter()
+                .zip(document::outcomes(&document, &data, entries.len()))
+        {
+            match outcome {
+                Ok(None) => accepted.push((*entry).clone()),
+                Ok(Some(detail)) => {
+                    tracing::warn!(customer = %entry.customer_id, %detail, "shopify refused a storefront write; parked until the customer's state changes");
+                    store.park(*entry, &detail)?;
+                    report.parked += 1;
+                }
+                Err(()) => report.deferred += 1,
+            }
+        }
+        store.acknowledge(&accepted)?;
+        store.flush()?;
+        report.written += accepted.len();
+    }
+    Ok(report)
+}

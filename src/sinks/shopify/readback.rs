@@ -1,0 +1,89 @@
+//! Reading the storefront back (reconcile): every customer's tags and tiersync's metafields,
+//! through one bulk query (a paged read of a large shop would take hours under the cost
+//! limit).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ShopifySettings, StorefrontSettings};
+use crate::http::ApiError;
+use crate::sources::shopify::{jsonl, queries, run_bulk_query, ShopifyClient};
+use crate::store::StorefrontState;
+
+/// What the storefront holds, by customer GID: only customers carrying a tag in tiersync's
+/// prefix or a metafield in its namespace. A customer's several tiersync tags are joined
+/// with ", " in `tag` (a tag holds no comma).
+#[derive(Debug, Default)]
+pub struct StorefrontReadback {
+    pub customers: HashMap<String, StorefrontState>,
+    /// Every customer GID the shop has (to tell a deleted customer from an untagged one).
+    pub known: std::collections::HashSet<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Metafield {
+        key: String,
+        value: String,
+        #[serde(rename = "__parentId")]
+        parent: String,
+    },
+    Customer {
+        id: String,
+        tags: Vec<String>,
+    },
+}
+
+/// Reads every customer back; `None` when `cancel` fired first.
+pub async fn read_storefront(
+    client: &ShopifyClient,
+    shopify: &ShopifySettings,
+    settings: &StorefrontSettings,
+    cancel: &CancellationToken,
+) -> Result<Option<StorefrontReadback>, ApiError> {
+    let query = queries::bulk_customers_query(&settings.metafield_namespace);
+    let Some(body) = run_bulk_query(client, &query, shopify.bulk_poll_interval, cancel).await?
+    else {
+        return Ok(None);
+    };
+    let mut out = StorefrontReadback::default();
+    let blank = || StorefrontState {
+        tag: None,
+        vip_tier: String::new(),
+        vip_state: String::new(),
+        vip_peak_tier: None,
+        clv_blended: Decimal::ZERO,
+    };
+    for line in jsonl::<Line>(&body) {
+        match line? {
+            Line::Customer { id, tags } => {
+                let ours: Vec<String> = tags.into_iter().filter(|t| settings.owns_tag(t)).collect();
+                if !ours.is_empty() {
+                    out.customers.entry(id.clone()).or_insert_with(blank).tag =
+                        Some(ours.join(", "));
+                }
+                out.known.insert(id);
+            }
+            Line::Metafield { key, value, parent } => {
+                let state = out.customers.entry(parent).or_insert_with(blank);
+                match key.as_str() {
+                    "vip_tier" => state.vip_tier = value,
+                    "vip_state" => state.vip_state = value,
+                    "vip_peak_tier" => {
+                        state.vip_peak_tier = Some(value).filter(|v| v != "None");
+                    }
+                    "clv_blended" => {
+                        state.clv_blended = Decimal::from_str(&value).unwrap_or_default();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(Some(out))
+}
