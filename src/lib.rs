@@ -1,5 +1,5 @@
-//! tiersync keeps one VIP tier per Shopify customer in sync across Klaviyo (and, later, the
-//! loyalty app and the storefront).
+//! tiersync keeps one VIP tier per Shopify customer in sync across Klaviyo, the storefront
+//! (Shopify tags and metafields) and the loyalty app.
 //!
 //! Layout, in the order data flows:
 //! - [`config`]: typed settings (defaults → TOML file → `TIERSYNC__…` environment).
@@ -8,9 +8,11 @@
 //!   the durable outbox. The only module that touches sled.
 //! - [`model`]: pure functions from a customer's orders to their level.
 //! - [`sync`]: one pass (ingest → evaluate and plan → deliver) and its report.
-//! - [`sinks`]: destinations; Klaviyo profiles, behind limiters shaped like Klaviyo's limits.
+//! - [`sinks`]: destinations — Klaviyo profiles and events, Shopify customer tags and
+//!   metafields — behind limiters shaped like each API's limits, and their read-back.
 //! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
-//! - [`ops`]: operator-facing commands beyond the daemon itself (the demo).
+//! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
+//!   calibrate).
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
@@ -58,6 +60,31 @@ pub async fn dry_run(
     Ok((report, planned))
 }
 
+/// Reads every destination back and reports drift; with `repair` enqueues and delivers the
+/// fixes (with `dry_run` only plans them, returned as the planned writes).
+pub async fn reconcile(
+    settings: Settings,
+    repair: bool,
+    dry_run: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(sync::ReconcileReport, Option<String>)> {
+    let mut pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
+    if dry_run {
+        pipeline = pipeline.dry_run();
+    }
+    let cancel = cancel_on(shutdown);
+    let report = pipeline
+        .reconcile(&cancel, repair)
+        .await
+        .context("reconcile failed")?;
+    let planned = if dry_run {
+        Some(ops::status::planned(pipeline.store())?)
+    } else {
+        None
+    };
+    Ok((report, planned))
+}
+
 /// The daemon: a pass every `sync.poll_interval` until `shutdown` completes. On shutdown the
 /// pass in progress stops starting new work, finishes and records the writes in flight, and
 /// `run` returns. API failures are logged and retried on the next pass; a store failure
@@ -67,6 +94,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let poll_interval = settings.sync.poll_interval;
+    let reconcile_every = settings.sync.reconcile_every;
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
     let cancel = cancel_on(shutdown);
     tracing::info!(
@@ -74,6 +102,22 @@ pub async fn run(
         "tiersync daemon started"
     );
     loop {
+        if let Some(every) = reconcile_every {
+            match pipeline.reconcile_if_due(&cancel, every).await {
+                Ok(Some(report)) => tracing::info!(
+                    klaviyo_drift = report.klaviyo.total(),
+                    shopify_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
+                    "scheduled reconcile repaired drift"
+                ),
+                Ok(None) => {}
+                Err(error) if error.is_fatal() => {
+                    return Err(error).context("stopping: the checkpoint store cannot be used")
+                }
+                Err(error) => {
+                    tracing::error!(%error, "scheduled reconcile failed; retrying at the next poll")
+                }
+            }
+        }
         match pipeline.pass(&cancel).await {
             Ok(report) => tracing::info!(
                 orders_read = report.ingest.orders_read,

@@ -61,6 +61,19 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Read every destination back (Klaviyo profiles, Shopify tags and metafields, the
+    /// loyalty app's tiers), compare with the desired state (refreshed from the sources
+    /// first) and print the drift per destination and kind. Works on a lost or fresh store.
+    Reconcile {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Enqueue the fixes and deliver them.
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: plan the fixes and print them, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show how customers and revenue spread over levels and candidate thresholds, and
     /// propose thresholds for a target VIP share. Changes nothing.
     Calibrate {
@@ -136,6 +149,21 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tiersync::telemetry::init("warn");
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!("{}", tiersync::ops::status::status(&store, &settings)?);
+            Ok(())
+        }
+        Command::Reconcile {
+            config,
+            repair,
+            dry_run,
+        } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("warn");
+            let (report, planned) =
+                tiersync::reconcile(settings, repair, dry_run, shutdown_signal()).await?;
+            println!("{report}");
+            if let Some(planned) = planned {
+                print!("{planned}");
+            }
             Ok(())
         }
         Command::Calibrate {

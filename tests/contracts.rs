@@ -112,3 +112,49 @@ fn the_event_body_is_valid_against_the_official_spec() {
     validate_request_body(CREATE_EVENT, &event_body(&event))
         .unwrap_or_else(|e| panic!("event body: {e}"));
 }
+
+#[test]
+fn the_storefront_write_document_is_valid_and_within_the_cost_limit() {
+    use tiersync::config::Settings;
+    use tiersync::sinks::shopify::{build, CustomerWrite};
+    use tiersync::store::{Acknowledged, OutboxEntry, StorefrontState};
+
+    let settings = Settings::from_toml(
+        "[shopify]\nshop = \"acme\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\"",
+    )
+    .expect("settings")
+    .storefront;
+    let state = |tag: &str, tier: &str| StorefrontState {
+        tag: Some(tag.into()),
+        vip_tier: tier.into(),
+        vip_state: "active".into(),
+        vip_peak_tier: Some("Gold".into()),
+        clv_blended: dec!(1389.63),
+    };
+    let held = Acknowledged {
+        version: 1,
+        state: state("vip:gold", "Gold"),
+    };
+    let writes: Vec<CustomerWrite> = (0..settings.customers_per_call)
+        .map(|i| {
+            let entry = OutboxEntry {
+                customer_id: format!("gid://shopify/Customer/{i}"),
+                version: 2,
+                state: state("vip:silver", "Silver"),
+                enqueued_at: chrono::Utc::now(),
+                failed: None,
+            };
+            // Every customer both gains and loses a tag: the most expensive document.
+            CustomerWrite::plan(&entry, Some(&held.state), &settings)
+        })
+        .collect();
+    let document = build(&writes);
+    assert!(document.cost <= 1000.0, "cost {}", document.cost);
+    ExecutableDocument::parse_and_validate(schema(), &document.query, "storefront.graphql")
+        .unwrap_or_else(|e| panic!("the storefront document is not valid:\n{e}"));
+    assert!(
+        document.query.contains("tagsAdd")
+            && document.query.contains("tagsRemove")
+            && document.query.contains("metafieldsSet")
+    );
+}

@@ -2,85 +2,11 @@
 
 mod common;
 
-use common::{customer, order, spawn, store};
+use common::{hand_built_store, order, spawn, ALICE};
 use serde_json::json;
-use tiersync_mocks::data::StoreData;
-
-const ALICE: (u64, &str) = (1, "alice@example.com");
 
 /// A dozen customers whose tiers are worked out by hand against `common::TIERS`
 /// (Silver ≥ $500 or 5 orders, Gold ≥ $1,500 or 10, Platinum ≥ $5,000 or 20, in 365 days).
-fn hand_built_store() -> (StoreData, Vec<(&'static str, &'static str)>) {
-    let people: [(u64, &str); 12] = [
-        ALICE,
-        (2, "bob@example.com"),
-        (3, "carol@example.com"),
-        (4, "dave@example.com"),
-        (5, "erin@example.com"),
-        (6, "frank@example.com"),
-        (7, "grace@example.com"),
-        (8, "heidi@example.com"),
-        (9, "ivan@example.com"),
-        (10, "judy@example.com"),
-        (11, "mallory@example.com"),
-        (12, "oscar@example.com"),
-    ];
-    let p = |i: usize| Some(people[i]);
-    let mut id = 0;
-    let mut next = || {
-        id += 1;
-        id
-    };
-    let mut orders = vec![
-        order(next(), p(0), 30, "100.00").build(), // alice: $100 → None
-        order(next(), p(1), 20, "500.00").build(), // bob: exactly $500 → Silver
-        order(next(), p(4), 10, "6000.00").build(), // erin: $6,000 → Platinum
-        order(next(), p(5), 400, "2000.00").build(), // frank: big order outside the window…
-        order(next(), p(5), 15, "100.00").build(), // …and $100 inside → None
-        order(next(), p(6), 40, "600.00").refunded("600.00").build(), // grace: refunded in full…
-        order(next(), p(6), 35, "100.00").build(), // …plus $100 → None
-        order(next(), p(7), 50, "1600.00")
-            .refunded("200.00")
-            .build(), // heidi: $1,400 net → Silver
-        order(next(), p(8), 60, "5000.00").cancelled().build(), // ivan: cancelled $5,000…
-        order(next(), p(8), 61, "50.00").build(),  // …plus $50 → None
-        order(next(), p(9), 70, "9000.00").test().build(), // judy: a test order…
-        order(next(), p(9), 71, "600.00").build(), // …and $600 → Silver
-        order(next(), None, 5, "10000.00").build(), // a guest: no customer, no profile
-    ];
-    for day in 0..2 {
-        orders.push(order(next(), p(3), 100 + day, "800.00").build()); // dave: $1,600 → Gold
-    }
-    for day in 0..5 {
-        orders.push(order(next(), p(2), 10 + day, "20.00").build()); // carol: 5 orders → Silver
-    }
-    for day in 0..10 {
-        orders.push(order(next(), p(10), 20 + day, "10.00").build()); // mallory: 10 orders → Gold
-    }
-    for day in 0..20 {
-        orders.push(order(next(), p(11), 30 + day, "5.00").build()); // oscar: 20 orders → Platinum
-    }
-    let expected = vec![
-        ("alice@example.com", "None"),
-        ("bob@example.com", "Silver"),
-        ("carol@example.com", "Silver"),
-        ("dave@example.com", "Gold"),
-        ("erin@example.com", "Platinum"),
-        ("frank@example.com", "None"),
-        ("grace@example.com", "None"),
-        ("heidi@example.com", "Silver"),
-        ("ivan@example.com", "None"),
-        ("judy@example.com", "Silver"),
-        ("mallory@example.com", "Gold"),
-        ("oscar@example.com", "Platinum"),
-    ];
-    let customers = people
-        .iter()
-        .map(|(id, email)| customer(*id, email))
-        .collect();
-    (store(customers, orders), expected)
-}
-
 #[tokio::test]
 async fn a_hand_built_store_gets_exactly_the_tiers_worked_out_by_hand() {
     let (data, expected) = hand_built_store();

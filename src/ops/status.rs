@@ -94,7 +94,7 @@ fn destination<S: DestinationState>(
 }
 
 /// Where one destination stands for one customer against the desired version.
-fn standing<S>(
+fn standing<S: DestinationState>(
     desired: bool,
     version: u64,
     ack: Option<&Acknowledged<S>>,
@@ -109,6 +109,7 @@ fn standing<S>(
     match ack {
         Some(ack) if desired && ack.version == version => None,
         None if !desired => None,
+        Some(ack) if !desired && ack.state.shows_nothing() => None,
         Some(ack) => Some(format!(
             "v{} {}{pending_note}",
             ack.version,

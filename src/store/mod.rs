@@ -60,6 +60,7 @@ const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
 const KEY_POPULATION: &[u8] = b"model/population";
 const KEY_TIMEZONE: &[u8] = b"shop/timezone";
 const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
+const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";
 
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +89,15 @@ pub trait DestinationState:
 
     /// Whether a destination holding `other` already shows this state.
     fn matches(&self, other: &Self) -> bool;
+
+    /// The state in a few words, for reports.
+    fn summary(&self) -> String;
+
+    /// Whether this state shows no tier at all (what a customer who never held a level may
+    /// carry after a repair removed someone else's tag).
+    fn shows_nothing(&self) -> bool {
+        false
+    }
 }
 
 impl DestinationState for ProfileState {
@@ -96,6 +106,13 @@ impl DestinationState for ProfileState {
     fn matches(&self, other: &Self) -> bool {
         ProfileState::matches(self, other)
     }
+
+    fn summary(&self) -> String {
+        format!(
+            "vip_tier {:?}, vip_state {:?}, clv_blended {}",
+            self.vip_tier, self.vip_state, self.clv_blended
+        )
+    }
 }
 
 impl DestinationState for StorefrontState {
@@ -103,6 +120,20 @@ impl DestinationState for StorefrontState {
 
     fn matches(&self, other: &Self) -> bool {
         StorefrontState::matches(self, other)
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "tags {:?}, vip_tier {:?}, vip_state {:?}, clv_blended {}",
+            self.tag.as_deref().unwrap_or(""),
+            self.vip_tier,
+            self.vip_state,
+            self.clv_blended
+        )
+    }
+
+    fn shows_nothing(&self) -> bool {
+        self.tag.is_none() && matches!(self.vip_tier.as_str(), "" | "None")
     }
 }
 
@@ -644,6 +675,15 @@ impl Store {
     }
 
     /// The shop's IANA time zone, once learned from Shopify.
+    /// When the daemon last ran its scheduled reconcile.
+    pub fn last_reconcile(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta_get(KEY_LAST_RECONCILE, "last reconcile")
+    }
+
+    pub fn set_last_reconcile(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meta_set(KEY_LAST_RECONCILE, &at)
+    }
+
     pub fn shop_timezone(&self) -> Result<Option<String>, StoreError> {
         self.meta_get(KEY_TIMEZONE, "shop time zone")
     }
@@ -1007,6 +1047,29 @@ impl Store {
                         outbox_key(S::DESTINATION, &entry.customer_id),
                         whole.as_slice(),
                     )?;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// Reconcile found the destination already showing the desired state: record that as
+    /// acknowledged (with the current version) and drop any pending write for it, in one
+    /// transaction. This is how a lost store's acknowledgements are rebuilt without writing
+    /// every customer again.
+    pub fn adopt<S: DestinationState>(
+        &self,
+        seen: &[(String, Acknowledged<S>)],
+    ) -> Result<(), StoreError> {
+        let encoded: Vec<Vec<u8>> = seen
+            .iter()
+            .map(|(_, ack)| encode(ack))
+            .collect::<Result<_, _>>()?;
+        (self.ack_tree(S::DESTINATION), &self.outbox)
+            .transaction(|(acks, outbox)| {
+                for ((id, _), ack) in seen.iter().zip(&encoded) {
+                    acks.insert(id.as_bytes(), ack.as_slice())?;
+                    outbox.remove(outbox_key(S::DESTINATION, id))?;
                 }
                 Ok(())
             })

@@ -3,6 +3,7 @@
 mod evaluate;
 pub mod events;
 mod pass;
+mod reconcile;
 mod report;
 
 pub use evaluate::{
@@ -10,4 +11,5 @@ pub use evaluate::{
     EvaluationReport,
 };
 pub use pass::{PassError, Pipeline};
+pub use reconcile::{Drift, DriftKind, LoyaltyDrift, ReconcileReport};
 pub use report::{PassReport, TierCount};

@@ -44,13 +44,20 @@ impl PassError {
 }
 
 pub struct Pipeline {
-    settings: Settings,
-    store: Store,
-    shopify: ShopifyClient,
-    klaviyo: KlaviyoClient,
-    loyalty: Option<LoyaltyClient>,
+    pub(super) settings: Settings,
+    pub(super) store: Store,
+    pub(super) shopify: ShopifyClient,
+    pub(super) klaviyo: KlaviyoClient,
+    pub(super) loyalty: Option<LoyaltyClient>,
     /// Plan but send nothing to destinations (`--dry-run`).
-    dry_run: bool,
+    pub(super) dry_run: bool,
+}
+
+/// What the first half of a pass did: the sources read and the model applied.
+pub(super) struct Refresh {
+    pub ingest: crate::sources::shopify::IngestReport,
+    pub loyalty_members: Option<usize>,
+    pub evaluation: super::EvaluationReport,
 }
 
 impl Pipeline {
@@ -98,11 +105,11 @@ impl Pipeline {
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
         let loyalty_before = self.loyalty_stats();
-        let tz = self.timezone().await?;
-        let ingest =
-            ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
-        let loyalty_members = self.ingest_loyalty().await?;
-        let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
+        let Refresh {
+            ingest,
+            loyalty_members,
+            evaluation,
+        } = self.refresh(cancel, now).await?;
         let (delivery, events, storefront) = if self.dry_run {
             Default::default()
         } else {
@@ -145,8 +152,26 @@ impl Pipeline {
         })
     }
 
+    /// Reads the sources and evaluates: the desired state, planned into the outbox.
+    pub(super) async fn refresh(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+    ) -> Result<Refresh, PassError> {
+        let tz = self.timezone().await?;
+        let ingest =
+            ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
+        let loyalty_members = self.ingest_loyalty().await?;
+        let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
+        Ok(Refresh {
+            ingest,
+            loyalty_members,
+            evaluation,
+        })
+    }
+
     /// Writes the pending storefront tags and metafields (when the storefront is on).
-    async fn deliver_storefront(
+    pub(super) async fn deliver_storefront(
         &self,
         cancel: &CancellationToken,
     ) -> Result<DeliveryReport, PassError> {

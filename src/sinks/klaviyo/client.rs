@@ -78,6 +78,11 @@ impl KlaviyoClient {
         &self.stats
     }
 
+    /// A `links.next` URL as a path on this client's base URL.
+    pub(super) fn relative(&self, url: &str) -> String {
+        url.strip_prefix(&self.base_url).unwrap_or(url).to_string()
+    }
+
     /// Sends one request (retrying transient failures) and returns the response body.
     pub async fn send(
         &self,

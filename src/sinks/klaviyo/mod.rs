@@ -10,11 +10,13 @@ mod bulk;
 mod client;
 mod events;
 mod profile;
+mod readback;
 mod single;
 
 pub use client::KlaviyoClient;
 pub use events::{deliver_events, event_body, EventReport};
 pub use profile::{bulk_job_body, import_attributes, import_body};
+pub use readback::read_profiles;
 
 use tokio_util::sync::CancellationToken;
 

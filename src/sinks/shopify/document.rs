@@ -60,7 +60,12 @@ impl CustomerWrite {
                     ..h.clone()
                 })
         });
-        let metafields = if metafields_right {
+        // Removing someone else's tag from a customer who never held a level needs no
+        // metafields on them.
+        let nothing_to_show = desired.tag.is_none()
+            && desired.vip_peak_tier.is_none()
+            && held.is_some_and(|h| h.vip_tier.is_empty());
+        let metafields = if metafields_right || nothing_to_show {
             Vec::new()
         } else {
             metafield_inputs(&entry.customer_id, desired, &settings.metafield_namespace)

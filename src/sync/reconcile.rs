@@ -1,0 +1,484 @@
+//! Reconcile: read every destination back, compare with the desired state, report drift per
+//! destination and kind, and (with repair) put the fixes through the outbox like any write.
+//!
+//! The desired state is refreshed from the sources first, so a lost or fresh store works:
+//! after a re-backfill every customer is planned, and reconcile adopts what the destinations
+//! already show instead of writing it all again.
+//!
+//! Kinds of drift, from what the destination shows (R), what it last acknowledged (A) and
+//! what is desired (D): **missing** — R shows nothing; **stale** — R is tiersync's last
+//! acknowledged write and D moved on (the pending write will fix it); **foreign edit** — R is
+//! neither (a hand edit, another app, a write lost after its acknowledgement).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::pass::{PassError, Pipeline, Refresh};
+use super::{desired_profile, desired_storefront};
+use crate::config::Authority;
+use crate::sinks::shopify::read_storefront;
+use crate::sinks::{klaviyo, DeliveryError, DeliveryReport};
+use crate::store::{
+    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, StorefrontState,
+};
+
+/// Drifted customers named in the report before the rest are only counted.
+const EXAMPLES: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftKind {
+    Missing,
+    Stale,
+    Foreign,
+}
+
+impl DriftKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            DriftKind::Missing => "missing",
+            DriftKind::Stale => "stale",
+            DriftKind::Foreign => "foreign edit",
+        }
+    }
+}
+
+/// What reconcile found at one destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    pub checked: usize,
+    pub consistent: usize,
+    pub missing: usize,
+    pub stale: usize,
+    pub foreign: usize,
+    /// Customers the destination does not know (deleted there); not repaired.
+    pub gone: usize,
+    /// Consistent customers whose acknowledgement was missing or older, now recorded.
+    pub adopted: usize,
+    /// Repairs put in the outbox.
+    pub enqueued: usize,
+    pub examples: Vec<String>,
+}
+
+impl Drift {
+    pub fn total(&self) -> usize {
+        self.missing + self.stale + self.foreign
+    }
+
+    fn count(&mut self, kind: DriftKind, who: &str, detail: String) {
+        match kind {
+            DriftKind::Missing => self.missing += 1,
+            DriftKind::Stale => self.stale += 1,
+            DriftKind::Foreign => self.foreign += 1,
+        }
+        if self.examples.len() < EXAMPLES {
+            self.examples
+                .push(format!("{who}: {}: {detail}", kind.as_str()));
+        }
+    }
+}
+
+/// The loyalty app's tiers against the status tiersync propagates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoyaltyDrift {
+    pub members: usize,
+    pub differing: usize,
+    pub authority: String,
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub orders_read: usize,
+    pub customers: usize,
+    pub klaviyo: Drift,
+    pub storefront: Option<Drift>,
+    pub loyalty: Option<LoyaltyDrift>,
+    pub repair: bool,
+    /// What delivering the repairs did (`None`: not delivered — no `--repair`, or dry run).
+    pub delivered: Option<(DeliveryReport, DeliveryReport)>,
+}
+
+impl ReconcileReport {
+    /// Drift found at the destinations tiersync writes.
+    pub fn drift(&self) -> usize {
+        self.klaviyo.total() + self.storefront.as_ref().map_or(0, Drift::total)
+    }
+}
+
+/// One customer compared at one destination.
+enum Verdict<S> {
+    Consistent,
+    Drifted(DriftKind, S),
+}
+
+fn compare<S: DestinationState>(
+    desired: Option<&S>,
+    seen: Option<&S>,
+    ack: Option<&Acknowledged<S>>,
+) -> Verdict<S> {
+    let blank = |s: &S| s.shows_nothing();
+    match (desired, seen) {
+        (None, None) => Verdict::Consistent,
+        (None, Some(seen)) if blank(seen) => Verdict::Consistent,
+        (Some(want), Some(seen)) if want.matches(seen) => Verdict::Consistent,
+        (_, None) => Verdict::Drifted(DriftKind::Missing, desired.cloned().expect("desired")),
+        (want, Some(seen)) => {
+            let kind = if ack.is_some_and(|a| a.state.matches(seen)) && want.is_some() {
+                DriftKind::Stale
+            } else {
+                DriftKind::Foreign
+            };
+            Verdict::Drifted(kind, seen.clone())
+        }
+    }
+}
+
+/// Compares every customer at one destination and collects the fixes.
+struct Comparison<S> {
+    drift: Drift,
+    repairs: Vec<(OutboxEntry<S>, Option<Acknowledged<S>>)>,
+    adopt: Vec<(String, Acknowledged<S>)>,
+}
+
+impl<S: DestinationState> Comparison<S> {
+    fn new() -> Comparison<S> {
+        Comparison {
+            drift: Drift::default(),
+            repairs: Vec::new(),
+            adopt: Vec::new(),
+        }
+    }
+
+    /// `blank`: what to write when nothing is desired but the destination shows something
+    /// (someone else's tag on a customer who never held a level).
+    fn customer(
+        &mut self,
+        record: &CustomerRecord,
+        desired: Option<S>,
+        seen: Option<&S>,
+        ack: Option<&Acknowledged<S>>,
+        blank: impl FnOnce() -> S,
+        now: DateTime<Utc>,
+    ) {
+        self.drift.checked += 1;
+        let who = record.email.as_deref().unwrap_or(&record.id);
+        match compare(desired.as_ref(), seen, ack) {
+            Verdict::Consistent => {
+                self.drift.consistent += 1;
+                let stale_ack = |seen: &S| {
+                    ack.is_none_or(|a| a.version < record.version || !a.state.matches(seen))
+                };
+                if let Some(seen) = seen.filter(|s| stale_ack(s)) {
+                    self.adopt.push((
+                        record.id.clone(),
+                        Acknowledged {
+                            version: record.version,
+                            state: seen.clone(),
+                        },
+                    ));
+                }
+            }
+            Verdict::Drifted(kind, shown) => {
+                let want = desired.unwrap_or_else(blank);
+                let detail = if kind == DriftKind::Missing {
+                    format!("shows nothing; desired {}", want.summary())
+                } else {
+                    format!("shows {}; desired {}", shown.summary(), want.summary())
+                };
+                self.drift.count(kind, who, detail);
+                let seen_ack = seen.map(|s| Acknowledged {
+                    version: ack.map_or(0, |a| a.version),
+                    state: s.clone(),
+                });
+                self.repairs.push((
+                    OutboxEntry {
+                        customer_id: record.id.clone(),
+                        version: record.version,
+                        state: want,
+                        enqueued_at: now,
+                        failed: None,
+                    },
+                    seen_ack,
+                ));
+            }
+        }
+    }
+
+    /// Records adoptions and (with `repair`) enqueues the fixes.
+    fn apply(mut self, store: &crate::store::Store, repair: bool) -> Result<Drift, PassError> {
+        if repair {
+            store.adopt(&self.adopt)?;
+            store.enqueue_repairs(&self.repairs)?;
+            self.drift.adopted = self.adopt.len();
+            self.drift.enqueued = self.repairs.len();
+        }
+        Ok(self.drift)
+    }
+}
+
+impl Pipeline {
+    /// Refreshes the desired state, reads every destination back and compares. With
+    /// `repair`, consistent customers' acknowledgements are brought up to date and the
+    /// fixes enqueued, then delivered (unless this is a dry run).
+    pub async fn reconcile(
+        &self,
+        cancel: &CancellationToken,
+        repair: bool,
+    ) -> Result<ReconcileReport, PassError> {
+        self.reconcile_at(cancel, repair, Utc::now()).await
+    }
+
+    pub async fn reconcile_at(
+        &self,
+        cancel: &CancellationToken,
+        repair: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileReport, PassError> {
+        let Refresh { ingest, .. } = self.refresh(cancel, now).await?;
+        let records: Vec<CustomerRecord> = self.store.customers().collect::<Result<_, _>>()?;
+        tracing::info!(
+            customers = records.len(),
+            "reconcile: reading the destinations back"
+        );
+
+        let profiles = klaviyo::read_profiles(&self.klaviyo)
+            .await
+            .map_err(|e| PassError::Deliver(DeliveryError::Api(e)))?;
+        let klaviyo_acks = self.store.acknowledgements::<ProfileState>()?;
+        let mut klaviyo = Comparison::<ProfileState>::new();
+        for record in &records {
+            let desired = desired_profile(record);
+            let seen = profiles.get(&desired.external_id);
+            klaviyo.customer(
+                record,
+                Some(desired.clone()),
+                seen,
+                klaviyo_acks.get(&record.id),
+                || desired,
+                now,
+            );
+        }
+        let klaviyo = klaviyo.apply(&self.store, repair)?;
+
+        let storefront = if self.settings.storefront.enabled {
+            let shop = read_storefront(
+                &self.shopify,
+                &self.settings.shopify,
+                &self.settings.storefront,
+                cancel,
+            )
+            .await
+            .map_err(|e| PassError::Storefront(DeliveryError::Api(e)))?
+            .unwrap_or_default();
+            let acks = self.store.acknowledgements::<StorefrontState>()?;
+            let mut comparison = Comparison::<StorefrontState>::new();
+            for record in &records {
+                if !shop.known.contains(&record.id) {
+                    comparison.drift.gone += 1;
+                    continue;
+                }
+                comparison.customer(
+                    record,
+                    desired_storefront(record, &self.settings.storefront),
+                    shop.customers.get(&record.id),
+                    acks.get(&record.id),
+                    || StorefrontState {
+                        tag: None,
+                        vip_tier: "None".into(),
+                        vip_state: "none".into(),
+                        vip_peak_tier: None,
+                        clv_blended: record.inputs.blended,
+                    },
+                    now,
+                );
+            }
+            Some(comparison.apply(&self.store, repair)?)
+        } else {
+            None
+        };
+
+        let loyalty = self.loyalty_drift(&records).await;
+        self.store.flush()?;
+        let delivered = if repair && !self.dry_run {
+            Some(self.deliver_repairs(cancel).await?)
+        } else {
+            None
+        };
+        Ok(ReconcileReport {
+            orders_read: ingest.orders_read,
+            customers: records.len(),
+            klaviyo,
+            storefront,
+            loyalty,
+            repair,
+            delivered,
+        })
+    }
+
+    /// The daemon's scheduled reconcile (with repair), when `every` has passed since the
+    /// last one (remembered in the store, so restarts do not repeat it).
+    pub async fn reconcile_if_due(
+        &self,
+        cancel: &CancellationToken,
+        every: std::time::Duration,
+    ) -> Result<Option<ReconcileReport>, PassError> {
+        let now = Utc::now();
+        let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+        match self.store.last_reconcile()? {
+            Some(last) if now - last < every => return Ok(None),
+            // A fresh store: its first passes plan everything anyway; start the clock.
+            None if self.store.population()?.is_none() => {
+                self.store.set_last_reconcile(now)?;
+                return Ok(None);
+            }
+            _ => {}
+        }
+        let report = self.reconcile_at(cancel, true, now).await?;
+        self.store.set_last_reconcile(now)?;
+        Ok(Some(report))
+    }
+
+    async fn deliver_repairs(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<(DeliveryReport, DeliveryReport), PassError> {
+        let profiles = klaviyo::deliver(
+            &self.klaviyo,
+            &self.store,
+            self.settings.klaviyo.bulk_threshold,
+            self.settings.klaviyo.concurrency,
+            cancel,
+        )
+        .await?;
+        let storefront = self.deliver_storefront(cancel).await?;
+        self.store.flush()?;
+        Ok((profiles, storefront))
+    }
+
+    /// The loyalty app's tiers (read in full) against the status tiersync holds. The
+    /// loyalty apps' APIs cannot set a tier, so this is reported, never repaired.
+    async fn loyalty_drift(&self, records: &[CustomerRecord]) -> Option<LoyaltyDrift> {
+        let client = self.loyalty.as_ref()?;
+        let members = match client.members_updated_since(None).await {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::error!(%error, "reconcile: reading the loyalty app failed");
+                return None;
+            }
+        };
+        let by_email: HashMap<&str, &CustomerRecord> = records
+            .iter()
+            .filter_map(|r| Some((r.email.as_deref()?, r)))
+            .collect();
+        let names = &self.settings.loyalty.tier_names;
+        let mut drift = LoyaltyDrift {
+            members: members.len(),
+            authority: match self.settings.loyalty.authority {
+                Authority::Tiersync => "tiersync",
+                Authority::Loyalty => "loyalty",
+            }
+            .to_string(),
+            ..LoyaltyDrift::default()
+        };
+        for member in &members {
+            let Some(record) = by_email.get(member.email.as_str()) else {
+                continue;
+            };
+            let app = member
+                .tier
+                .as_ref()
+                .map(|t| names.get(t).cloned().unwrap_or_else(|| t.clone()));
+            if app != record.tier.level {
+                drift.differing += 1;
+                if drift.examples.len() < EXAMPLES {
+                    drift.examples.push(format!(
+                        "{}: loyalty app {}, tiersync {}",
+                        member.email,
+                        app.as_deref().unwrap_or("no tier"),
+                        record.tier.level.as_deref().unwrap_or("None")
+                    ));
+                }
+            }
+        }
+        Some(drift)
+    }
+}
+
+impl fmt::Display for ReconcileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "reconcile: {} customers (desired state refreshed; {} orders read)",
+            self.customers, self.orders_read
+        )?;
+        let destination = |f: &mut fmt::Formatter<'_>, name: &str, d: &Drift| -> fmt::Result {
+            writeln!(
+                f,
+                "  {name:<9} {} checked, {} consistent; drift: {} missing, {} stale, {} foreign edit{}",
+                d.checked,
+                d.consistent,
+                d.missing,
+                d.stale,
+                d.foreign,
+                if d.gone > 0 {
+                    format!("; {} customers no longer in Shopify (skipped)", d.gone)
+                } else {
+                    String::new()
+                }
+            )?;
+            for example in &d.examples {
+                writeln!(f, "      {example}")?;
+            }
+            if d.total() > d.examples.len() {
+                writeln!(f, "      … and {} more", d.total() - d.examples.len())?;
+            }
+            if self.repair {
+                writeln!(
+                    f,
+                    "      repair: {} fixes enqueued, {} acknowledgements recorded from what it shows",
+                    d.enqueued, d.adopted
+                )?;
+            }
+            Ok(())
+        };
+        destination(f, "klaviyo", &self.klaviyo)?;
+        if let Some(storefront) = &self.storefront {
+            destination(f, "shopify", storefront)?;
+        }
+        if let Some(loyalty) = &self.loyalty {
+            let advice = if loyalty.authority == "tiersync" {
+                "its API cannot set tiers: align the app's tier rules with tiersync's levels"
+            } else {
+                "loyalty.authority = \"loyalty\": these follow at the next pass"
+            };
+            writeln!(
+                f,
+                "  loyalty   {} members; {} show another tier than tiersync ({advice})",
+                loyalty.members, loyalty.differing
+            )?;
+            for example in &loyalty.examples {
+                writeln!(f, "      {example}")?;
+            }
+        }
+        match (&self.delivered, self.repair) {
+            (Some((profiles, storefront)), _) => write!(
+                f,
+                "  repaired  klaviyo {} written, {} refused, {} deferred; shopify {} written, {} refused, {} deferred",
+                profiles.written,
+                profiles.parked,
+                profiles.deferred,
+                storefront.written,
+                storefront.parked,
+                storefront.deferred
+            ),
+            (None, true) => write!(f, "  dry run: repairs planned in the outbox, nothing sent"),
+            (None, false) => write!(
+                f,
+                "  nothing changed (run `tiersync reconcile --repair` to fix the drift)"
+            ),
+        }
+    }
+}

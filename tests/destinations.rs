@@ -1,0 +1,256 @@
+//! One tier everywhere: after a pass Klaviyo, the storefront (Shopify tags and metafields)
+//! and the loyalty app agree; reconcile finds hand edits and repairs them without touching
+//! anything that is not tiersync's.
+
+mod common;
+
+use common::{hand_built_store, order, spawn, TestEnv};
+use tiersync::config::{Authority, LoyaltyPlatform};
+use tiersync::sync::ReconcileReport;
+use tiersync::Pipeline;
+use tokio_util::sync::CancellationToken;
+
+/// The customer's tiersync tags in the fake Shopify, lower case, sorted.
+fn vip_tags(env: &TestEnv, id: u64) -> Vec<String> {
+    let mut tags: Vec<String> = env
+        .servers
+        .shopify
+        .customer(id)
+        .expect("customer")
+        .tags
+        .into_iter()
+        .filter(|t| t.to_lowercase().starts_with("vip:"))
+        .map(|t| t.to_lowercase())
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn metafield(env: &TestEnv, id: u64, key: &str) -> Option<String> {
+    env.servers.shopify.customer_metafield(id, "tiersync", key)
+}
+
+fn id_of(env: &TestEnv, email: &str) -> u64 {
+    env.servers
+        .shopify
+        .customers()
+        .into_iter()
+        .find(|c| c.email.as_deref() == Some(email))
+        .expect("customer")
+        .id
+}
+
+async fn reconcile(env: &TestEnv, repair: bool) -> ReconcileReport {
+    Pipeline::open(env.settings.clone())
+        .expect("store opens")
+        .reconcile(&CancellationToken::new(), repair)
+        .await
+        .expect("reconcile succeeds")
+}
+
+#[tokio::test]
+async fn after_a_pass_klaviyo_and_the_storefront_show_the_same_tier_for_everyone() {
+    let (data, expected) = hand_built_store();
+    let env = spawn(data).await;
+    let mut with_foreign_tag = env.servers.shopify.customer(4).unwrap();
+    with_foreign_tag.tags = vec!["wholesale".into()];
+    env.servers.shopify.upsert_customer(with_foreign_tag);
+
+    let report = env.pass().await;
+
+    let (delivery, outbox) = report.storefront.expect("storefront on by default");
+    assert_eq!(delivery.written, 8, "the eight VIPs");
+    assert_eq!((outbox.pending, outbox.failed), (0, 0));
+    for (email, tier) in &expected {
+        let id = id_of(&env, email);
+        assert_eq!(env.klaviyo_tier(email).as_deref(), Some(*tier), "{email}");
+        if *tier == "None" {
+            assert!(vip_tags(&env, id).is_empty(), "{email} gets no tag");
+            assert_eq!(metafield(&env, id, "vip_tier"), None, "{email}");
+        } else {
+            assert_eq!(
+                vip_tags(&env, id),
+                vec![format!("vip:{}", tier.to_lowercase())],
+                "{email}"
+            );
+            assert_eq!(metafield(&env, id, "vip_tier").as_deref(), Some(*tier));
+            assert_eq!(metafield(&env, id, "vip_state").as_deref(), Some("active"));
+            assert!(metafield(&env, id, "clv_blended").is_some());
+        }
+    }
+    assert!(
+        env.servers
+            .shopify
+            .customer(4)
+            .unwrap()
+            .tags
+            .contains(&"wholesale".to_string()),
+        "other tags are never touched"
+    );
+
+    let check = reconcile(&env, false).await;
+    assert_eq!(check.drift(), 0, "{check}");
+    assert_eq!(check.klaviyo.consistent, 12, "{check}");
+    assert_eq!(check.storefront.as_ref().unwrap().consistent, 12, "{check}");
+}
+
+#[tokio::test]
+async fn a_demotion_moves_the_tag_and_a_second_pass_writes_nothing_to_shopify() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    env.servers.shopify.clear_requests();
+
+    let idle = env.pass().await;
+    assert_eq!(idle.storefront.unwrap().0.written, 0);
+    let mutations = env
+        .servers
+        .shopify
+        .requests()
+        .iter()
+        .filter(|r| r.body.contains("mutation TiersyncStorefront"))
+        .count();
+    assert_eq!(mutations, 0, "nothing changed, nothing written");
+
+    // Bob (Silver on exactly $500) is refunded $100: grace first, level kept.
+    let mut bob = env.servers.shopify.orders()[1].clone();
+    bob.shop_refunded = "100.00".parse().unwrap();
+    bob.updated_at = chrono::Utc::now();
+    env.servers.shopify.upsert_order(bob);
+    env.pass().await;
+    assert_eq!(vip_tags(&env, 2), vec!["vip:silver"]);
+    assert_eq!(metafield(&env, 2, "vip_state").as_deref(), Some("grace"));
+
+    // A $2,000 order lifts Alice straight to Gold.
+    env.servers
+        .shopify
+        .upsert_order(order(900, Some((1, "alice@example.com")), 0, "2000.00").build());
+    env.pass().await;
+    assert_eq!(vip_tags(&env, 1), vec!["vip:gold"]);
+    assert_eq!(metafield(&env, 1, "vip_peak_tier").as_deref(), Some("Gold"));
+}
+
+#[tokio::test]
+async fn reconcile_finds_hand_edits_and_repair_fixes_only_tiersyncs_part() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    // Dave is Gold: someone retags him Platinum by hand and adds a tag of their own.
+    let mut dave = env.servers.shopify.customer(4).unwrap();
+    dave.tags = vec!["vip:platinum".into(), "wholesale".into()];
+    env.servers.shopify.upsert_customer(dave);
+    // Alice never held a level; she gets a VIP tag by hand.
+    let mut alice = env.servers.shopify.customer(1).unwrap();
+    alice.tags.push("VIP:Gold".into());
+    env.servers.shopify.upsert_customer(alice);
+    // Erin is Platinum: her Klaviyo property is edited.
+    assert!(env
+        .servers
+        .klaviyo
+        .set_property("erin@example.com", "vip_tier", "Silver".into()));
+
+    let found = reconcile(&env, false).await;
+
+    assert_eq!(found.klaviyo.foreign, 1, "{found}");
+    let shop = found.storefront.as_ref().unwrap();
+    assert_eq!(
+        (shop.foreign, shop.missing, shop.stale),
+        (2, 0, 0),
+        "{found}"
+    );
+    let text = found.to_string();
+    assert!(
+        text.contains("erin@example.com: foreign edit: shows vip_tier \"Silver\""),
+        "{text}"
+    );
+    assert!(text.contains("dave@example.com: foreign edit"), "{text}");
+    assert_eq!(
+        vip_tags(&env, 4),
+        vec!["vip:platinum"],
+        "no repair without --repair"
+    );
+
+    let repaired = reconcile(&env, true).await;
+
+    assert_eq!(repaired.drift(), 3, "{repaired}");
+    let (profiles, storefront) = repaired.delivered.expect("repairs delivered");
+    assert_eq!((profiles.written, storefront.written), (1, 2), "{repaired}");
+    assert_eq!(vip_tags(&env, 4), vec!["vip:gold"]);
+    assert!(env
+        .servers
+        .shopify
+        .customer(4)
+        .unwrap()
+        .tags
+        .contains(&"wholesale".to_string()));
+    assert!(vip_tags(&env, 1).is_empty(), "the hand-added tag is gone");
+    assert_eq!(
+        env.klaviyo_tier("erin@example.com").as_deref(),
+        Some("Platinum")
+    );
+    let after = reconcile(&env, false).await;
+    assert_eq!(after.drift(), 0, "{after}");
+}
+
+#[tokio::test]
+async fn a_lost_store_is_rebuilt_by_reconcile_without_writing_everyone_again() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    std::fs::remove_dir_all(&env.settings.store.path).unwrap();
+    env.servers.klaviyo.clear_requests();
+    env.servers.shopify.clear_requests();
+
+    let rebuilt = reconcile(&env, true).await;
+
+    assert_eq!(rebuilt.drift(), 0, "{rebuilt}");
+    assert_eq!(rebuilt.klaviyo.adopted, 12, "{rebuilt}");
+    assert_eq!(rebuilt.storefront.as_ref().unwrap().adopted, 8, "{rebuilt}");
+    assert_eq!(env.profile_writes(), 0, "nothing written again");
+    let report = env.pass().await;
+    assert_eq!(report.delivery.written, 0);
+    assert_eq!(report.storefront.unwrap().0.written, 0);
+}
+
+#[tokio::test]
+async fn with_loyalty_authority_the_apps_tier_reaches_klaviyo_and_the_storefront() {
+    let (data, expected) = hand_built_store();
+    let mut env = spawn(data.clone()).await;
+    // The app puts Alice (None by spend) in Gold and Erin (Platinum by spend) in Silver; the
+    // fake Smile program has no Platinum, so Oscar has no tier there.
+    let members: Vec<(String, i64, Option<String>)> = expected
+        .iter()
+        .map(|(email, tier)| {
+            let app = match *email {
+                "alice@example.com" => Some("Gold"),
+                "erin@example.com" => Some("Silver"),
+                _ if matches!(*tier, "None" | "Platinum") => None,
+                _ => Some(*tier),
+            };
+            (email.to_string(), 100, app.map(str::to_string))
+        })
+        .collect();
+    env.servers.smile.load(&data, &members);
+    env.use_loyalty(LoyaltyPlatform::Smile, Authority::Loyalty);
+
+    env.pass().await;
+
+    for (email, _, app) in &members {
+        let tier = app.as_deref().unwrap_or("None");
+        let id = id_of(&env, email);
+        assert_eq!(env.klaviyo_tier(email).as_deref(), Some(tier), "{email}");
+        let tags = vip_tags(&env, id);
+        if tier == "None" {
+            assert!(tags.is_empty(), "{email}: {tags:?}");
+        } else {
+            assert_eq!(
+                tags,
+                vec![format!("vip:{}", tier.to_lowercase())],
+                "{email}"
+            );
+        }
+    }
+    let check = reconcile(&env, false).await;
+    assert_eq!(check.drift(), 0, "{check}");
+    assert_eq!(check.loyalty.as_ref().unwrap().differing, 0, "{check}");
+}
