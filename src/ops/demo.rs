@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
 use tiersync_mocks::generator::{generate, loyalty_members, GenConfig};
+use tiersync_mocks::shopify::ShopifyOptions;
 use tiersync_mocks::{MockOptions, MockServers};
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +24,15 @@ pub struct DemoOptions {
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
-    let servers = MockServers::start(MockOptions::default())
-        .await
-        .context("starting the fake Shopify and Klaviyo servers")?;
+    // A Shopify Plus shop (1,000 query points/s): the first sync tags and writes metafields
+    // on every VIP, about 12 points each; on a Standard shop (100/s) it takes ten times as
+    // long, paced by the same cost bucket.
+    let servers = MockServers::start(MockOptions {
+        shopify: ShopifyOptions::plus(),
+        ..MockOptions::default()
+    })
+    .await
+    .context("starting the fake Shopify and Klaviyo servers")?;
     let store_data = generate(&GenConfig {
         customers: options.customers,
         seed: options.seed,
@@ -83,11 +90,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             .with_context(|| format!("pass {pass}"))?;
         println!("\npass {pass}\n{report}");
         if pass == 2 {
-            if report.delivery.written == 0 && report.klaviyo_calls.requests == 0 {
+            let storefront_writes = report.storefront.map_or(0, |(d, _)| d.written);
+            if report.delivery.written == 0
+                && report.klaviyo_calls.requests == 0
+                && storefront_writes == 0
+            {
                 println!("  nothing changed, so nothing was written");
             } else {
                 anyhow::bail!(
-                    "the second pass wrote {} profiles; it should write none",
+                    "the second pass wrote {} profiles and {storefront_writes} Shopify customers; it should write none",
                     report.delivery.written
                 );
             }
@@ -98,11 +109,27 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .iter()
         .filter(|p| p.properties.contains_key("vip_tier"))
         .count();
+    let customers = servers.shopify.customers();
+    let tagged = customers
+        .iter()
+        .filter(|c| c.tags.iter().any(|t| t.starts_with("vip:")))
+        .count();
     println!(
-        "\nthe fake Klaviyo now holds {} profiles, {} with a vip_tier",
+        "\nthe fake Klaviyo now holds {} profiles, {} with a vip_tier; the fake Shopify {} customers, {tagged} with a vip: tag and tiersync metafields",
         profiles.len(),
-        with_tier
+        with_tier,
+        customers.len()
     );
+
+    println!("\n$ tiersync reconcile");
+    let reconcile = pipeline
+        .reconcile(&cancel, false)
+        .await
+        .context("reconcile")?;
+    println!("{reconcile}");
+    if reconcile.drift() != 0 {
+        anyhow::bail!("reconcile found drift right after a pass; it should find none");
+    }
 
     // One customer explained: the highest blended CLV with an email.
     let top = pipeline

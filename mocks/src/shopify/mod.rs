@@ -59,6 +59,18 @@ impl Default for ShopifyOptions {
     }
 }
 
+impl ShopifyOptions {
+    /// A Shopify Plus shop: 1,000 points/s and a bucket of 20 times that (the ratio observed
+    /// on Standard).
+    pub fn plus() -> Self {
+        ShopifyOptions {
+            bucket_max: 20_000.0,
+            restore_rate: 1_000.0,
+            ..ShopifyOptions::default()
+        }
+    }
+}
+
 /// Handle on a running fake Shopify; clones share the same shop.
 #[derive(Clone)]
 pub struct FakeShopify {
