@@ -85,6 +85,57 @@ pub async fn reconcile(
     Ok((report, planned))
 }
 
+/// Rebuilds a lost, corrupt or outdated store: moves the directory aside (kept, never
+/// deleted), re-reads the sources into a fresh store and reconciles with repair, so what the
+/// destinations already show is adopted and only drift is written. Returns where the old
+/// directory went.
+pub async fn rebuild(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(Option<std::path::PathBuf>, sync::ReconcileReport)> {
+    let path = settings.store.path.clone();
+    let aside = if path.exists() {
+        let name = path
+            .file_name()
+            .map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+        let aside = path.with_file_name(format!(
+            "{name}.before-rebuild-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(&path, &aside).with_context(|| {
+            format!(
+                "moving the store {} aside to {} (is the daemon running? stop it first)",
+                path.display(),
+                aside.display()
+            )
+        })?;
+        Some(aside)
+    } else {
+        None
+    };
+    let pipeline = Pipeline::open(settings).context("creating the new checkpoint store")?;
+    let cancel = cancel_on(shutdown);
+    let report = pipeline
+        .reconcile(&cancel, true)
+        .await
+        .context("rebuilding from the sources")?;
+    Ok((aside, report))
+}
+
+/// Un-parks every write and event a destination refused (after fixing their cause, e.g. a
+/// profile Klaviyo refused), then runs one pass to send them. Returns how many were
+/// un-parked and the pass.
+pub async fn retry(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(usize, PassReport)> {
+    let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
+    let count = pipeline.store().unpark_all()?;
+    let cancel = cancel_on(shutdown);
+    let report = pipeline.pass(&cancel).await.context("the pass failed")?;
+    Ok((count, report))
+}
+
 /// The daemon: a pass every `sync.poll_interval` until `shutdown` completes. On shutdown the
 /// pass in progress stops starting new work, finishes and records the writes in flight, and
 /// `run` returns. API failures are logged and retried on the next pass; a store failure

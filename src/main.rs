@@ -74,6 +74,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Send again every write and event a destination refused (parked with its error in
+    /// `status`), then run one pass.
+    Retry {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Rebuild a lost, corrupt or outdated store: move it aside, re-read the sources and
+    /// reconcile the destinations (what they already show is adopted, not re-written).
+    Rebuild {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Show how customers and revenue spread over levels and candidate thresholds, and
     /// propose thresholds for a target VIP share. Changes nothing.
     Calibrate {
@@ -164,6 +176,23 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             if let Some(planned) = planned {
                 print!("{planned}");
             }
+            Ok(())
+        }
+        Command::Retry { config } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("info");
+            let (count, report) = tiersync::retry(settings, shutdown_signal()).await?;
+            println!("{count} refused writes and events un-parked\npass finished\n{report}");
+            Ok(())
+        }
+        Command::Rebuild { config } => {
+            let settings = load(config)?;
+            tiersync::telemetry::init("info");
+            let (aside, report) = tiersync::rebuild(settings, shutdown_signal()).await?;
+            if let Some(aside) = aside {
+                println!("the old store was moved to {}", aside.display());
+            }
+            println!("{report}");
             Ok(())
         }
         Command::Calibrate {

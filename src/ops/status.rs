@@ -78,6 +78,12 @@ fn destination<S: DestinationState>(
         counts.pending,
         counts.failed
     )?;
+    if let Some(why) = store.destination_stopped(S::DESTINATION)? {
+        writeln!(
+            out,
+            "    STOPPED: {why} (writes wait in the outbox; restart tiersync after fixing it)"
+        )?;
+    }
     let parked = store.parked::<S>()?;
     for entry in parked.iter().take(LISTED) {
         let name = who(&entry.state).unwrap_or_else(|| entry.customer_id.clone());

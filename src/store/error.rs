@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {path} has format version {found}, this tiersync reads version {supported}; use the matching tiersync release, or move the directory away and run a pass to rebuild it from the sources")]
+    #[error("the store at {path} has format version {found}, this tiersync reads version {supported}; use the matching tiersync release, or run `tiersync rebuild` (it moves the directory aside, re-reads the sources and reconciles the destinations)")]
     UnknownVersion {
         path: PathBuf,
         found: u32,
         supported: u32,
     },
-    #[error("the store at {path} is corrupt ({detail}); move the directory away and run a pass to rebuild it from Shopify (desired state is recomputed and destinations are re-written idempotently)")]
+    #[error("the store at {path} is corrupt ({detail}); run `tiersync rebuild`: it moves the directory aside, re-reads the sources and reconciles the destinations (what they already show is adopted, not re-written)")]
     Corrupt { path: PathBuf, detail: String },
     #[error("cannot use the store at {path}: {source}; check that the directory exists, is writable by the tiersync user and the disk has space")]
     Io {
@@ -18,7 +18,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("store record `{key}` in `{tree}` cannot be decoded ({detail}); the store may be corrupt: move the directory away and run a pass to rebuild it")]
+    #[error("store record `{key}` in `{tree}` cannot be decoded ({detail}); the store may be corrupt: run `tiersync rebuild`")]
     Decode {
         tree: &'static str,
         key: String,

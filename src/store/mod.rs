@@ -675,6 +675,30 @@ impl Store {
     }
 
     /// The shop's IANA time zone, once learned from Shopify.
+    /// Why a destination is stopped (its credential was refused), if it is.
+    pub fn destination_stopped(
+        &self,
+        destination: Destination,
+    ) -> Result<Option<String>, StoreError> {
+        self.meta_get(&stopped_key(destination), "destination stop")
+    }
+
+    /// Records (or, with `None`, clears) a destination's stop.
+    pub fn set_destination_stopped(
+        &self,
+        destination: Destination,
+        why: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match why {
+            Some(why) => self.meta_set(&stopped_key(destination), &why.to_string()),
+            None => self
+                .meta
+                .remove(stopped_key(destination))
+                .map(|_| ())
+                .map_err(|e| self.err(e)),
+        }
+    }
+
     /// When the daemon last ran its scheduled reconcile.
     pub fn last_reconcile(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.meta_get(KEY_LAST_RECONCILE, "last reconcile")
@@ -1053,6 +1077,42 @@ impl Store {
             .map_err(|e| self.tx_err(e))
     }
 
+    /// Un-parks every refused write and event (`tiersync retry`): they go out again with the
+    /// next delivery. Returns how many.
+    pub fn unpark_all(&self) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for item in self.outbox.iter() {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            let name = String::from_utf8_lossy(&key).into_owned();
+            let retried = if key.starts_with(b"events\0") {
+                let event: EventEntry = decode("outbox", &name, &value)?;
+                event.failed.is_some().then(|| {
+                    encode(&EventEntry {
+                        failed: None,
+                        ..event
+                    })
+                })
+            } else if key.starts_with(b"klaviyo\0") {
+                unparked::<ProfileState>(&name, &value)?
+            } else {
+                unparked::<StorefrontState>(&name, &value)?
+            };
+            if let Some(bytes) = retried {
+                // Only if unchanged meanwhile: a newer desired state wins.
+                if self
+                    .outbox
+                    .compare_and_swap(&key, Some(value), Some(bytes?))
+                    .map_err(|e| self.err(e))?
+                    .is_ok()
+                {
+                    count += 1;
+                }
+            }
+        }
+        self.flush()?;
+        Ok(count)
+    }
+
     /// Reconcile found the destination already showing the desired state: record that as
     /// acknowledged (with the current version) and drop any pending write for it, in one
     /// transaction. This is how a lost store's acknowledgements are rebuilt without writing
@@ -1147,6 +1207,24 @@ fn event_key(customer_id: &str, seq: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The entry with its refusal cleared, if it was parked.
+fn unparked<S: DestinationState>(
+    key: &str,
+    value: &[u8],
+) -> Result<Option<Result<Vec<u8>, StoreError>>, StoreError> {
+    let entry: OutboxEntry<S> = decode("outbox", key, value)?;
+    Ok(entry.failed.is_some().then(|| {
+        encode(&OutboxEntry {
+            failed: None,
+            ..entry
+        })
+    }))
+}
+
+fn stopped_key(destination: Destination) -> Vec<u8> {
+    format!("stopped/{}", destination.as_str()).into_bytes()
 }
 
 fn outbox_key(destination: Destination, customer_id: &str) -> Vec<u8> {

@@ -16,7 +16,7 @@ use crate::sinks::klaviyo::{self, KlaviyoClient};
 use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{ingest_orders, shop_timezone, IngestError, ShopifyClient};
-use crate::store::{LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
+use crate::store::{Destination, LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
@@ -51,6 +51,8 @@ pub struct Pipeline {
     pub(super) loyalty: Option<LoyaltyClient>,
     /// Plan but send nothing to destinations (`--dry-run`).
     pub(super) dry_run: bool,
+    /// Destinations whose credential was refused in this process, with the error.
+    stopped: std::sync::Mutex<std::collections::HashMap<Destination, String>>,
 }
 
 /// What the first half of a pass did: the sources read and the model applied.
@@ -70,6 +72,7 @@ impl Pipeline {
             settings,
             store,
             dry_run: false,
+            stopped: Default::default(),
         })
     }
 
@@ -113,17 +116,20 @@ impl Pipeline {
         let (delivery, events, storefront) = if self.dry_run {
             Default::default()
         } else {
-            let delivery = klaviyo::deliver(
-                &self.klaviyo,
-                &self.store,
-                self.settings.klaviyo.bulk_threshold,
-                self.settings.klaviyo.concurrency,
-                cancel,
-            )
-            .await?;
+            let delivery = self
+                .guarded(Destination::Klaviyo, self.deliver_profiles(cancel))
+                .await?;
             // After the profiles: a flow triggered by an event reads the new properties.
-            let events = klaviyo::deliver_events(&self.klaviyo, &self.store, cancel).await?;
-            (delivery, events, self.deliver_storefront(cancel).await?)
+            let events = self
+                .guarded(
+                    Destination::Klaviyo,
+                    klaviyo::deliver_events(&self.klaviyo, &self.store, cancel),
+                )
+                .await?;
+            let storefront = self
+                .guarded(Destination::Storefront, self.deliver_storefront(cancel))
+                .await?;
+            (delivery, events, storefront)
         };
         self.store.flush()?;
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
@@ -148,8 +154,78 @@ impl Pipeline {
             event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
+            stopped: self.stopped_destinations(),
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Runs one destination's delivery unless that destination is stopped. A refused
+    /// credential stops the destination for the life of this process (credentials only
+    /// change with the configuration, which needs a restart): one clear error, no retry
+    /// storm, and the other destinations carry on. The stop is recorded in the store for
+    /// `status`, and cleared by the next delivery that works.
+    pub(super) async fn guarded<T: Default>(
+        &self,
+        destination: Destination,
+        delivery: impl std::future::Future<Output = Result<T, DeliveryError>>,
+    ) -> Result<T, PassError> {
+        if self
+            .stopped
+            .lock()
+            .expect("stopped lock")
+            .contains_key(&destination)
+        {
+            return Ok(T::default());
+        }
+        match delivery.await {
+            Ok(report) => {
+                if self.store.destination_stopped(destination)?.is_some() {
+                    self.store.set_destination_stopped(destination, None)?;
+                }
+                Ok(report)
+            }
+            Err(DeliveryError::Api(error)) if error.is_credential() => {
+                let message = error.to_string();
+                tracing::error!(destination = destination.as_str(), %message, "destination stopped: its credential was refused; fix it and restart tiersync (writes wait in the outbox)");
+                self.store
+                    .set_destination_stopped(destination, Some(&message))?;
+                self.stopped
+                    .lock()
+                    .expect("stopped lock")
+                    .insert(destination, message);
+                Ok(T::default())
+            }
+            Err(DeliveryError::Api(error)) => Err(match destination {
+                Destination::Klaviyo => PassError::Deliver(DeliveryError::Api(error)),
+                Destination::Storefront => PassError::Storefront(DeliveryError::Api(error)),
+            }),
+            Err(DeliveryError::Store(error)) => Err(PassError::Store(error)),
+        }
+    }
+
+    /// The destinations stopped in this process, with why.
+    fn stopped_destinations(&self) -> Vec<String> {
+        let stopped = self.stopped.lock().expect("stopped lock");
+        let mut out: Vec<String> = stopped
+            .iter()
+            .map(|(d, why)| format!("{}: {why}", d.as_str()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    async fn deliver_profiles(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<DeliveryReport, DeliveryError> {
+        klaviyo::deliver(
+            &self.klaviyo,
+            &self.store,
+            self.settings.klaviyo.bulk_threshold,
+            self.settings.klaviyo.concurrency,
+            cancel,
+        )
+        .await
     }
 
     /// Reads the sources and evaluates: the desired state, planned into the outbox.
@@ -171,10 +247,10 @@ impl Pipeline {
     }
 
     /// Writes the pending storefront tags and metafields (when the storefront is on).
-    pub(super) async fn deliver_storefront(
+    async fn deliver_storefront(
         &self,
         cancel: &CancellationToken,
-    ) -> Result<DeliveryReport, PassError> {
+    ) -> Result<DeliveryReport, DeliveryError> {
         if !self.settings.storefront.enabled {
             return Ok(DeliveryReport::default());
         }
@@ -185,7 +261,21 @@ impl Pipeline {
             cancel,
         )
         .await
-        .map_err(PassError::Storefront)
+    }
+
+    /// Delivers whatever is pending at every destination (reconcile's repairs).
+    pub(super) async fn deliver_all(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<(DeliveryReport, DeliveryReport), PassError> {
+        let profiles = self
+            .guarded(Destination::Klaviyo, self.deliver_profiles(cancel))
+            .await?;
+        let storefront = self
+            .guarded(Destination::Storefront, self.deliver_storefront(cancel))
+            .await?;
+        self.store.flush()?;
+        Ok((profiles, storefront))
     }
 
     fn loyalty_stats(&self) -> Option<ApiStatsSnapshot> {

@@ -303,7 +303,7 @@ impl Pipeline {
         let loyalty = self.loyalty_drift(&records).await;
         self.store.flush()?;
         let delivered = if repair && !self.dry_run {
-            Some(self.deliver_repairs(cancel).await?)
+            Some(self.deliver_all(cancel).await?)
         } else {
             None
         };
@@ -339,23 +339,6 @@ impl Pipeline {
         let report = self.reconcile_at(cancel, true, now).await?;
         self.store.set_last_reconcile(now)?;
         Ok(Some(report))
-    }
-
-    async fn deliver_repairs(
-        &self,
-        cancel: &CancellationToken,
-    ) -> Result<(DeliveryReport, DeliveryReport), PassError> {
-        let profiles = klaviyo::deliver(
-            &self.klaviyo,
-            &self.store,
-            self.settings.klaviyo.bulk_threshold,
-            self.settings.klaviyo.concurrency,
-            cancel,
-        )
-        .await?;
-        let storefront = self.deliver_storefront(cancel).await?;
-        self.store.flush()?;
-        Ok((profiles, storefront))
     }
 
     /// The loyalty app's tiers (read in full) against the status tiersync holds. The

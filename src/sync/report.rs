@@ -42,6 +42,8 @@ pub struct PassReport {
     pub event_outbox: OutboxCounts,
     pub shopify_calls: ApiStatsSnapshot,
     pub klaviyo_calls: ApiStatsSnapshot,
+    /// Destinations stopped because their credential was refused, with the error.
+    pub stopped: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -116,6 +118,9 @@ impl fmt::Display for PassReport {
             "  klaviyo events       {} enqueued, {} sent, {} refused; outbox: {} pending, {} parked",
             self.evaluation.events, self.events.sent, self.events.parked, self.event_outbox.pending, self.event_outbox.failed
         )?;
+        for stopped in &self.stopped {
+            writeln!(f, "  STOPPED              {stopped}")?;
+        }
         let apis = [
             ("shopify", Some(&self.shopify_calls)),
             ("klaviyo", Some(&self.klaviyo_calls)),

@@ -1,0 +1,167 @@
+//! Failures an operator must be able to read and recover from: a revoked credential stops
+//! only its destination, refused writes wait for `tiersync retry`, and a store that cannot be
+//! used says so and names `tiersync rebuild`.
+
+mod common;
+
+use common::{hand_built_store, spawn};
+use tiersync::store::{Store, StoreError};
+
+#[tokio::test]
+async fn a_revoked_klaviyo_key_stops_klaviyo_only_without_a_retry_storm() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.servers.klaviyo.reject_next(1_000, 401, None);
+
+    let report = env.pass().await;
+
+    assert_eq!(report.stopped.len(), 1, "{report}");
+    assert!(
+        report.stopped[0].contains("klaviyo")
+            && report.stopped[0].contains("credential was refused (HTTP 401)")
+            && report.stopped[0].contains("klaviyo.api_key"),
+        "{:?}",
+        report.stopped
+    );
+    let sent = env.servers.klaviyo.requests().len();
+    assert!(
+        sent <= env.settings.klaviyo.concurrency,
+        "only the writes already in flight: {sent}"
+    );
+    assert_eq!(report.klaviyo_outbox.pending, 12, "nothing lost");
+    assert_eq!(
+        report.storefront.unwrap().0.written,
+        8,
+        "the storefront carries on"
+    );
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
+    assert!(status.contains("STOPPED: klaviyo"), "{status}");
+    drop(store);
+
+    // The key works again (a restart with the fixed key): everything goes out, the mark clears.
+    env.servers.klaviyo.reject_next(0, 401, None);
+    let report = env.pass().await;
+    assert!(report.stopped.is_empty());
+    assert_eq!(report.delivery.written, 12);
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
+    assert!(!status.contains("STOPPED"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiersync_retry_sends_the_refused_writes_again() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.servers.klaviyo.reject_email(
+        "bob@example.com",
+        400,
+        "This email is on a suppression list.",
+    );
+    let report = env.pass().await;
+    assert_eq!(report.klaviyo_outbox.failed, 1);
+    env.servers.klaviyo.accept_email("bob@example.com");
+    assert_eq!(
+        env.pass().await.delivery.written,
+        0,
+        "parked writes wait for the input to change or `retry`"
+    );
+
+    let output = env
+        .binary(
+            &["retry", "--config", env.config_file().to_str().unwrap()],
+            "retry.log",
+        )
+        .status()
+        .unwrap();
+
+    assert!(output.success(), "{}", env.log("retry.log"));
+    let log = env.log("retry.log");
+    assert!(
+        log.contains("1 refused writes and events un-parked"),
+        "{log}"
+    );
+    assert_eq!(
+        env.klaviyo_tier("bob@example.com").as_deref(),
+        Some("Silver")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_another_version_is_refused_and_rebuild_recovers_it() {
+    let (data, expected) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    // Rewrite the schema version as a future release would.
+    {
+        let db = sled::open(&env.settings.store.path).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let error = Store::open(&env.settings.store.path)
+        .err()
+        .expect("refused");
+    assert!(matches!(
+        error,
+        StoreError::UnknownVersion { found: 99, .. }
+    ));
+    assert!(error.to_string().contains("tiersync rebuild"), "{error}");
+    env.servers.klaviyo.clear_requests();
+
+    let config = env.config_file();
+    let status = env
+        .binary(
+            &["rebuild", "--config", config.to_str().unwrap()],
+            "rebuild.log",
+        )
+        .status()
+        .unwrap();
+
+    let log = env.log("rebuild.log");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("the old store was moved to"), "{log}");
+    assert!(
+        log.contains("drift: 0 missing, 0 stale, 0 foreign edit"),
+        "{log}"
+    );
+    assert_eq!(
+        env.profile_writes(),
+        0,
+        "what Klaviyo shows is adopted: {log}"
+    );
+    let kept = std::fs::read_dir(env.settings.store.path.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains(".before-rebuild-"));
+    assert!(kept, "the old store is kept");
+    for (email, tier) in expected {
+        assert_eq!(env.klaviyo_tier(email).as_deref(), Some(tier));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_path_that_cannot_be_written_is_a_clear_error() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    // /proc refuses new directories even to root, like a read-only mount.
+    let status = env
+        .binary(
+            &["once", "--config", env.config_file().to_str().unwrap()],
+            "once.log",
+        )
+        .env("TIERSYNC__STORE__PATH", "/proc/tiersync-store")
+        .status()
+        .unwrap();
+
+    let log = env.log("once.log");
+    assert!(!status.success());
+    assert!(
+        log.contains("cannot use the store at /proc/tiersync-store")
+            && log.contains("writable by the tiersync user"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
