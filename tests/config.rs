@@ -120,6 +120,11 @@ fn bad_values_are_refused_with_the_key_and_what_is_expected() {
         ("[tiers]\nmode = \"ranked\"", "tiers.mode", &["\"fixed\" or \"percentile\""]),
         ("[tiers]\ngrace_days = -1", "tiers.grace_days", &["out of range"]),
         ("[sync]\nrecalc_at = \"3am\"", "sync.recalc_at", &["HH:MM"]),
+        ("[sync]\nreconcile_every = \"daily\"", "sync.reconcile_every", &["not a duration"]),
+        ("[storefront]\ntag_prefix = \"vip,\"", "storefront.tag_prefix", &["no commas"]),
+        ("[storefront]\nmetafield_namespace = \"a b\"", "storefront.metafield_namespace", &["3 to 255"]),
+        ("[storefront]\ncustomers_per_call = 100", "storefront.customers_per_call", &["1 to 40"]),
+        ("[loyalty]\nplatform = \"yotpo\"", "loyalty.platform", &["smile"]),
         ("[shopify]\ntimezone = \"Mars/Olympus\"", "shopify.timezone", &["IANA"]),
         ("[clv]\nmonthly_discount = \"1.5\"", "clv.monthly_discount", &["below 1"]),
         (

@@ -59,6 +59,13 @@ impl fmt::Display for PassReport {
             "  orders read          {}{mode}, new or changed {}",
             self.ingest.orders_read, self.ingest.orders_changed
         )?;
+        if self.ingest.orders_skipped > 0 {
+            writeln!(
+                f,
+                "  orders skipped       {} (negative or absurd totals; see the warnings)",
+                self.ingest.orders_skipped
+            )?;
+        }
         if let Some(members) = self.loyalty_members {
             writeln!(
                 f,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::orders::{IngestError, IngestReport, OrderNode};
+use super::orders::{records, IngestError, IngestReport, OrderNode};
 use super::{queries, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
@@ -85,17 +85,14 @@ pub(super) async fn backfill(
     else {
         return Ok(report);
     };
-    let mut chunk = Vec::with_capacity(CHUNK);
-    for line in jsonl::<OrderNode>(&body) {
-        chunk.push(line?.into_record());
-        if chunk.len() == CHUNK {
-            report.orders_changed += store.apply_orders(&chunk, None)?;
-            report.orders_read += chunk.len();
-            chunk.clear();
-        }
+    let mut lines = jsonl::<OrderNode>(&body).peekable();
+    while lines.peek().is_some() {
+        let nodes = lines.by_ref().take(CHUNK).collect::<Result<Vec<_>, _>>()?;
+        let (chunk, skipped) = records(nodes);
+        report.orders_skipped += skipped;
+        report.orders_changed += store.apply_orders(&chunk, None)?;
+        report.orders_read += chunk.len();
     }
-    report.orders_changed += store.apply_orders(&chunk, None)?;
-    report.orders_read += chunk.len();
     // Every order updated up to `until` is stored: the cursor may move there.
     store.apply_orders(&[], Some(until))?;
     tracing::info!(

@@ -18,6 +18,8 @@ pub struct IngestReport {
     pub orders_read: usize,
     /// Orders that were new or changed.
     pub orders_changed: usize,
+    /// Orders that cannot be sales (negative or absurd totals), skipped with a warning.
+    pub orders_skipped: usize,
     /// True when this ingest was the first-run bulk backfill.
     pub backfill: bool,
 }
@@ -60,22 +62,78 @@ struct Money {
     amount: Decimal,
 }
 
+/// Larger than any real order total in any currency: a data error, not a sale.
+const ABSURD_TOTAL: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 1e12
+
 impl OrderNode {
-    pub(super) fn into_record(self) -> OrderRecord {
-        OrderRecord {
+    /// The order as tiersync stores it, or why it is skipped (logged with its id): a negative
+    /// or absurd total cannot be a sale and would corrupt the customer's net spend.
+    pub(super) fn into_record(self) -> Result<OrderRecord, String> {
+        let amount = self.current_total_price_set.shop_money.amount;
+        if amount.is_sign_negative() && !amount.is_zero() {
+            return Err(format!(
+                "order {}: currentTotalPriceSet.shopMoney.amount is negative ({amount})",
+                self.id
+            ));
+        }
+        if amount > ABSURD_TOTAL {
+            return Err(format!(
+                "order {}: currentTotalPriceSet.shopMoney.amount {amount} is over 1,000,000,000,000",
+                self.id
+            ));
+        }
+        Ok(OrderRecord {
             id: self.id,
             customer_id: self.customer.map(|c| c.id),
-            customer_email: self
-                .email
-                .map(|e| e.trim().to_lowercase())
-                .filter(|e| !e.is_empty()),
+            customer_email: self.email.as_deref().and_then(normalize_email),
             created_at: self.created_at,
             updated_at: self.updated_at,
             cancelled_at: self.cancelled_at,
             test: self.test,
-            current_total: self.current_total_price_set.shop_money.amount,
-        }
+            current_total: amount,
+        })
     }
+}
+
+/// A lower-cased email, or `None` (with a warning) when it cannot be an address: the
+/// customer is then identified by their Shopify id alone, instead of every write to them
+/// being refused. Non-ASCII addresses are valid (internationalized email).
+fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return None;
+    }
+    let plausible = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    }) && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if plausible {
+        Some(email)
+    } else {
+        tracing::warn!(email = %email, "an order's email is not an address; the customer is identified by their Shopify id only");
+        None
+    }
+}
+
+/// The records of a page (or bulk chunk), skipping and logging the orders that cannot be
+/// sales. Returns the records and how many were skipped.
+pub(super) fn records(nodes: impl IntoIterator<Item = OrderNode>) -> (Vec<OrderRecord>, usize) {
+    let mut skipped = 0;
+    let records = nodes
+        .into_iter()
+        .filter_map(|node| match node.into_record() {
+            Ok(record) => Some(record),
+            Err(why) => {
+                tracing::warn!(%why, "order skipped");
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    (records, skipped)
 }
 
 #[derive(Deserialize)]
@@ -131,13 +189,9 @@ pub async fn ingest_orders(
                 queries::orders_page_cost(settings.page_size),
             )
             .await?;
-        let page: Vec<OrderRecord> = data
-            .orders
-            .nodes
-            .into_iter()
-            .map(OrderNode::into_record)
-            .collect();
-        let page_cursor = page.iter().map(|o| o.updated_at).max();
+        let page_cursor = data.orders.nodes.iter().map(|o| o.updated_at).max();
+        let (page, skipped) = records(data.orders.nodes);
+        report.orders_skipped += skipped;
         report.orders_read += page.len();
         report.orders_changed += store.apply_orders(&page, page_cursor)?;
         tracing::debug!(orders = page.len(), cursor = ?page_cursor, "orders page stored");
