@@ -135,3 +135,50 @@ async fn lapse_and_welcome_back_send_their_own_metrics() {
     let profile = env.servers.klaviyo.profile_by_email(carol.1).unwrap();
     assert_eq!(profile.properties["vip_state"], json!("active"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_right_after_sending_the_event_a_restart_still_leaves_exactly_one() {
+    let env = spawn(two_customers()).await;
+    env.pass().await;
+    let config = env.config_file();
+    let config = config.to_str().unwrap();
+    // Klaviyo records the event, then its answer is lost: the daemon has sent it but holds no
+    // acknowledgement (it is backing off before a retry) when SIGKILL lands.
+    env.servers.klaviyo.lose_next_responses("/api/events", 1);
+    env.servers
+        .shopify
+        .upsert_order(order(3, Some(ALICE), 0, "450.00").build());
+
+    let mut daemon = env
+        .binary(&["run", "--config", config], "first.log")
+        .spawn()
+        .expect("daemon starts");
+    let klaviyo = env.servers.klaviyo.clone();
+    let start = std::time::Instant::now();
+    while klaviyo.events().is_empty() && start.elapsed() < std::time::Duration::from_secs(30) {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    daemon.kill().expect("SIGKILL");
+    daemon.wait().expect("reaped");
+    assert_eq!(klaviyo.events().len(), 1, "{}", env.log("first.log"));
+    assert_eq!(
+        klaviyo.count("POST", "/api/events"),
+        1,
+        "killed before any retry"
+    );
+
+    let restarted = env
+        .binary(&["once", "--config", config], "second.log")
+        .status()
+        .expect("restart runs");
+
+    assert!(restarted.success(), "{}", env.log("second.log"));
+    assert_eq!(
+        klaviyo.count("POST", "/api/events"),
+        2,
+        "the unacknowledged event is sent again after the restart"
+    );
+    let events = klaviyo.events();
+    assert_eq!(events.len(), 1, "exactly one VIP Tier Entered: {events:?}");
+    assert_eq!(events[0].metric, "VIP Tier Entered");
+}
