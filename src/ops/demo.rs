@@ -13,6 +13,43 @@ use crate::config::{LoyaltyPlatform, Settings};
 use crate::ops::explain::explain;
 use crate::sync::Pipeline;
 
+/// Edits what a merchant's staff might edit by hand: a Gold customer retagged Platinum in
+/// Shopify admin (next to a tag of their own), and a VIP's `vip_tier` changed in Klaviyo.
+fn inject_drift(servers: &MockServers, store: &crate::store::Store) -> anyhow::Result<()> {
+    let mut gold = Vec::new();
+    for record in store.customers() {
+        let record = record?;
+        if record.tier.level.as_deref() == Some("Gold") && record.email.is_some() {
+            gold.push(record);
+        }
+        if gold.len() == 2 {
+            break;
+        }
+    }
+    let [retagged, edited] = gold.as_slice() else {
+        return Ok(());
+    };
+    let id: u64 = retagged
+        .id
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .context("a customer GID")?;
+    if let Some(mut customer) = servers.shopify.customer(id) {
+        customer.tags = vec!["vip:platinum".into(), "wholesale".into()];
+        servers.shopify.upsert_customer(customer);
+    }
+    let email = edited.email.as_deref().unwrap_or_default();
+    servers
+        .klaviyo
+        .set_property(email, "vip_tier", serde_json::json!("Silver"));
+    println!(
+        "\n(by hand: {} retagged vip:platinum + wholesale in Shopify admin; {email}'s vip_tier set to Silver in Klaviyo)",
+        retagged.email.as_deref().unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// The demo's own configuration (tier levels and pacing), embedded in the binary.
 pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 
@@ -130,6 +167,23 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     if reconcile.drift() != 0 {
         anyhow::bail!("reconcile found drift right after a pass; it should find none");
     }
+    inject_drift(&servers, pipeline.store())?;
+    println!("\n$ tiersync reconcile --repair");
+    let repaired = pipeline
+        .reconcile(&cancel, true)
+        .await
+        .context("reconcile")?;
+    println!("{repaired}");
+    let after = pipeline
+        .reconcile(&cancel, false)
+        .await
+        .context("reconcile")?;
+    println!(
+        "\n$ tiersync reconcile\n  drift after the repair: {} (klaviyo {}, shopify {})",
+        after.drift(),
+        after.klaviyo.total(),
+        after.storefront.as_ref().map_or(0, |d| d.total())
+    );
 
     // One customer explained: the highest blended CLV with an email.
     let top = pipeline
