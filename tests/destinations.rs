@@ -254,3 +254,35 @@ async fn with_loyalty_authority_the_apps_tier_reaches_klaviyo_and_the_storefront
     assert_eq!(check.drift(), 0, "{check}");
     assert_eq!(check.loyalty.as_ref().unwrap().differing, 0, "{check}");
 }
+
+#[tokio::test]
+async fn reconcile_repair_dry_run_plans_the_fixes_and_sends_nothing() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    let mut dave = env.servers.shopify.customer(4).unwrap();
+    dave.tags = vec!["vip:platinum".into()];
+    env.servers.shopify.upsert_customer(dave);
+
+    let (report, planned) =
+        tiersync::reconcile(env.settings.clone(), true, true, std::future::pending())
+            .await
+            .expect("dry run");
+
+    assert_eq!(report.storefront.as_ref().unwrap().enqueued, 1, "{report}");
+    assert!(report.delivered.is_none());
+    assert!(
+        report.to_string().contains("dry run: repairs planned"),
+        "{report}"
+    );
+    let planned = planned.expect("the plan is printed");
+    assert!(
+        planned.contains("planned shopify customer writes: 1") && planned.contains("tag vip:gold"),
+        "{planned}"
+    );
+    assert_eq!(vip_tags(&env, 4), vec!["vip:platinum"], "nothing sent");
+
+    // The next pass sends what was planned.
+    env.pass().await;
+    assert_eq!(vip_tags(&env, 4), vec!["vip:gold"]);
+}
