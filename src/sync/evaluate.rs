@@ -554,22 +554,20 @@ fn plan<S: DestinationState>(
     held: Held<'_, S>,
     now: DateTime<Utc>,
 ) -> OutboxChange<S> {
+    // Nothing to send: drop a pending write, if any.
+    let settled = if held.pending.is_some() {
+        OutboxChange::Remove
+    } else {
+        OutboxChange::Keep
+    };
     let Some(desired) = desired else {
-        return if held.pending.is_some() {
-            OutboxChange::Remove
-        } else {
-            OutboxChange::Keep
-        };
+        return settled;
     };
     if held
         .acknowledged
         .is_some_and(|ack| ack.version >= record.version && desired.matches(&ack.state))
     {
-        return if held.pending.is_some() {
-            OutboxChange::Remove
-        } else {
-            OutboxChange::Keep
-        };
+        return settled;
     }
     // Already pending with this state (a parked write stays parked until the state changes).
     if held
