@@ -22,6 +22,7 @@
 pub mod data;
 pub mod generator;
 mod harness;
+pub use harness::faults;
 pub mod klaviyo;
 pub mod loyaltylion;
 pub mod recorder;
@@ -45,6 +46,20 @@ pub struct MockOptions {
     pub loyaltylion_port: u16,
     pub smile: smile::SmileOptions,
     pub loyaltylion: loyaltylion::LoyaltyLionOptions,
+}
+
+impl MockOptions {
+    /// Every fake with the faults of `plan`, each drawing from its own seed (the plan's seed
+    /// plus 0 for Shopify, 1 for Klaviyo, 2 for Smile.io, 3 for LoyaltyLion), so the same
+    /// requests get the same faults on every run.
+    pub fn with_faults(mut self, plan: &faults::FaultPlan) -> MockOptions {
+        let seeded = |offset: u64| plan.clone().with_seed(plan.seed().wrapping_add(offset));
+        self.shopify.faults = seeded(0);
+        self.klaviyo.faults = seeded(1);
+        self.smile.faults = seeded(2);
+        self.loyaltylion.faults = seeded(3);
+        self
+    }
 }
 
 /// Both fakes, running on loopback until the handles are dropped or the process exits.

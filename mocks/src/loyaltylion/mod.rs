@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::data::StoreData;
+use crate::faults::{Fault, FaultPlan};
 use crate::harness::{self, bearer};
 
 /// A LoyaltyLion customer as the fake stores it (email lower-cased).
@@ -99,6 +100,8 @@ pub struct LoyaltyLionOptions {
     pub requests_per_second: u32,
     /// The program's tiers, lowest first (default Bronze 150+, Silver 500+, Gold 1000+ spend).
     pub tiers: Vec<LoyaltyLionTier>,
+    /// Injected faults (none by default); see [`crate::faults`].
+    pub faults: FaultPlan,
 }
 
 impl Default for LoyaltyLionOptions {
@@ -111,6 +114,7 @@ impl Default for LoyaltyLionOptions {
                 LoyaltyLionTier::new(2002, "Silver", 1, "500.00", Some("999.99")),
                 LoyaltyLionTier::new(2003, "Gold", 2, "1000.00", None),
             ],
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -135,6 +139,7 @@ impl FakeLoyaltyLion {
             "LoyaltyLion",
             options.api_key,
             options.requests_per_second,
+            &options.faults,
             store::Store::new(options.tiers),
             server::router,
         )
@@ -199,6 +204,7 @@ impl FakeLoyaltyLion {
     /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's
     /// error body. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
-        self.shared.gate.reject_next(count, status);
+        self.faults()
+            .inject_next(count, Fault::for_status(status, None));
     }
 }
