@@ -9,7 +9,8 @@
 //! otherwise; the deprecated token/secret Basic auth is refused); each key may make 20
 //! requests per second and then gets 429 for the rest of that second. Tests move points and
 //! tiers through [`FakeLoyaltyLion::set_points`] and [`FakeLoyaltyLion::set_tier`], as
-//! LoyaltyLion's own rules would.
+//! LoyaltyLion's own rules would. Faults are injected through [`FakeLoyaltyLion::faults`]
+//! (see [`crate::faults`]).
 
 mod errors;
 mod server;
@@ -201,8 +202,9 @@ impl FakeLoyaltyLion {
 
     harness::request_log!(shared.gate, "(\"GET\", \"/v2/customers\")");
 
-    /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's
-    /// error body. Injected answers do not count against the rate limit.
+    /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's error
+    /// body, after any injections already due: `faults().inject_next(count,
+    /// Fault::for_status(status, None))`. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
         self.faults()
             .inject_next(count, Fault::for_status(status, None));

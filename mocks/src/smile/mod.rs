@@ -7,7 +7,8 @@
 //! `Authorization: Bearer {token}` (401 otherwise); each token may make 10 requests per second
 //! and then gets 429 for the rest of that second, without rate-limit headers — Smile documents
 //! none. Smile has no endpoint that sets a VIP tier, so tests move tiers through
-//! [`FakeSmile::set_tier`], as Smile's own VIP engine would.
+//! [`FakeSmile::set_tier`], as Smile's own VIP engine would. Faults are injected through
+//! [`FakeSmile::faults`] (see [`crate::faults`]).
 
 pub(crate) mod errors;
 pub(crate) mod paging;
@@ -222,7 +223,8 @@ impl FakeSmile {
     harness::request_log!(shared.gate, "(\"GET\", \"/v1/customers\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and Smile's error
-    /// body. Injected answers do not count against the rate limit.
+    /// body, after any injections already due: `faults().inject_next(count,
+    /// Fault::for_status(status, None))`. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
         self.faults()
             .inject_next(count, Fault::for_status(status, None));
