@@ -13,15 +13,43 @@
 //!   and VIP tiers, cursor paging, Bearer auth, per-second rate limits answering 429).
 //! - [`generator`]: a deterministic, seeded store history (heavy-tailed spend, refunds,
 //!   cancellations, test and guest orders, several presentment currencies).
-//! - [`recorder`]: every request each fake received, for assertions.
+//! - [`recorder`]: every request each fake received, with the status the client got and the
+//!   fault injected into it, for assertions.
+//! - [`faults`]: fault injection shared by all four fakes, in addition to their real rate
+//!   limits. Each fake's options take a [`faults::FaultPlan`] (per-kind rates drawn from a
+//!   seeded generator, a schedule of the next `n` requests, a revoked token) and each handle's
+//!   `faults()` steers it at run time and counts what it injected. Kinds: 429 with or without
+//!   `Retry-After`, Shopify's `THROTTLED`, 5xx, 401 (once, or until the token is restored),
+//!   answers slower than the client's timeout, dropped connections, truncated JSON, pages
+//!   repeating items already returned, and answers lost after the request took effect. Error
+//!   answers come before the endpoint (nothing changes); slow, truncated, lost and
+//!   dropped-after answers come after it ran (the change is made). The `tiersync-mocks` binary
+//!   takes `--faults 429=0.1,5xx=0.05,timeout=0.02,malformed=0.01 --fault-seed N`.
 //!
-//! [`MockServers::start`] binds both fakes on `127.0.0.1` (port 0 unless given) and returns
-//! handles whose state tests can read and change. It also starts the fake Smile.io and
-//! LoyaltyLion ([`MockServers::smile`], [`MockServers::loyaltylion`]) the same way.
+//! [`MockServers::start`] binds all four fakes on `127.0.0.1` (port 0 unless given) and returns
+//! handles whose state tests can read and change ([`MockServers::shopify`],
+//! [`MockServers::klaviyo`], [`MockServers::smile`], [`MockServers::loyaltylion`]);
+//! [`MockOptions::with_faults`] gives every fake the same fault plan.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use tiersync_mocks::faults::{Fault, FaultKind, FaultPlan};
+//! use tiersync_mocks::{MockOptions, MockServers};
+//!
+//! let plan = FaultPlan::rates(7).with(Fault::ServerError(503), 0.05);
+//! let servers = MockServers::start(MockOptions::default().with_faults(&plan)).await?;
+//! servers.klaviyo.faults().inject_next(2, Fault::TooManyRequests { retry_after: None });
+//! servers.shopify.faults().revoke_token();
+//! // … run the daemon against servers.*.base_url() …
+//! assert!(servers.klaviyo.faults().injected(FaultKind::TooManyRequests) <= 2);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod data;
 pub mod generator;
 mod harness;
+pub use harness::faults;
 pub mod klaviyo;
 pub mod loyaltylion;
 pub mod recorder;
@@ -47,7 +75,21 @@ pub struct MockOptions {
     pub loyaltylion: loyaltylion::LoyaltyLionOptions,
 }
 
-/// Both fakes, running on loopback until the handles are dropped or the process exits.
+impl MockOptions {
+    /// Every fake with the faults of `plan`, each drawing from its own seed (the plan's seed
+    /// plus 0 for Shopify, 1 for Klaviyo, 2 for Smile.io, 3 for LoyaltyLion), so the same
+    /// requests get the same faults on every run.
+    pub fn with_faults(mut self, plan: &faults::FaultPlan) -> MockOptions {
+        let seeded = |offset: u64| plan.clone().with_seed(plan.seed().wrapping_add(offset));
+        self.shopify.faults = seeded(0);
+        self.klaviyo.faults = seeded(1);
+        self.smile.faults = seeded(2);
+        self.loyaltylion.faults = seeded(3);
+        self
+    }
+}
+
+/// The four fakes, running on loopback until the handles are dropped or the process exits.
 #[derive(Clone)]
 pub struct MockServers {
     pub shopify: shopify::FakeShopify,

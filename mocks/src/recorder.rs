@@ -4,6 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::faults::FaultKind;
+
 /// One request as the fake saw it, with the status it answered.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -15,10 +17,12 @@ pub struct RecordedRequest {
     pub query: String,
     /// Request body as received (UTF-8, lossy).
     pub body: String,
-    /// HTTP status the fake answered with.
+    /// HTTP status the client got; 0 when the connection was dropped without an answer.
     pub status: u16,
     /// For Shopify: true when the answer was a `THROTTLED` error (HTTP 200).
     pub throttled: bool,
+    /// The fault injected into this request, if any (see [`crate::faults`]).
+    pub fault: Option<FaultKind>,
 }
 
 /// Shared, append-only request log.

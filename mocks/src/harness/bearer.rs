@@ -1,6 +1,6 @@
 //! The checks both loyalty fakes (Smile.io, LoyaltyLion) make before any endpoint runs, in
-//! order — injected faults, `Authorization: Bearer …` (401), then the token's per-second limit
-//! (429) — each answered in the vendor's own error body.
+//! order — `Authorization: Bearer …` (401), then the token's per-second limit (429) — each
+//! answered in the vendor's own error body. Injected faults come first (see [`super::faults`]).
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+use super::faults::{FaultAnswers, FaultPlan, Faults};
 use super::Gate;
 use crate::recorder::Recorder;
-use crate::smile::faults::Faults;
 use crate::smile::rate_limit::PerSecond;
 use crate::smile::wire::bearer;
 
@@ -30,8 +30,7 @@ pub(crate) trait BearerError: IntoResponse + Sized + Send + 'static {
     fn failure(status: StatusCode) -> Self;
 
     /// An injected failure with a plausible answer for its status.
-    fn for_status(status: u16) -> Self {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    fn for_status(status: StatusCode) -> Self {
         match status.as_u16() {
             401 => Self::unauthorized(),
             429 => Self::too_many_requests(),
@@ -46,18 +45,18 @@ pub(crate) struct BearerGate<E> {
     token: String,
     recorder: Recorder,
     limiter: Mutex<PerSecond>,
-    faults: Mutex<Faults>,
+    faults: Faults,
     error: PhantomData<fn() -> E>,
 }
 
 impl<E> BearerGate<E> {
-    /// Admits `token`, `requests_per_second` times a second.
-    pub(crate) fn new(token: String, requests_per_second: u32) -> Self {
+    /// Admits `token`, `requests_per_second` times a second, with the faults of `faults`.
+    pub(crate) fn new(token: String, requests_per_second: u32, faults: &FaultPlan) -> Self {
         BearerGate {
             token,
             recorder: Recorder::default(),
             limiter: Mutex::new(PerSecond::new(requests_per_second)),
-            faults: Mutex::new(Faults::default()),
+            faults: Faults::new(faults),
             error: PhantomData,
         }
     }
@@ -66,13 +65,11 @@ impl<E> BearerGate<E> {
     pub(crate) fn token(&self) -> &str {
         &self.token
     }
+}
 
-    /// Answers the next `count` requests with `status` (replacing any earlier injection).
-    pub(crate) fn reject_next(&self, count: u32, status: u16) {
-        self.faults
-            .lock()
-            .expect("faults lock")
-            .reject_next(count, status);
+impl<E: BearerError> FaultAnswers for BearerGate<E> {
+    fn fault_answer(&self, status: StatusCode, _retry_after: Option<u64>) -> Response {
+        E::for_status(status).into_response()
     }
 }
 
@@ -85,14 +82,15 @@ impl<E: BearerError> Gate for BearerGate<E> {
         &self.recorder
     }
 
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn too_large() -> E {
         E::too_large()
     }
 
     fn admit(&self, parts: &Parts) -> Result<(), E> {
-        if let Some(status) = self.faults.lock().expect("faults lock").take() {
-            return Err(E::for_status(status));
-        }
         let token = bearer(&parts.headers).ok_or_else(E::unauthorized)?;
         if token != self.token {
             return Err(E::unauthorized());
@@ -120,18 +118,19 @@ pub(crate) struct Shared<St, E> {
 
 impl<St: Send + 'static, E: BearerError> Shared<St, E> {
     /// Serves `router` on `addr` (see [`super::serve`]) over `store`, admitting requests that
-    /// send `token`, `requests_per_second` times a second.
+    /// send `token`, `requests_per_second` times a second, with the faults of `faults`.
     pub(crate) async fn serve(
         addr: SocketAddr,
         name: &'static str,
         token: String,
         requests_per_second: u32,
+        faults: &FaultPlan,
         store: St,
         router: fn(Arc<Self>) -> Router,
     ) -> std::io::Result<Arc<Self>> {
         super::serve(addr, name, router, |base_url| Shared {
             base_url,
-            gate: Arc::new(BearerGate::new(token, requests_per_second)),
+            gate: Arc::new(BearerGate::new(token, requests_per_second, faults)),
             store: Mutex::new(store),
         })
         .await

@@ -1,6 +1,7 @@
-//! The middleware in front of every fake but Shopify: it reads the body, runs the fake's
-//! admission checks (a refusal answers instead of the endpoint), lets the fake adjust the
-//! endpoint's answer, and records the request with the status it got.
+//! The middleware in front of every fake: it reads the body, draws the request's injected
+//! fault ([`super::faults`]), runs the fake's admission checks (a refusal answers instead of
+//! the endpoint), lets the fake adjust the endpoint's answer, and records the request with the
+//! status it got and the fault it was given.
 
 use std::sync::Arc;
 
@@ -12,10 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::Utc;
 
+use super::faults::{self, FaultAnswers, Faults, Outcome};
 use crate::recorder::{RecordedRequest, Recorder};
 
-/// A fake's checks before any endpoint runs, and where it records requests.
-pub(crate) trait Gate: Send + Sync + 'static {
+/// Put in an answer's extensions to record it as Shopify's `THROTTLED`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThrottledAnswer;
+
+/// A fake's checks before any endpoint runs, its injected faults, and where it records
+/// requests. Its [`FaultAnswers`] answer injected errors in the vendor's format.
+pub(crate) trait Gate: FaultAnswers + Send + Sync + 'static {
     /// The largest body read; a larger one is answered with [`Gate::too_large`].
     const BODY_LIMIT: usize;
     /// What an admitted request carries to [`Gate::answered`].
@@ -24,6 +31,8 @@ pub(crate) trait Gate: Send + Sync + 'static {
     type Refusal: IntoResponse + Send;
 
     fn recorder(&self) -> &Recorder;
+
+    fn faults(&self) -> &Faults;
 
     /// The answer to a body over [`Gate::BODY_LIMIT`] (recorded with an empty body).
     fn too_large() -> Self::Refusal;
@@ -51,19 +60,28 @@ async fn guard<G: Gate>(State(gate): State<Arc<G>>, request: Request, next: Next
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let (body_text, response) = match to_bytes(body, G::BODY_LIMIT).await {
-        Err(_) => (String::new(), G::too_large().into_response()),
+    let (body_text, outcome) = match to_bytes(body, G::BODY_LIMIT).await {
+        Err(_) => (
+            String::new(),
+            Outcome::answer(G::too_large().into_response()),
+        ),
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let response = match gate.admit(&parts) {
-                Err(refusal) => refusal.into_response(),
-                Ok(pass) => {
-                    let request = Request::from_parts(parts, Body::from(bytes));
-                    let response = next.run(request).await;
-                    gate.answered(pass, &path, response)
+            let gate = &*gate;
+            let path = path.as_str();
+            let endpoint = |injected| async move {
+                match gate.admit(&parts) {
+                    Err(refusal) => refusal.into_response(),
+                    Ok(pass) => {
+                        let mut request = Request::from_parts(parts, Body::from(bytes));
+                        request.extensions_mut().insert(injected);
+                        let response = next.run(request).await;
+                        gate.answered(pass, path, response)
+                    }
                 }
             };
-            (text, response)
+            let outcome = faults::apply(gate.faults(), gate, path, endpoint).await;
+            (text, outcome)
         }
     };
     gate.recorder().push(RecordedRequest {
@@ -72,8 +90,13 @@ async fn guard<G: Gate>(State(gate): State<Arc<G>>, request: Request, next: Next
         path,
         query,
         body: body_text,
-        status: response.status().as_u16(),
-        throttled: false,
+        status: outcome.status(),
+        throttled: outcome
+            .response
+            .extensions()
+            .get::<ThrottledAnswer>()
+            .is_some(),
+        fault: outcome.fault,
     });
-    response
+    outcome.deliver().await
 }

@@ -1,12 +1,15 @@
 //! The scaffolding every fake shares: binding a loopback port and serving a router on it
-//! ([`serve`]), the middleware that runs a fake's admission checks and records every request
-//! with the status it got ([`Gate`], [`guarded`]), the Bearer-token checks both loyalty fakes
-//! make ([`bearer`]), and the request-log methods of the fakes' handles ([`request_log!`]).
+//! ([`serve`]), the middleware that injects faults, runs a fake's admission checks and records
+//! every request with the status it got ([`Gate`], [`guarded`]), fault injection itself
+//! ([`faults`], public as `tiersync_mocks::faults`), the Bearer-token checks both loyalty
+//! fakes make ([`bearer`]), and the request-log and fault methods of the fakes' handles
+//! ([`request_log!`]).
 
 pub(crate) mod bearer;
+pub mod faults;
 mod gate;
 
-pub(crate) use gate::{guarded, Gate};
+pub(crate) use gate::{guarded, Gate, ThrottledAnswer};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,9 +37,10 @@ pub(crate) async fn serve<S: Send + Sync + 'static>(
     Ok(shared)
 }
 
-/// The request-log methods of a fake's handle (`requests`, `clear_requests`, `count`), over
-/// the recorder of the [`Gate`] (behind an `Arc`) at the field path given, e.g. `shared`;
-/// `$example` is a method and path for `count`'s documentation.
+/// The request-log and fault methods of a fake's handle (`requests`, `clear_requests`,
+/// `count`, `faults`), over the recorder and faults of the [`Gate`] (behind an `Arc`) at the
+/// field path given, e.g. `shared`; `$example` is a method and path for `count`'s
+/// documentation.
 macro_rules! request_log {
     ($($field:ident).+, $example:literal) => {
         fn recorder(&self) -> &$crate::recorder::Recorder {
@@ -55,6 +59,13 @@ macro_rules! request_log {
         #[doc = concat!("How many requests had this method and path (e.g. `", $example, "`).")]
         pub fn count(&self, method: &str, path: &str) -> usize {
             self.recorder().matching(method, path).len()
+        }
+
+        /// The fake's injected faults: schedule them (`inject_next`, `inject_next_on`), set
+        /// rates (`set_rates`), revoke and restore the token, and count what was injected
+        /// (see [`crate::faults`]).
+        pub fn faults(&self) -> &$crate::faults::Faults {
+            $crate::harness::Gate::faults(&*self.$($field).+)
         }
     };
 }

@@ -19,6 +19,7 @@ use super::jsonapi::{self, timestamp, Request};
 use super::profiles::Mode;
 use super::spec;
 use super::Shared;
+use crate::harness::faults::Injected;
 
 const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 const MAX_PROFILES: usize = 10_000;
@@ -236,9 +237,10 @@ pub async fn get_one(
 
 pub async fn list(
     State(shared): State<Arc<Shared>>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = Request::new(&shared.base_url, PATH, query.as_deref());
+    let request = Request::new(&shared.base_url, PATH, query.as_deref()).repeating(&injected);
     if request.param("filter").is_some() {
         return Err(ApiError::invalid_parameter(
             "This fake does not filter bulk import jobs.",
@@ -255,10 +257,11 @@ pub async fn list(
 pub async fn import_errors(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let path = format!("{PATH}/{id}/import-errors");
-    let request = Request::new(&shared.base_url, &path, query.as_deref());
+    let request = Request::new(&shared.base_url, &path, query.as_deref()).repeating(&injected);
     let store = shared.store();
     let job = store.jobs.get(&id)?;
     let document = request.page(&job.errors, |e| {

@@ -154,7 +154,7 @@ impl ApiError {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut error = match status.as_u16() {
             400 => Self::invalid("The request was rejected.", "/data"),
-            401 => Self::not_authenticated(),
+            401 => Self::authentication_failed(),
             403 => Self::new(
                 status,
                 "permission_denied",

@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
+use crate::harness::faults::Injected;
 
 pub const MEDIA_TYPE: &str = "application/vnd.api+json";
 
@@ -32,6 +33,8 @@ pub struct Request {
     pub url: String,
     /// Decoded query pairs, in order.
     pub query: Vec<(String, String)>,
+    /// A page after the first starts half a page early (an injected repeated page).
+    pub repeat: bool,
 }
 
 impl Request {
@@ -42,7 +45,15 @@ impl Request {
         Request {
             url: format!("{base_url}{path}"),
             query,
+            repeat: false,
         }
+    }
+
+    /// The same request, repeating items of the previous page if `injected` says so and
+    /// this is a page after the first.
+    pub fn repeating(mut self, injected: &Injected) -> Self {
+        self.repeat = injected.repeat_page(self.param("page[cursor]").is_some());
+        self
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -92,6 +103,11 @@ impl Request {
             Some(cursor) => decode_cursor(cursor).ok_or_else(|| {
                 ApiError::invalid_parameter("Invalid page cursor.", "page[cursor]")
             })?,
+        };
+        let start = if self.repeat {
+            start.saturating_sub((size / 2).max(1))
+        } else {
+            start
         };
         let end = (start + size).min(items.len());
         let data: Vec<Value> = items

@@ -5,13 +5,13 @@
 //! spec, profile upsert semantics (property merge, `null` clears), asynchronous bulk import
 //! jobs with per-profile errors, event deduplication by `unique_id`, and fixed-window burst
 //! and steady rate limits answering 429 + `Retry-After`. Tests read and change its state
-//! through [`FakeKlaviyo`], and inject faults ([`FakeKlaviyo::reject_next`],
-//! [`FakeKlaviyo::reject_email`]) to drive the daemon's retry and failure paths.
+//! through [`FakeKlaviyo`], and inject faults ([`FakeKlaviyo::faults`],
+//! [`FakeKlaviyo::reject_next`], [`FakeKlaviyo::reject_email`]) to drive the daemon's retry
+//! and failure paths.
 
 mod bulk_jobs;
 mod errors;
 mod events;
-mod faults;
 mod filter;
 mod ids;
 mod jsonapi;
@@ -30,6 +30,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::faults::{Fault, FaultPlan, Faults};
 use crate::harness;
 use crate::recorder::Recorder;
 
@@ -55,6 +56,8 @@ pub struct KlaviyoOptions {
     pub limits: KlaviyoLimits,
     /// Time a bulk import job spends queued, and then processing (default 100 ms each).
     pub bulk_job_step: Duration,
+    /// Injected faults (none by default); see [`crate::faults`].
+    pub faults: FaultPlan,
 }
 
 impl Default for KlaviyoOptions {
@@ -63,6 +66,7 @@ impl Default for KlaviyoOptions {
             api_key: "pk_test_key".to_string(),
             limits: KlaviyoLimits::default(),
             bulk_job_step: Duration::from_millis(100),
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -82,7 +86,7 @@ struct Shared {
     bulk_job_step: Duration,
     recorder: Recorder,
     limiter: Mutex<rate_limit::RateLimiter>,
-    faults: Mutex<faults::Faults>,
+    faults: Faults,
     store: Mutex<Store>,
 }
 
@@ -93,10 +97,6 @@ impl Shared {
 
     fn limiter(&self) -> MutexGuard<'_, rate_limit::RateLimiter> {
         self.limiter.lock().expect("klaviyo limiter lock")
-    }
-
-    fn faults(&self) -> MutexGuard<'_, faults::Faults> {
-        self.faults.lock().expect("klaviyo faults lock")
     }
 }
 
@@ -119,7 +119,7 @@ impl FakeKlaviyo {
             bulk_job_step: options.bulk_job_step,
             recorder: Recorder::default(),
             limiter: Mutex::new(rate_limit::RateLimiter::new(options.limits)),
-            faults: Mutex::new(faults::Faults::default()),
+            faults: Faults::new(&options.faults),
             store: Mutex::new(Store::default()),
         })
         .await?;
@@ -162,17 +162,21 @@ impl FakeKlaviyo {
     harness::request_log!(shared, "(\"POST\", \"/api/profile-import\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and Klaviyo's error
-    /// body for it (`Retry-After: retry_after` when given). Injected answers do not count
-    /// against the rate limits.
+    /// body for it (with 429, `Retry-After: retry_after` when given), after any injections
+    /// already due: `faults().inject_next(count, Fault::for_status(status, retry_after))`.
+    /// Injected answers do not count against the rate limits.
     pub fn reject_next(&self, count: u32, status: u16, retry_after: Option<u64>) {
-        self.shared.faults().reject_next(count, status, retry_after);
+        self.faults()
+            .inject_next(count, Fault::for_status(status, retry_after));
     }
 
-    /// Loses the next `count` successful answers on `path` (e.g. `/api/events`): the request
-    /// takes effect (an event is recorded) but the client gets a 503, as when a response
-    /// times out after the server acted.
+    /// Loses the next `count` answers on `path` (e.g. `/api/events`): the request takes
+    /// effect (an event is recorded) but the client gets a 503, as when a response times out
+    /// after the server acted: `faults().inject_next_on(path, count,
+    /// Fault::LostResponse(503))`.
     pub fn lose_next_responses(&self, path: &str, count: u32) {
-        self.shared.faults().lose_next(path, count);
+        self.faults()
+            .inject_next_on(path, count, Fault::LostResponse(503));
     }
 
     /// Makes every later write for this email's profile fail with `status` (400 → `invalid`)

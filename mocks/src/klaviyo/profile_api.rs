@@ -17,6 +17,7 @@ use super::jsonapi::{self, timestamp, Request};
 use super::profiles::{Mode, Profile, Written};
 use super::spec;
 use super::Shared;
+use crate::harness::faults::Injected;
 
 /// Standard attributes every profile resource carries (`null` when unset).
 const STANDARD_ATTRIBUTES: [&str; 8] = [
@@ -132,9 +133,11 @@ pub async fn get_one(
 
 pub async fn list(
     State(shared): State<Arc<Shared>>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = Request::new(&shared.base_url, "/api/profiles", query.as_deref());
+    let request =
+        Request::new(&shared.base_url, "/api/profiles", query.as_deref()).repeating(&injected);
     let filter = request.param("filter").map(Filter::parse).transpose()?;
     let store = shared.store();
     let mut profiles: Vec<&Profile> = store

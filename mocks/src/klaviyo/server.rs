@@ -1,5 +1,5 @@
 //! The HTTP surface: routes, and the checks Klaviyo makes before any endpoint runs, in its
-//! order — injected faults, `Authorization: Klaviyo-API-Key …` (401), the `revision` header
+//! order — after injected faults ([`crate::faults`]) — `Authorization: Klaviyo-API-Key …` (401), the `revision` header
 //! (400), the body's media type (415), then the endpoint group's rate limit (429, counted
 //! only for admitted requests). Every request is recorded with the status it got (by
 //! [`harness::guarded`]).
@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -17,6 +17,7 @@ use axum::Router;
 use super::errors::ApiError;
 use super::rate_limit::{Group, Quota};
 use super::{bulk_jobs, events, profile_api, Shared};
+use crate::faults::{FaultAnswers, Faults};
 use crate::harness::{self, Gate};
 use crate::recorder::Recorder;
 
@@ -72,6 +73,10 @@ impl Gate for Shared {
         &self.recorder
     }
 
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn too_large() -> ApiError {
         ApiError::payload_too_large("Request body too large.")
     }
@@ -80,15 +85,18 @@ impl Gate for Shared {
         admit(self, &parts.method, parts.uri.path(), &parts.headers)
     }
 
-    /// Loses the answer if a fault says so, and adds the rate-limit headers.
-    fn answered(&self, quota: Option<Quota>, path: &str, mut response: Response) -> Response {
-        if response.status().is_success() && self.faults().take_lost(path) {
-            response = ApiError::for_status(503, None).into_response();
-        }
+    /// Adds the rate-limit headers.
+    fn answered(&self, quota: Option<Quota>, _path: &str, mut response: Response) -> Response {
         if let Some(quota) = quota {
             rate_limit_headers(response.headers_mut(), quota);
         }
         response
+    }
+}
+
+impl FaultAnswers for Shared {
+    fn fault_answer(&self, status: StatusCode, retry_after: Option<u64>) -> Response {
+        ApiError::for_status(status.as_u16(), retry_after).into_response()
     }
 }
 
@@ -99,9 +107,6 @@ fn admit(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Option<Quota>, ApiError> {
-    if let Some(error) = shared.faults().take() {
-        return Err(error);
-    }
     check_key(headers, &shared.api_key)?;
     check_revision(headers)?;
     if [Method::POST, Method::PATCH, Method::PUT].contains(method) {

@@ -9,7 +9,8 @@
 //! otherwise; the deprecated token/secret Basic auth is refused); each key may make 20
 //! requests per second and then gets 429 for the rest of that second. Tests move points and
 //! tiers through [`FakeLoyaltyLion::set_points`] and [`FakeLoyaltyLion::set_tier`], as
-//! LoyaltyLion's own rules would.
+//! LoyaltyLion's own rules would. Faults are injected through [`FakeLoyaltyLion::faults`]
+//! (see [`crate::faults`]).
 
 mod errors;
 mod server;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::data::StoreData;
+use crate::faults::{Fault, FaultPlan};
 use crate::harness::{self, bearer};
 
 /// A LoyaltyLion customer as the fake stores it (email lower-cased).
@@ -99,6 +101,8 @@ pub struct LoyaltyLionOptions {
     pub requests_per_second: u32,
     /// The program's tiers, lowest first (default Bronze 150+, Silver 500+, Gold 1000+ spend).
     pub tiers: Vec<LoyaltyLionTier>,
+    /// Injected faults (none by default); see [`crate::faults`].
+    pub faults: FaultPlan,
 }
 
 impl Default for LoyaltyLionOptions {
@@ -111,6 +115,7 @@ impl Default for LoyaltyLionOptions {
                 LoyaltyLionTier::new(2002, "Silver", 1, "500.00", Some("999.99")),
                 LoyaltyLionTier::new(2003, "Gold", 2, "1000.00", None),
             ],
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -135,6 +140,7 @@ impl FakeLoyaltyLion {
             "LoyaltyLion",
             options.api_key,
             options.requests_per_second,
+            &options.faults,
             store::Store::new(options.tiers),
             server::router,
         )
@@ -196,9 +202,11 @@ impl FakeLoyaltyLion {
 
     harness::request_log!(shared.gate, "(\"GET\", \"/v2/customers\")");
 
-    /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's
-    /// error body. Injected answers do not count against the rate limit.
+    /// Answers the next `count` requests, whatever they are, with `status` and LoyaltyLion's error
+    /// body, after any injections already due: `faults().inject_next(count,
+    /// Fault::for_status(status, None))`. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
-        self.shared.gate.reject_next(count, status);
+        self.faults()
+            .inject_next(count, Fault::for_status(status, None));
     }
 }

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::errors::ApiError;
 use super::Shared;
 use crate::harness;
+use crate::harness::faults::Injected;
 use crate::smile::paging::{page, Direction};
 use crate::smile::wire::{millis, parse_time, query_pairs};
 
@@ -145,6 +146,7 @@ fn listing(query: Option<String>) -> Result<Listing, ApiError> {
 /// `GET /v2/customers`: newest id first, `{customers, cursor: {prev, next}}`.
 async fn list_customers(
     State(shared): State<Arc<Shared>>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let Listing { limit, at, filters } = listing(query)?;
@@ -162,7 +164,7 @@ async fn list_customers(
         .filter(|c| within(c.updated_at, f.updated_at_min, f.updated_at_max))
         .map(|c| (c.id, c))
         .collect();
-    let page = page(matching, at, limit);
+    let page = page(matching, at, limit, injected.repeat_page(at.is_some()));
     let cursor = |last_id: u64, direction: Direction| {
         Cursor {
             last_id,

@@ -254,13 +254,13 @@ fn run<'d>(
     for entry in &plan.entries {
         let Some(ty) = entry.ty else { continue };
         let nodes: Vec<Node<'_>> = match entry.name.as_str() {
-            "orders" => root::page_records(state.orders.values(), &entry.arguments)
+            "orders" => root::page_records(state.orders.values(), &entry.arguments, false)
                 .map_err(|e| e.message)?
                 .items
                 .into_iter()
                 .map(|(_, order)| Node::Order(state, order))
                 .collect(),
-            "customers" => root::page_records(state.customers.values(), &entry.arguments)
+            "customers" => root::page_records(state.customers.values(), &entry.arguments, false)
                 .map_err(|e| e.message)?
                 .items
                 .into_iter()
@@ -387,6 +387,7 @@ mod tests {
         let root = QueryRoot {
             state,
             base_url: "http://fake",
+            injected: Default::default(),
         };
         let response = graphql::execute(&document, operation, &variables, &root);
         if !response.errors.is_empty() {

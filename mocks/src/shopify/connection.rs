@@ -42,7 +42,19 @@ impl<T> Page<T> {
 
 /// Pages `items`, which must be sorted ascending by their (unique) sort key. Without
 /// `first`/`last` (bulk operations) the whole filtered list is one page.
-pub(crate) fn page<T>(mut items: Vec<(String, T)>, args: &JsonMap) -> Result<Page<T>, FieldError> {
+pub(crate) fn page<T>(items: Vec<(String, T)>, args: &JsonMap) -> Result<Page<T>, FieldError> {
+    page_repeating(items, args, false)
+}
+
+/// [`page`], where with `repeat` a page after `after` starts half a page (at least one item)
+/// early, repeating items of the page before it (the injected [`Fault::RepeatPage`]).
+///
+/// [`Fault::RepeatPage`]: crate::faults::Fault::RepeatPage
+pub(crate) fn page_repeating<T>(
+    mut items: Vec<(String, T)>,
+    args: &JsonMap,
+    repeat: bool,
+) -> Result<Page<T>, FieldError> {
     let descending = args.get("reverse").and_then(JsonValue::as_bool) == Some(true);
     if descending {
         items.reverse();
@@ -58,9 +70,17 @@ pub(crate) fn page<T>(mut items: Vec<(String, T)>, args: &JsonMap) -> Result<Pag
     let mut has_previous_page = false;
     let mut has_next_page = false;
     if let Some(after) = cursor_argument(args, "after")? {
-        let before_len = items.len();
-        items.retain(|(key, _)| later(key, &after));
-        has_previous_page = items.len() < before_len;
+        // Sorted, so the items after the cursor are a suffix.
+        let mut start = items
+            .iter()
+            .position(|(key, _)| later(key, &after))
+            .unwrap_or(items.len());
+        if repeat {
+            let overlap = count_argument(args, "first").map_or(1, |first| (first / 2).max(1));
+            start = start.saturating_sub(overlap);
+        }
+        items.drain(..start);
+        has_previous_page = start > 0;
     }
     if let Some(before) = cursor_argument(args, "before")? {
         let before_len = items.len();
@@ -179,6 +199,15 @@ mod tests {
             &args(json!({"first": 2, "reverse": true, "after": cursor})),
         );
         assert_eq!(summary(next).0, [2, 1]);
+    }
+
+    #[test]
+    fn a_repeated_page_starts_half_a_page_early_and_still_moves_on() {
+        let cursor = encode_cursor("003");
+        let args = args(json!({"first": 4, "after": cursor}));
+        assert_eq!(summary(page(keyed(10), &args)).0, [4, 5, 6, 7]);
+        let repeated = summary(page_repeating(keyed(10), &args, true));
+        assert_eq!(repeated, (vec![2, 3, 4, 5], true, true));
     }
 
     #[test]

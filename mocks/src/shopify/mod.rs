@@ -5,7 +5,7 @@
 //! filtered with Shopify's search syntax, and backfilled through bulk operations.
 //!
 //! Tests drive it through [`FakeShopify`]: load a store, change records, force throttling,
-//! and read back every request it received.
+//! inject faults ([`FakeShopify::faults`]) and read back every request it received.
 
 mod bucket;
 mod bulk;
@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::data::{Customer, Order, StoreData};
+use crate::faults::{Fault, FaultPlan};
 use crate::harness;
-use crate::recorder::RecordedRequest;
 use state::Shared;
 
 /// How the fake shop is set up.
@@ -44,6 +44,8 @@ pub struct ShopifyOptions {
     pub max_query_cost: f64,
     /// How long a bulk operation stays RUNNING before it completes.
     pub bulk_delay: Duration,
+    /// Injected faults (none by default); see [`crate::faults`].
+    pub faults: FaultPlan,
 }
 
 impl Default for ShopifyOptions {
@@ -55,6 +57,7 @@ impl Default for ShopifyOptions {
             restore_rate: 100.0,
             max_query_cost: 1000.0,
             bulk_delay: Duration::from_millis(200),
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -135,19 +138,15 @@ impl FakeShopify {
             .map(|m| m.value.clone())
     }
 
-    /// Every request received so far, oldest first.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorder.all()
-    }
-
-    pub fn clear_requests(&self) {
-        self.shared.recorder.clear();
-    }
+    harness::request_log!(shared, "(\"POST\", \"/admin/api/2026-10/graphql.json\")");
 
     /// Answers the next `n` GraphQL requests `THROTTLED` (whatever they cost), draining the
-    /// bucket so the reported `throttleStatus` agrees.
+    /// bucket so the reported `throttleStatus` agrees: `faults().inject_next_on("/admin/api/",
+    /// n, Fault::Throttled)`.
     pub fn throttle_next(&self, n: usize) {
-        self.shared.state().throttle_next = n;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.faults()
+            .inject_next_on("/admin/api/", n, Fault::Throttled);
     }
 
     /// Sets the bucket's `currentlyAvailable` points (it keeps refilling from there).

@@ -15,6 +15,7 @@ use super::cost;
 use super::graphql::{self, GraphqlError};
 use super::root::{MutationRoot, QueryRoot};
 use super::state::Shared;
+use crate::harness::faults::Injected;
 
 /// What the endpoint answers.
 pub(crate) struct Answer {
@@ -45,8 +46,9 @@ struct GraphqlRequest {
     operation_name: Option<String>,
 }
 
-/// Answers the body of `POST /admin/api/{version}/graphql.json` (already authenticated).
-pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8]) -> Answer {
+/// Answers the body of `POST /admin/api/{version}/graphql.json` (already authenticated);
+/// `injected` may force `THROTTLED` or a repeated page.
+pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8], injected: &Injected) -> Answer {
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(body) else {
         return Answer {
             status: 400,
@@ -54,7 +56,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8]) -> Answer {
             throttled: false,
         };
     };
-    match run(shared, &request) {
+    match run(shared, &request, injected) {
         Ok(answer) => answer,
         Err(errors) => Answer::ok(json!({
             "errors": errors,
@@ -63,7 +65,11 @@ pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8]) -> Answer {
     }
 }
 
-fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<GraphqlError>> {
+fn run(
+    shared: &Arc<Shared>,
+    request: &GraphqlRequest,
+    injected: &Injected,
+) -> Result<Answer, Vec<GraphqlError>> {
     let document = graphql::parse(&request.query)?;
     let operation =
         graphql::operation(&document, request.operation_name.as_deref()).map_err(|e| vec![e])?;
@@ -99,9 +105,9 @@ fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<Gra
     }
 
     let mut state = shared.state();
-    let forced = state.throttle_next > 0;
+    // An injected `THROTTLED` drains the bucket, so the reported `throttleStatus` agrees.
+    let forced = injected.throttled();
     if forced {
-        state.throttle_next -= 1;
         state.bucket.set(0.0);
     }
     if forced || !state.bucket.try_take(requested as f64) {
@@ -137,6 +143,7 @@ fn run(shared: &Arc<Shared>, request: &GraphqlRequest) -> Result<Answer, Vec<Gra
         let root = QueryRoot {
             state: &state,
             base_url: &shared.base_url,
+            injected: injected.clone(),
         };
         graphql::execute(&document, operation, &variables, &root)
     };

@@ -12,11 +12,14 @@ use super::connection::{self, connection_json};
 use super::query_filter::{SearchFilter, Searchable, TimeField};
 use super::state::{Shared, ShopState};
 use super::{bulk, mutations, objects, projection};
+use crate::harness::faults::Injected;
 
 /// `QueryRoot` over a snapshot of the shop.
 pub(crate) struct QueryRoot<'s> {
     pub state: &'s ShopState,
     pub base_url: &'s str,
+    /// The request's injected fault: a root connection's page after `after` may repeat items.
+    pub injected: Injected,
 }
 
 impl ObjectValue for QueryRoot<'_> {
@@ -32,8 +35,10 @@ impl ObjectValue for QueryRoot<'_> {
         let args = info.arguments();
         let value = match info.field_name() {
             "shop" => objects::shop(state),
-            "orders" => list(state.orders.values(), args, |o| objects::order(state, o))?,
-            "customers" => list(state.customers.values(), args, |c| {
+            "orders" => list(state.orders.values(), args, self.repeat(args), |o| {
+                objects::order(state, o)
+            })?,
+            "customers" => list(state.customers.values(), args, self.repeat(args), |c| {
                 objects::customer(state, c)
             })?,
             "order" => self.node(string_argument(args, "id"), Some("Order")),
@@ -53,6 +58,12 @@ impl ObjectValue for QueryRoot<'_> {
 }
 
 impl QueryRoot<'_> {
+    /// Whether this root connection's page repeats items (an injected fault, on a later page).
+    fn repeat(&self, args: &JsonMap) -> bool {
+        let later_page = args.get("after").is_some_and(|after| !after.is_null());
+        self.injected.repeat_page(later_page)
+    }
+
     /// The object behind a global id (of type `only`, when given), or null.
     fn node(&self, gid: &str, only: Option<&str>) -> JsonValue {
         let state = self.state;
@@ -74,15 +85,20 @@ impl QueryRoot<'_> {
 fn list<'r, T: Searchable + 'r>(
     records: impl Iterator<Item = &'r T>,
     args: &JsonMap,
+    repeat: bool,
     to_json: impl Fn(&T) -> JsonValue,
 ) -> Result<JsonValue, FieldError> {
-    Ok(connection_json(page_records(records, args)?.map(to_json)))
+    Ok(connection_json(
+        page_records(records, args, repeat)?.map(to_json),
+    ))
 }
 
-/// The page of a root connection's records (see [`list`]).
+/// The page of a root connection's records (see [`list`]); `repeat` as in
+/// [`connection::page_repeating`].
 pub(crate) fn page_records<'r, T: Searchable + 'r>(
     records: impl Iterator<Item = &'r T>,
     args: &JsonMap,
+    repeat: bool,
 ) -> Result<connection::Page<&'r T>, FieldError> {
     let filter = SearchFilter::parse(string_argument(args, "query"));
     let sort = match string_argument(args, "sortKey") {
@@ -95,7 +111,7 @@ pub(crate) fn page_records<'r, T: Searchable + 'r>(
         .map(|record| (sort_key(record, sort), record))
         .collect();
     keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    connection::page(keyed, args)
+    connection::page_repeating(keyed, args, repeat)
 }
 
 /// A string that orders records like Shopify's sort key, then by id.

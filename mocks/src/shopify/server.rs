@@ -1,33 +1,32 @@
 //! The HTTP surface: `POST /admin/api/{version}/graphql.json` (token-checked like Shopify),
-//! `GET /bulk/{id}.jsonl` for bulk results, and a recorder layer that logs every request with
-//! the status it got and whether it was throttled.
+//! `GET /bulk/{id}.jsonl` for bulk results, behind [`harness::guarded`], which injects faults
+//! and logs every request with the status it got and whether it was throttled.
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde_json::json;
 
 use super::request;
 use super::state::Shared;
-use crate::recorder::RecordedRequest;
+use crate::faults::{FaultAnswers, Faults};
+use crate::harness::faults::Injected;
+use crate::harness::{self, Gate, ThrottledAnswer};
+use crate::recorder::Recorder;
 
-/// Largest request body the fake reads (Shopify's documents are far smaller).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// Marks a response as a `THROTTLED` answer for the recorder.
-#[derive(Clone, Copy)]
-struct Throttled;
+/// What Shopify answers a request without a valid access token.
+const INVALID_TOKEN: &str =
+    "[API] Invalid API key or access token (unrecognized login or wrong password)";
 
 /// The fake's routes over `shared`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .route("/bulk/{file}", get(bulk_file))
         .fallback(|| async {
@@ -35,9 +34,46 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 StatusCode::NOT_FOUND,
                 Json(json!({ "errors": "Not Found" })),
             )
-        })
-        .layer(middleware::from_fn_with_state(Arc::clone(&shared), record))
-        .with_state(shared)
+        });
+    harness::guarded(router, Arc::clone(&shared)).with_state(shared)
+}
+
+impl Gate for Shared {
+    /// Shopify's documents are far smaller.
+    const BODY_LIMIT: usize = 16 * 1024 * 1024;
+    type Pass = ();
+    type Refusal = Response;
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn too_large() -> Response {
+        let body = json!({ "errors": "Payload Too Large" });
+        (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+    }
+
+    /// The token is checked by the endpoint, after the API version in the path.
+    fn admit(&self, _parts: &Parts) -> Result<(), Response> {
+        Ok(())
+    }
+}
+
+impl FaultAnswers for Shared {
+    /// Shopify's `{"errors": "…"}`: its bad-token message, its REST-style call limit message
+    /// for 429, else the status's reason.
+    fn fault_answer(&self, status: StatusCode, _retry_after: Option<u64>) -> Response {
+        let message = match status.as_u16() {
+            401 => INVALID_TOKEN,
+            429 => "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
+            _ => status.canonical_reason().unwrap_or("Internal Server Error"),
+        };
+        (status, Json(json!({ "errors": message }))).into_response()
+    }
 }
 
 /// Whether `version` looks like a Shopify API version (`YYYY-MM`).
@@ -54,6 +90,7 @@ fn is_version(version: &str) -> bool {
 async fn graphql(
     State(shared): State<Arc<Shared>>,
     Path(version): Path<String>,
+    injected: Injected,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -68,16 +105,14 @@ async fn graphql(
         .get("x-shopify-access-token")
         .and_then(|v| v.to_str().ok());
     if token != Some(shared.options.access_token.as_str()) {
-        let body = json!({
-            "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
-        });
+        let body = json!({ "errors": INVALID_TOKEN });
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
-    let answer = request::handle(&shared, &body);
+    let answer = request::handle(&shared, &body, &injected);
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = (status, Json(answer.body)).into_response();
     if answer.throttled {
-        response.extensions_mut().insert(Throttled);
+        response.extensions_mut().insert(ThrottledAnswer);
     }
     response
 }
@@ -99,26 +134,4 @@ async fn bulk_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>) 
         )
             .into_response(),
     }
-}
-
-/// Records the request (with its body) and the answer's status.
-async fn record(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
-    let mut recorded = RecordedRequest {
-        at: Utc::now(),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        status: 0,
-        throttled: false,
-    };
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    recorded.status = response.status().as_u16();
-    recorded.throttled = response.extensions().get::<Throttled>().is_some();
-    shared.recorder.push(recorded);
-    response
 }

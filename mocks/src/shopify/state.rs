@@ -1,5 +1,5 @@
 //! The fake shop's mutable state: the store's records (indexed the way queries need them),
-//! metafields, bulk operations, the rate-limit bucket and the test hooks.
+//! metafields, bulk operations, the rate-limit bucket, the request log and injected faults.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -11,6 +11,7 @@ use super::bulk::BulkOperations;
 use super::query_filter::{Searchable, TimeField};
 use super::ShopifyOptions;
 use crate::data::{Customer, Order, StoreData};
+use crate::faults::Faults;
 use crate::recorder::Recorder;
 
 /// Everything a request handler needs, shared by the server and the test handle.
@@ -18,6 +19,7 @@ pub(crate) struct Shared {
     pub options: ShopifyOptions,
     pub base_url: String,
     pub recorder: Recorder,
+    pub faults: Faults,
     state: Mutex<ShopState>,
 }
 
@@ -25,6 +27,7 @@ impl Shared {
     pub(crate) fn new(options: ShopifyOptions, base_url: String) -> Shared {
         let bucket = LeakyBucket::new(options.bucket_max, options.restore_rate);
         Shared {
+            faults: Faults::new(&options.faults),
             options,
             base_url,
             recorder: Recorder::default(),
@@ -65,8 +68,6 @@ pub(crate) struct ShopState {
     pub next_metafield_id: u64,
     pub bulk: BulkOperations,
     pub bucket: LeakyBucket,
-    /// How many upcoming GraphQL requests to answer `THROTTLED` regardless of cost.
-    pub throttle_next: usize,
 }
 
 impl ShopState {
@@ -81,7 +82,6 @@ impl ShopState {
             next_metafield_id: 1,
             bulk: BulkOperations::default(),
             bucket,
-            throttle_next: 0,
         }
     }
 

@@ -7,10 +7,10 @@
 //! `Authorization: Bearer {token}` (401 otherwise); each token may make 10 requests per second
 //! and then gets 429 for the rest of that second, without rate-limit headers — Smile documents
 //! none. Smile has no endpoint that sets a VIP tier, so tests move tiers through
-//! [`FakeSmile::set_tier`], as Smile's own VIP engine would.
+//! [`FakeSmile::set_tier`], as Smile's own VIP engine would. Faults are injected through
+//! [`FakeSmile::faults`] (see [`crate::faults`]).
 
 pub(crate) mod errors;
-pub(crate) mod faults;
 pub(crate) mod paging;
 pub(crate) mod rate_limit;
 mod server;
@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::StoreData;
+use crate::faults::{Fault, FaultPlan};
 use crate::harness::{self, bearer};
 
 /// A customer's state in the loyalty program.
@@ -119,6 +120,8 @@ pub struct SmileOptions {
     pub requests_per_second: u32,
     /// The merchant's VIP tiers (default Bronze 100, Silver 500, Gold 1000 points).
     pub vip_tiers: Vec<SmileVipTier>,
+    /// Injected faults (none by default); see [`crate::faults`].
+    pub faults: FaultPlan,
 }
 
 impl Default for SmileOptions {
@@ -131,6 +134,7 @@ impl Default for SmileOptions {
                 SmileVipTier::new(426_715_799, "Silver", 500),
                 SmileVipTier::new(426_715_803, "Gold", 1000),
             ],
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -152,6 +156,7 @@ impl FakeSmile {
             "Smile",
             options.api_token,
             options.requests_per_second,
+            &options.faults,
             store::Store::new(options.vip_tiers),
             server::router,
         )
@@ -218,8 +223,10 @@ impl FakeSmile {
     harness::request_log!(shared.gate, "(\"GET\", \"/v1/customers\")");
 
     /// Answers the next `count` requests, whatever they are, with `status` and Smile's error
-    /// body. Injected answers do not count against the rate limit.
+    /// body, after any injections already due: `faults().inject_next(count,
+    /// Fault::for_status(status, None))`. Injected answers do not count against the rate limit.
     pub fn reject_next(&self, count: u32, status: u16) {
-        self.shared.gate.reject_next(count, status);
+        self.faults()
+            .inject_next(count, Fault::for_status(status, None));
     }
 }

@@ -22,6 +22,7 @@ use super::store::{PointsError, Store};
 use super::wire::{parse_time, query_pairs};
 use super::{Shared, SmileState};
 use crate::harness;
+use crate::harness::faults::Injected;
 
 /// Smile's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 50;
@@ -167,6 +168,7 @@ fn metadata(filters: &Cursor, next: Option<u64>, prev: Option<u64>) -> Value {
 /// `GET /v1/customers`: newest id first, filtered by `email`, `state`, `updated_at_min`.
 async fn list_customers(
     State(shared): State<Arc<Shared>>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let listing = listing(query)?;
@@ -185,7 +187,12 @@ async fn list_customers(
         .filter(|c| listing.updated_at_min.is_none_or(|min| c.updated_at >= min))
         .map(|c| (c.id, c))
         .collect();
-    let page = page(matching, listing.at, listing.limit);
+    let page = page(
+        matching,
+        listing.at,
+        listing.limit,
+        injected.repeat_page(listing.at.is_some()),
+    );
     let customers: Vec<Value> = page
         .items
         .iter()
@@ -218,6 +225,7 @@ async fn get_customer(
 /// `GET /v1/points_transactions`: newest id first, filtered by `customer_id`, `updated_at_min`.
 async fn list_transactions(
     State(shared): State<Arc<Shared>>,
+    injected: Injected,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let listing = listing(query)?;
@@ -230,7 +238,12 @@ async fn list_transactions(
         .filter(|t| listing.updated_at_min.is_none_or(|min| t.updated_at >= min))
         .map(|t| (t.id, t))
         .collect();
-    let page = page(matching, listing.at, listing.limit);
+    let page = page(
+        matching,
+        listing.at,
+        listing.limit,
+        injected.repeat_page(listing.at.is_some()),
+    );
     let transactions: Vec<Value> = page.items.iter().map(Store::transaction_json).collect();
     Ok(Json(json!({
         "points_transactions": transactions,
