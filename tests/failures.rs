@@ -11,7 +11,7 @@ use tiersync::store::{Store, StoreError};
 async fn a_revoked_klaviyo_key_stops_klaviyo_only_without_a_retry_storm() {
     let (data, _) = hand_built_store();
     let env = spawn(data).await;
-    env.servers.klaviyo.reject_next(1_000, 401, None);
+    env.servers.klaviyo.faults().revoke_token();
 
     let report = env.pass().await;
 
@@ -40,7 +40,7 @@ async fn a_revoked_klaviyo_key_stops_klaviyo_only_without_a_retry_storm() {
     drop(store);
 
     // The key works again (a restart with the fixed key): everything goes out, the mark clears.
-    env.servers.klaviyo.reject_next(0, 401, None);
+    env.servers.klaviyo.faults().restore_token();
     let report = env.pass().await;
     assert!(report.stopped.is_empty());
     assert_eq!(report.delivery.written, 12);
