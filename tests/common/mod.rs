@@ -44,9 +44,12 @@ pub struct TestEnv {
 
 /// Starts the fakes with `store` loaded and settings aimed at them.
 pub async fn spawn(store: StoreData) -> TestEnv {
-    let servers = MockServers::start(MockOptions::default())
-        .await
-        .expect("fakes start");
+    spawn_with(store, MockOptions::default()).await
+}
+
+/// Like [`spawn`], with the fakes set up by `options` (fault plans, shop plan…).
+pub async fn spawn_with(store: StoreData, options: MockOptions) -> TestEnv {
+    let servers = MockServers::start(options).await.expect("fakes start");
     servers.shopify.load(store);
     let dir = tempfile::tempdir().expect("temp dir");
     let toml = config_toml(&servers, &dir.path().join("store"));
