@@ -7,6 +7,7 @@ mod common;
 use common::{customer, order, spawn, store};
 use tiersync::store::Store;
 use tiersync_mocks::data::StoreData;
+use tiersync_mocks::faults::{Fault, FaultKind};
 
 const NEG: (u64, &str) = (21, "neg@example.com");
 const ABSURD: (u64, &str) = (22, "absurd@example.com");
@@ -201,4 +202,70 @@ async fn a_corrupt_record_names_the_recovery() {
         "{log}"
     );
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn a_garbled_orders_page_fails_the_pass_without_moving_the_cursor() {
+    let (data, _) = common::hand_built_store();
+    let mut env = spawn(data).await;
+    env.settings.sync.max_retry_time = std::time::Duration::from_secs(1);
+    env.pass().await;
+    let cursor = Store::open(&env.settings.store.path)
+        .unwrap()
+        .orders_cursor()
+        .unwrap();
+    env.servers
+        .shopify
+        .faults()
+        .set_rates(1, [(Fault::MalformedJson, 1.0)]);
+    env.servers
+        .shopify
+        .upsert_order(order(700, Some(common::ALICE), 0, "9000.00").build());
+
+    let error = tiersync::Pipeline::open(env.settings.clone())
+        .unwrap()
+        .pass(&tokio_util::sync::CancellationToken::new())
+        .await
+        .expect_err("the pass cannot read the page")
+        .to_string();
+
+    assert!(
+        error.contains("shopify orders: unexpected response"),
+        "{error}"
+    );
+    let store = Store::open(&env.settings.store.path).unwrap();
+    assert_eq!(store.orders_cursor().unwrap(), cursor, "the cursor stayed");
+    drop(store);
+    env.servers.shopify.faults().clear();
+    env.pass().await;
+    assert_eq!(
+        env.klaviyo_tier(common::ALICE.1).as_deref(),
+        Some("Platinum"),
+        "the order is read once the page reads"
+    );
+}
+
+#[tokio::test]
+async fn pages_that_repeat_orders_count_each_order_once() {
+    let (data, _) = common::hand_built_store();
+    let mut env = spawn(data).await;
+    env.settings.shopify.backfill = tiersync::config::Backfill::Pages;
+    env.settings.shopify.page_size = 3;
+    env.servers
+        .shopify
+        .faults()
+        .inject_next_on("/admin/api/", 10, Fault::RepeatPage);
+
+    env.pass().await;
+
+    assert!(env.servers.shopify.faults().injected(FaultKind::RepeatPage) >= 5);
+    let expected = common::expected_profiles(&env.servers.shopify.orders(), chrono::Utc::now());
+    let actual = common::klaviyo_profiles(&env);
+    for (id, want) in &expected {
+        assert_eq!(
+            actual.get(id),
+            Some(want),
+            "customer {id}: tier, orders, net spend"
+        );
+    }
 }

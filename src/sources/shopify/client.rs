@@ -165,10 +165,18 @@ impl ShopifyClient {
             path: "data".into(),
             detail: "no data and no errors in the response".into(),
         })?;
-        serde_path_to_error::deserialize(data).map_err(|e| ApiError::Malformed {
-            endpoint,
-            path: format!("data.{}", e.path()),
-            detail: e.inner().to_string(),
-        })
+        decode_data(endpoint, data)
     }
+}
+
+/// A response's `data` as `T`, or an error naming the endpoint and the field path.
+pub(super) fn decode_data<T: DeserializeOwned>(
+    endpoint: &'static str,
+    data: Value,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(data).map_err(|e| ApiError::Malformed {
+        endpoint,
+        path: format!("data.{}", e.path()),
+        detail: e.inner().to_string(),
+    })
 }

@@ -205,3 +205,94 @@ pub async fn ingest_orders(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::shopify::client::decode_data;
+
+    fn page(node: serde_json::Value) -> serde_json::Value {
+        json!({ "orders": { "pageInfo": { "hasNextPage": false, "endCursor": null }, "nodes": [
+            { "id": "gid://shopify/Order/1", "email": "a@example.com",
+              "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+              "cancelledAt": null, "test": false, "customer": { "id": "gid://shopify/Customer/1" },
+              "currentTotalPriceSet": { "shopMoney": { "amount": "10.00", "currencyCode": "USD" } } },
+            node
+        ] } })
+    }
+
+    fn error(node: serde_json::Value) -> String {
+        decode_data::<OrdersData>("shopify orders", page(node))
+            .err()
+            .expect("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        let e = error(
+            json!({ "id": "gid://shopify/Order/2", "updatedAt": "2026-01-01T00:00:00Z",
+            "test": false, "currentTotalPriceSet": { "shopMoney": { "amount": "1.00" } } }),
+        );
+        assert!(
+            e.contains("shopify orders: unexpected response at `data.orders.nodes[1]")
+                && e.contains("createdAt"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_path() {
+        let e = error(
+            json!({ "id": "gid://shopify/Order/2", "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z", "test": "yes",
+            "currentTotalPriceSet": { "shopMoney": { "amount": "1.00" } } }),
+        );
+        assert!(e.contains("`data.orders.nodes[1].test`"), "{e}");
+    }
+
+    #[test]
+    fn an_amount_beyond_any_decimal_is_named_with_its_path() {
+        let e = error(
+            json!({ "id": "gid://shopify/Order/2", "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z", "test": false,
+            "currentTotalPriceSet": { "shopMoney": { "amount": "1e40" } } }),
+        );
+        assert!(
+            e.contains("`data.orders.nodes[1].currentTotalPriceSet.shopMoney.amount`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn negative_and_absurd_totals_are_skipped_not_stored() {
+        let nodes: OrdersData = decode_data(
+            "shopify orders",
+            page(
+                json!({ "id": "gid://shopify/Order/2", "createdAt": "2026-01-01T00:00:00Z",
+                "updatedAt": "2026-01-01T00:00:00Z", "test": false,
+                "currentTotalPriceSet": { "shopMoney": { "amount": "-5.00" } } }),
+            ),
+        )
+        .unwrap();
+        let (kept, skipped) = records(nodes.orders.nodes);
+        assert_eq!((kept.len(), skipped), (1, 1));
+    }
+
+    #[test]
+    fn emails_that_are_not_addresses_are_dropped() {
+        assert_eq!(
+            normalize_email(" Zoë@Exämple.com "),
+            Some("zoë@exämple.com".into())
+        );
+        for bad in [
+            "not-an-email",
+            "a@b",
+            "a b@example.com",
+            "@example.com",
+            "a@@example.com",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+    }
+}
