@@ -286,3 +286,27 @@ async fn reconcile_repair_dry_run_plans_the_fixes_and_sends_nothing() {
     env.pass().await;
     assert_eq!(vip_tags(&env, 4), vec!["vip:gold"]);
 }
+
+#[tokio::test]
+async fn the_daemon_reconciles_on_its_schedule_and_remembers_when() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    let every = std::time::Duration::from_secs(3600);
+    let cancel = CancellationToken::new();
+
+    let first = Pipeline::open(env.settings.clone())
+        .unwrap()
+        .reconcile_if_due(&cancel, every)
+        .await
+        .unwrap();
+    // A restart does not run it again before `every` has passed.
+    let second = Pipeline::open(env.settings.clone())
+        .unwrap()
+        .reconcile_if_due(&cancel, every)
+        .await
+        .unwrap();
+
+    assert!(first.is_some_and(|r| r.repair && r.drift() == 0));
+    assert!(second.is_none());
+}
