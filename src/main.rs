@@ -7,6 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tiersync::Settings;
 
+/// sled and the daily recalculation allocate millions of small values; mimalloc does that at
+/// a fraction of glibc malloc's cost (BENCHMARKS.md, "The daily recalculation at scale").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

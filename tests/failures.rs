@@ -165,3 +165,49 @@ async fn a_store_path_that_cannot_be_written_is_a_clear_error() {
     );
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_format_3_is_migrated_in_place_and_nothing_is_re_sent() {
+    let (data, expected) = hand_built_store();
+    let env = spawn(data).await;
+    env.pass().await;
+    let customers: Vec<String> = {
+        let store = Store::open(&env.settings.store.path).unwrap();
+        store.customers().map(|r| r.unwrap().id).collect()
+    };
+    assert_eq!(customers.len(), expected.len());
+    // What format 3 looked like: no checkpoints tree.
+    {
+        let db = sled::open(&env.settings.store.path).unwrap();
+        assert!(db.drop_tree("checkpoints").unwrap());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &3u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    let store = Store::open(&env.settings.store.path).expect("format 3 is migrated");
+    let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+    let checkpoints = store.checkpoints_sorted(&ids).unwrap();
+    for (record, checkpoint) in store.customers().zip(&checkpoints) {
+        let record = record.unwrap();
+        assert_eq!(
+            checkpoint.as_ref(),
+            Some(&record.checkpoint()),
+            "{}",
+            record.id
+        );
+    }
+    drop(store);
+    env.servers.klaviyo.clear_requests();
+
+    let report = env.pass_at(common::now() + chrono::Duration::days(1)).await;
+
+    assert!(report.evaluation.recalculated, "{report}");
+    assert_eq!(report.evaluation.transitions, 0, "{report}");
+    assert_eq!(env.profile_writes(), 0, "nothing re-sent: {report}");
+    for (email, tier) in expected {
+        assert_eq!(env.klaviyo_tier(email).as_deref(), Some(tier), "{email}");
+    }
+}

@@ -12,7 +12,7 @@ use super::{History, Population};
 use crate::config::{ClvSettings, Level, TierSettings};
 
 /// Everything the tier decision reads, kept with the customer and shown by `explain`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Inputs {
     pub historic: Decimal,
     pub predicted: Decimal,

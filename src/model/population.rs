@@ -36,21 +36,27 @@ impl Population {
             .iter()
             .filter(|(h, _)| h.last_day.is_some())
             .collect();
-        let model = ClvModel::fit(with_orders.iter().map(|(h, _)| *h), today, clv);
-        let rfm = RfmBreaks::from_population(
-            with_orders
-                .iter()
-                .map(|(h, _)| days_since(h, today))
-                .collect(),
-            with_orders
-                .iter()
-                .map(|(h, _)| f64::from(h.lifetime_orders))
-                .collect(),
-            with_orders
-                .iter()
-                .map(|(h, _)| h.lifetime_net.to_f64().unwrap_or(0.0))
-                .collect(),
-        );
+        // The fit and the RFM quintiles are independent: one core each.
+        let (model, rfm) = std::thread::scope(|scope| {
+            let rfm = scope.spawn(|| {
+                RfmBreaks::from_population(
+                    with_orders
+                        .iter()
+                        .map(|(h, _)| days_since(h, today))
+                        .collect(),
+                    with_orders
+                        .iter()
+                        .map(|(h, _)| f64::from(h.lifetime_orders))
+                        .collect(),
+                    with_orders
+                        .iter()
+                        .map(|(h, _)| h.lifetime_net.to_f64().unwrap_or(0.0))
+                        .collect(),
+                )
+            });
+            let model = ClvModel::fit(with_orders.iter().map(|(h, _)| *h), today, clv);
+            (model, rfm.join().expect("the RFM worker panicked"))
+        });
         let cutoffs = match tiers.mode {
             TierMode::Fixed => Vec::new(),
             TierMode::Percentile => {

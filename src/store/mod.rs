@@ -9,6 +9,9 @@
 //!   customer is one read, and the daily recalculation scans one entry per customer;
 //! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
 //! - `customers`: customer GID → [`CustomerRecord`] (inputs, placement and tier state);
+//! - `checkpoints`: customer GID → [`TierCheckpoint`], the part of the record the next
+//!   evaluation reads (written with every record; the daily recalculation scans it beside
+//!   `customer_orders` instead of decoding every record);
 //! - `audit`: customer GID `\0` sequence → [`AuditEntry`], every tier transition;
 //! - `loyalty`: email → [`LoyaltyRecord`] (points and the loyalty app's tier);
 //! - `emails`: email → customer GID, from orders (joins loyalty members to customers);
@@ -28,6 +31,7 @@
 mod codec;
 mod error;
 mod records;
+mod split;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +45,7 @@ pub use error::StoreError;
 use crate::model::Population;
 pub use records::{
     Acknowledged, AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderFacts, OrderRecord,
-    OutboxEntry, ProfileState, StorefrontState,
+    OutboxEntry, ProfileState, StorefrontState, TierCheckpoint,
 };
 
 use codec::{
@@ -53,7 +57,7 @@ use codec::{
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
@@ -179,22 +183,19 @@ pub enum RecordChange {
 }
 
 impl RecordChange {
-    /// Compares a new record with the stored one.
-    pub fn between(previous: Option<&CustomerRecord>, record: &CustomerRecord) -> RecordChange {
+    /// Compares a new record (and its fingerprint) with the stored one's checkpoint.
+    pub fn between(
+        previous: Option<&TierCheckpoint>,
+        record: &CustomerRecord,
+        fingerprint: u64,
+    ) -> RecordChange {
         let Some(previous) = previous else {
             return RecordChange::State;
         };
         if previous.tier != record.tier || previous.email != record.email {
             return RecordChange::State;
         }
-        let same = previous.inputs == record.inputs
-            && previous.placement == record.placement
-            && previous.qualified == record.qualified
-            && previous.next_level == record.next_level
-            && previous.spend_to_next == record.spend_to_next
-            && previous.loyalty_tier == record.loyalty_tier
-            && previous.id == record.id;
-        if same {
+        if previous.fingerprint == fingerprint && previous.historic == record.inputs.historic {
             RecordChange::Unchanged
         } else {
             RecordChange::Derived
@@ -219,6 +220,7 @@ pub struct Store {
     customer_orders: Tree,
     dirty: Tree,
     customers: Tree,
+    checkpoints: Tree,
     audit: Tree,
     loyalty: Tree,
     emails: Tree,
@@ -248,6 +250,7 @@ impl Store {
             customer_orders: db.open_tree("customer_orders").map_err(map)?,
             dirty: db.open_tree("dirty").map_err(map)?,
             customers: db.open_tree("customers").map_err(map)?,
+            checkpoints: db.open_tree("checkpoints").map_err(map)?,
             audit: db.open_tree("audit").map_err(map)?,
             loyalty: db.open_tree("loyalty").map_err(map)?,
             emails: db.open_tree("emails").map_err(map)?,
@@ -269,7 +272,9 @@ impl Store {
                         path: self.path.clone(),
                         detail: "the schema version record is not 4 bytes".into(),
                     })?;
-                if found != SCHEMA_VERSION {
+                if found == 3 {
+                    self.migrate_from_3()?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::UnknownVersion {
                         path: self.path.clone(),
                         found,
@@ -284,6 +289,28 @@ impl Store {
                 self.flush()?;
             }
         }
+        Ok(())
+    }
+
+    /// Version 3 had no `checkpoints` tree: derive it from the customer records, then mark the
+    /// store version 4 (one batch each, so an interrupted migration runs again in full).
+    fn migrate_from_3(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut migrated = 0usize;
+        for record in self.customers() {
+            let record = record?;
+            batch.insert(record.id.as_bytes(), encode(&record.checkpoint())?);
+            migrated += 1;
+        }
+        self.checkpoints
+            .apply_batch(batch)
+            .map_err(|e| self.err(e))?;
+        self.flush()?;
+        self.meta
+            .insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        self.flush()?;
+        tracing::info!(path = %self.path.display(), customers = migrated, "store migrated from format 3 to 4");
         Ok(())
     }
 
@@ -475,13 +502,13 @@ impl Store {
             .transpose()
     }
 
-    /// The records of many customers at once, in the order of `ids`. Sorted ids (as a full
-    /// scan yields them) are read with one range scan instead of a lookup each.
-    pub fn customers_sorted(
+    /// The checkpoints of many customers at once, in the order of `ids`. Sorted ids are read
+    /// with one range scan instead of a lookup each.
+    pub fn checkpoints_sorted(
         &self,
         ids: &[&str],
-    ) -> Result<Vec<Option<CustomerRecord>>, StoreError> {
-        self.get_many(&self.customers, "customers", b"", ids)
+    ) -> Result<Vec<Option<TierCheckpoint>>, StoreError> {
+        self.get_many(&self.checkpoints, "checkpoints", b"", ids)
     }
 
     /// Every customer record (reports).
@@ -509,7 +536,8 @@ impl Store {
     /// from sled's monotonic id generator only for transitions actually committed.
     pub fn commit_evaluations(&self, batch: &[Evaluation]) -> Result<(), StoreError> {
         struct Encoded {
-            record: Option<Vec<u8>>,
+            /// The record and its checkpoint.
+            record: Option<(Vec<u8>, Vec<u8>)>,
             put: Option<Vec<u8>>,
             storefront: Option<Vec<u8>>,
             audit: Vec<(Vec<u8>, Vec<u8>)>,
@@ -525,11 +553,14 @@ impl Store {
         };
         let mut in_tx: Vec<(&Evaluation, Encoded)> = Vec::new();
         let mut derived = sled::Batch::default();
+        let mut derived_checkpoints = sled::Batch::default();
         let mut derived_count = 0usize;
         for e in batch {
             if !transactional(e) {
                 if e.change == RecordChange::Derived {
                     derived.insert(e.record.id.as_bytes(), encode(&e.record)?);
+                    derived_checkpoints
+                        .insert(e.record.id.as_bytes(), encode(&e.record.checkpoint())?);
                     derived_count += 1;
                 }
                 continue;
@@ -567,7 +598,7 @@ impl Store {
                 .collect::<Result<_, StoreError>>()?;
             let record = match e.change {
                 RecordChange::Unchanged => None,
-                _ => Some(encode(&e.record)?),
+                _ => Some((encode(&e.record)?, encode(&e.record.checkpoint())?)),
             };
             in_tx.push((
                 e,
@@ -581,12 +612,19 @@ impl Store {
             ));
         }
         if !in_tx.is_empty() {
-            (&self.customers, &self.dirty, &self.outbox, &self.audit)
-                .transaction(|(customers, dirty, outbox, audit)| {
+            (
+                &self.customers,
+                &self.checkpoints,
+                &self.dirty,
+                &self.outbox,
+                &self.audit,
+            )
+                .transaction(|(customers, checkpoints, dirty, outbox, audit)| {
                     for (evaluation, enc) in &in_tx {
                         let id = evaluation.record.id.as_str();
-                        if let Some(record) = &enc.record {
+                        if let Some((record, checkpoint)) = &enc.record {
                             customers.insert(id.as_bytes(), record.as_slice())?;
+                            checkpoints.insert(id.as_bytes(), checkpoint.as_slice())?;
                         }
                         if evaluation.dirty {
                             dirty.remove(id.as_bytes())?;
@@ -622,8 +660,13 @@ impl Store {
                 .map_err(|e| self.tx_err(e))?;
         }
         if derived_count > 0 {
+            // Record first: a crash between the two leaves a checkpoint whose fingerprint is
+            // stale, so the next evaluation rewrites the record once more, nothing worse.
             self.customers
                 .apply_batch(derived)
+                .map_err(|e| self.err(e))?;
+            self.checkpoints
+                .apply_batch(derived_checkpoints)
                 .map_err(|e| self.err(e))?;
         }
         Ok(())
@@ -663,6 +706,85 @@ impl Store {
             visit(id, &facts)?;
         }
         Ok(())
+    }
+
+    /// Every customer with orders — their order facts and last checkpoint — in key order: the
+    /// daily recalculation's one read of the store. The key space is cut into `parts` ranges
+    /// (see `split`), each scanned on its own thread with `visit` applied there; the results
+    /// come back in key order.
+    pub fn scan_customers<R: Send>(
+        &self,
+        parts: usize,
+        visit: impl Fn(&str, &[OrderFacts], Option<TierCheckpoint>) -> R + Sync,
+    ) -> Result<Vec<R>, StoreError> {
+        let bounds = |item: Option<Result<(sled::IVec, sled::IVec), sled::Error>>| {
+            item.transpose()
+                .map_err(|e| self.err(e))
+                .map(|kv| kv.map(|(k, _)| k))
+        };
+        let (Some(first), Some(last)) = (
+            bounds(self.customer_orders.iter().next())?,
+            bounds(self.customer_orders.iter().next_back())?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let ranges = split::key_ranges(&first, &last, parts);
+        let visit = &visit;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .into_iter()
+                .map(|range| scope.spawn(move || self.scan_range(range, visit)))
+                .collect();
+            let mut out = Vec::new();
+            for handle in handles {
+                out.extend(handle.join().expect("a store scan thread panicked")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// [`Store::scan_customers`] over one key range: `customer_orders` and `checkpoints`
+    /// walked side by side.
+    fn scan_range<R>(
+        &self,
+        range: split::KeyRange,
+        visit: &impl Fn(&str, &[OrderFacts], Option<TierCheckpoint>) -> R,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut checkpoints = self.checkpoints.range(range.clone()).peekable();
+        let mut facts: Vec<OrderFacts> = Vec::new();
+        let mut out = Vec::new();
+        for item in self.customer_orders.range(range) {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            let lossy;
+            let id = match std::str::from_utf8(&key) {
+                Ok(id) => id,
+                Err(_) => {
+                    lossy = String::from_utf8_lossy(&key).into_owned();
+                    &lossy
+                }
+            };
+            decode_customer_facts(id, &value, &mut facts)?;
+            let mut checkpoint = None;
+            while let Some(next) = checkpoints.peek() {
+                let at = match next {
+                    Ok((k, _)) => k.as_ref().cmp(key.as_ref()),
+                    Err(_) => std::cmp::Ordering::Less,
+                };
+                if at == std::cmp::Ordering::Greater {
+                    break;
+                }
+                let (_, bytes) = checkpoints
+                    .next()
+                    .expect("peeked")
+                    .map_err(|e| self.err(e))?;
+                if at == std::cmp::Ordering::Equal {
+                    checkpoint = Some(decode("checkpoints", id, &bytes)?);
+                    break;
+                }
+            }
+            out.push(visit(id, &facts, checkpoint));
+        }
+        Ok(out)
     }
 
     /// The population parameters of the last daily recalculation.

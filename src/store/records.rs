@@ -85,8 +85,8 @@ pub struct CustomerRecord {
 }
 
 impl CustomerRecord {
-    /// The version this record's status has, given the previous record.
-    pub fn next_version(previous: Option<&CustomerRecord>, tier: &TierState) -> u64 {
+    /// The version this record's status has, given the previous evaluation's checkpoint.
+    pub fn next_version(previous: Option<&TierCheckpoint>, tier: &TierState) -> u64 {
         match previous {
             None => 1,
             Some(p)
@@ -99,6 +99,50 @@ impl CustomerRecord {
             Some(p) => p.version + 1,
         }
     }
+
+    /// A stable hash of everything derived from the orders, loyalty points, the day's
+    /// population and the date (inputs, placement, next level…): equal fingerprints mean
+    /// nothing but `evaluated_at` would change, so the record is not rewritten. FNV-1a over
+    /// `Hash`, which is stable across runs; should a new build hash differently, each record
+    /// is rewritten once.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = fnv::FnvHasher::default();
+        self.id.hash(&mut hasher);
+        self.inputs.hash(&mut hasher);
+        self.placement.hash(&mut hasher);
+        self.qualified.hash(&mut hasher);
+        self.next_level.hash(&mut hasher);
+        self.spend_to_next.hash(&mut hasher);
+        self.loyalty_tier.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// What the next evaluation needs from this one.
+    pub fn checkpoint(&self) -> TierCheckpoint {
+        TierCheckpoint {
+            version: self.version,
+            tier: self.tier.clone(),
+            email: self.email.clone(),
+            historic: self.inputs.historic,
+            fingerprint: self.fingerprint(),
+        }
+    }
+}
+
+/// What deciding a customer's tier again needs from their last evaluation: the tier state
+/// (grace and lapse clocks, peak), the version, the email, the net spend (a fall is named in
+/// the placement) and the fingerprint of the derived values. Kept in its own tree beside the
+/// full record and written with it, so the daily recalculation reads a few dozen bytes per
+/// customer instead of decoding every record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierCheckpoint {
+    pub version: u64,
+    pub tier: TierState,
+    pub email: Option<String>,
+    pub historic: Decimal,
+    /// [`CustomerRecord::fingerprint`] of the stored record.
+    pub fingerprint: u64,
 }
 
 /// A loyalty-app member's balance and the app's own tier, keyed by email.

@@ -16,8 +16,8 @@ use crate::model::{
 };
 use crate::store::{
     Acknowledged, AuditEntry, CustomerRecord, DestinationState, Evaluation, LoyaltyRecord,
-    OrderFacts, OutboxChange, OutboxEntry, ProfileState, RecordChange, Store, StoreError,
-    StorefrontState,
+    OutboxChange, OutboxEntry, ProfileState, RecordChange, Store, StoreError, StorefrontState,
+    TierCheckpoint,
 };
 
 /// Customers committed per store transaction.
@@ -104,11 +104,15 @@ fn run(
     };
     let initial_sync = stored.is_none();
     let (population, targets) = if recalculated {
-        let everyone = scan_histories(store, window_start, tz)?;
+        let everyone = store.scan_customers(cores(), |id, facts, previous| Subject {
+            id: id.to_string(),
+            history: model::history(facts, window_start, tz),
+            previous,
+        })?;
         lap(&mut timings.scan);
         let with_points: Vec<(&History, i64)> = everyone
             .iter()
-            .map(|(id, h)| (h, loyalty.get(id).map_or(0, |l| l.points)))
+            .map(|s| (&s.history, loyalty.get(&s.id).map_or(0, |l| l.points)))
             .collect();
         let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
         log_population(&population);
@@ -116,13 +120,18 @@ fn run(
         (population, everyone)
     } else {
         let population = stored.expect("a population exists when no recalculation is due");
-        let targets = emails
-            .keys()
-            .map(|id| {
-                Ok((
-                    id.clone(),
-                    model::history(&store.customer_orders(id)?, window_start, tz),
-                ))
+        // Sorted, so the checkpoints and the destinations' states are read by range.
+        let mut ids: Vec<&str> = emails.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        let targets = ids
+            .iter()
+            .zip(store.checkpoints_sorted(&ids)?)
+            .map(|(id, previous)| {
+                Ok(Subject {
+                    id: id.to_string(),
+                    history: model::history(&store.customer_orders(id)?, window_start, tz),
+                    previous,
+                })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         lap(&mut timings.scan);
@@ -140,40 +149,35 @@ fn run(
         now,
     };
     for chunk in targets.chunks(BATCH) {
-        // The daily recalculation's targets come in key order, so each tree is read with one
-        // range scan per batch rather than a lookup per customer.
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-        let previous_records = store.customers_sorted(&ids)?;
-        lap(&mut timings.decide);
+        // Targets come in key order, so each destination's tree is read with one range scan
+        // per batch rather than a lookup per customer.
+        let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
         let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
         let storefront = Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
         lap(&mut timings.plan);
         let targets: Vec<Target> = chunk
             .iter()
-            .zip(previous_records)
             .enumerate()
-            .map(|(i, ((id, history), previous))| Target {
-                id,
-                history,
-                previous,
+            .map(|(i, subject)| Target {
+                subject,
                 klaviyo: klaviyo.at(i),
                 storefront: storefront.at(i),
             })
             .collect();
         // The model is pure: spread it over the cores.
         let batch: Vec<Evaluation> = parallel_map(&targets, |t| {
+            let Subject {
+                id,
+                history,
+                previous,
+            } = t.subject;
             let email = emails
-                .get(t.id)
+                .get(id)
                 .cloned()
                 .flatten()
-                .or_else(|| t.previous.as_ref().and_then(|p| p.email.clone()));
-            let (record, audit) = evaluator.customer(
-                t.id,
-                email,
-                t.history,
-                loyalty.get(t.id),
-                t.previous.as_ref(),
-            );
+                .or_else(|| previous.as_ref().and_then(|p| p.email.clone()));
+            let (record, audit) =
+                evaluator.customer(id, email, history, loyalty.get(id), previous.as_ref());
             let klaviyo = plan(&record, Some(desired_profile(&record)), t.klaviyo, now);
             let storefront = if settings.storefront.enabled {
                 plan(
@@ -185,7 +189,7 @@ fn run(
             } else {
                 OutboxChange::Keep
             };
-            let change = RecordChange::between(t.previous.as_ref(), &record);
+            let change = RecordChange::between(previous.as_ref(), &record, record.fingerprint());
             // The first sync records transitions but triggers no flows: connecting tiersync
             // must not send every existing VIP a "welcome to your tier" email at once.
             let events = if initial_sync {
@@ -210,7 +214,7 @@ fn run(
                 storefront,
                 audit,
                 events,
-                dirty: emails.contains_key(t.id),
+                dirty: emails.contains_key(id),
                 change,
             }
         });
@@ -240,11 +244,16 @@ fn run(
     Ok(report)
 }
 
-/// One customer to evaluate with what the store holds for them.
+/// One customer to evaluate: their orders summarized and their last evaluation's checkpoint.
+struct Subject {
+    id: String,
+    history: History,
+    previous: Option<TierCheckpoint>,
+}
+
+/// A subject with what the destinations hold for them.
 struct Target<'a> {
-    id: &'a str,
-    history: &'a History,
-    previous: Option<CustomerRecord>,
+    subject: &'a Subject,
     klaviyo: Held<'a, ProfileState>,
     storefront: Held<'a, StorefrontState>,
 }
@@ -294,66 +303,14 @@ impl<S: DestinationState> Reads<S> {
     }
 }
 
-/// Customers whose histories one scan batch hands to the worker.
-const SCAN_BATCH: usize = 2_048;
-
-/// Every customer's history, in key order. The scan (sled and decoding) runs on this thread
-/// while another summarizes the orders (shop-local days need a time-zone conversion per
-/// order).
-fn scan_histories(
-    store: &Store,
-    window_start: DateTime<Utc>,
-    tz: Tz,
-) -> Result<Vec<(String, History)>, StoreError> {
-    struct Batch {
-        ids: Vec<String>,
-        ends: Vec<usize>,
-        facts: Vec<OrderFacts>,
-    }
-    let new_batch = || Batch {
-        ids: Vec::with_capacity(SCAN_BATCH),
-        ends: Vec::with_capacity(SCAN_BATCH),
-        facts: Vec::with_capacity(SCAN_BATCH * 12),
-    };
-    std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(4);
-        let worker = scope.spawn(move || {
-            let mut out: Vec<(String, History)> = Vec::new();
-            for batch in receive {
-                let mut start = 0;
-                for (id, end) in batch.ids.into_iter().zip(batch.ends) {
-                    out.push((
-                        id,
-                        model::history(&batch.facts[start..end], window_start, tz),
-                    ));
-                    start = end;
-                }
-            }
-            out
-        });
-        let mut batch = new_batch();
-        let scanned = store.scan_customer_orders(|id, orders| {
-            batch.ids.push(id.to_string());
-            batch.facts.extend_from_slice(orders);
-            batch.ends.push(batch.facts.len());
-            if batch.ids.len() == SCAN_BATCH {
-                // The worker only stops early by panicking, which the join reports.
-                let _ = send.send(std::mem::replace(&mut batch, new_batch()));
-            }
-            Ok(())
-        });
-        if !batch.ids.is_empty() {
-            let _ = send.send(batch);
-        }
-        drop(send);
-        let out = worker.join().expect("the history worker panicked");
-        scanned.map(|()| out)
-    })
+/// The cores the recalculation spreads over.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `f` over `items` in order, on up to the available cores.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores();
     if threads < 2 || items.len() < 64 {
         return items.iter().map(f).collect();
     }
@@ -386,7 +343,7 @@ impl Evaluator<'_> {
         email: Option<String>,
         history: &History,
         loyalty: Option<&LoyaltyRecord>,
-        previous: Option<&CustomerRecord>,
+        previous: Option<&TierCheckpoint>,
     ) -> (CustomerRecord, Vec<AuditEntry>) {
         let tiers = &self.settings.tiers;
         let points = loyalty.map_or(0, |l| l.points);
@@ -426,7 +383,7 @@ impl Evaluator<'_> {
             },
         };
         if let Some(before) = previous
-            .map(|p| p.inputs.historic)
+            .map(|p| p.historic)
             .filter(|b| *b > inputs.historic)
         {
             placement.push_str(&format!(
