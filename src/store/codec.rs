@@ -66,7 +66,12 @@ fn unzigzag(v: u64) -> i64 {
 }
 
 fn numeric_order_id(id: &str) -> Option<u64> {
-    let digits = id.strip_prefix(ORDER_GID_PREFIX)?;
+    canonical_number(id, ORDER_GID_PREFIX)
+}
+
+/// `n` of `<prefix><n>` when `n` is a canonical decimal u64 (so it round-trips).
+fn canonical_number(id: &str, prefix: &str) -> Option<u64> {
+    let digits = id.strip_prefix(prefix)?;
     let n: u64 = digits.parse().ok()?;
     // Only canonical forms round-trip ("007" or "+7" would not).
     (digits.len() == decimal_len(n) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(n)
@@ -79,6 +84,99 @@ fn decimal_len(mut n: u64) -> usize {
         len += 1;
     }
     len
+}
+
+// ---- the orders tree -----------------------------------------------------------------------
+//
+// The `orders` tree only answers "is this order new or changed, and whose was it?" (the facts
+// live in `customer_orders`), so it keeps a fingerprint and the customer, not the order:
+//
+//   key:   0x01 + u64 big-endian for `gid://shopify/Order/<n>` (canonical n), else 0x00 + the id
+//   value: u8 tag (0 no customer, 1 `gid://shopify/Customer/<n>` as a varint n, 2 varint
+//          length + UTF-8 customer id), then the order's fingerprint as 8 bytes little-endian
+//
+// About 20 bytes an order instead of ~200: sled's memory at open grows with the store's size.
+
+const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
+
+/// What the store remembers of an order it has seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SeenOrder {
+    pub customer_id: Option<String>,
+    pub fingerprint: u64,
+}
+
+/// The `orders` tree key of an order GID.
+pub(super) fn order_key(id: &str) -> Vec<u8> {
+    match numeric_order_id(id) {
+        Some(n) => {
+            let mut key = Vec::with_capacity(9);
+            key.push(1);
+            key.extend_from_slice(&n.to_be_bytes());
+            key
+        }
+        None => {
+            let mut key = Vec::with_capacity(1 + id.len());
+            key.push(0);
+            key.extend_from_slice(id.as_bytes());
+            key
+        }
+    }
+}
+
+pub(super) fn encode_seen_order(seen: &SeenOrder) -> Vec<u8> {
+    let mut out = Vec::with_capacity(18);
+    match seen.customer_id.as_deref() {
+        None => out.push(0),
+        Some(id) => match canonical_number(id, CUSTOMER_GID_PREFIX) {
+            Some(n) => {
+                out.push(1);
+                put_varint(&mut out, n);
+            }
+            None => {
+                out.push(2);
+                put_varint(&mut out, id.len() as u64);
+                out.extend_from_slice(id.as_bytes());
+            }
+        },
+    }
+    out.extend_from_slice(&seen.fingerprint.to_le_bytes());
+    out
+}
+
+pub(super) fn decode_seen_order(key: &str, bytes: &[u8]) -> Result<SeenOrder, StoreError> {
+    let corrupt = || StoreError::Decode {
+        tree: "orders",
+        key: key.to_string(),
+        detail: "malformed order entry".into(),
+    };
+    let mut reader = Reader { bytes, at: 0 };
+    let customer_id = match reader.byte().ok_or_else(corrupt)? {
+        0 => None,
+        1 => Some(format!(
+            "{CUSTOMER_GID_PREFIX}{}",
+            reader.varint().ok_or_else(corrupt)?
+        )),
+        2 => {
+            let len =
+                usize::try_from(reader.varint().ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+            let id = reader.take(len).ok_or_else(corrupt)?;
+            Some(String::from_utf8(id.to_vec()).map_err(|_| corrupt())?)
+        }
+        _ => return Err(corrupt()),
+    };
+    let fingerprint = reader
+        .take(8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(corrupt)?;
+    if reader.at != bytes.len() {
+        return Err(corrupt());
+    }
+    Ok(SeenOrder {
+        customer_id,
+        fingerprint,
+    })
 }
 
 /// Encodes a customer's orders (sorted by id, as [`upsert_order`] keeps them).
@@ -315,6 +413,31 @@ mod tests {
         assert!(decode_customer_orders("c", &bytes[..bytes.len() - 1]).is_err());
         assert!(decode_customer_orders("c", &[]).is_err());
         assert!(encode_customer_orders(&[]).len() == 1);
+    }
+
+    #[test]
+    fn seen_orders_round_trip_and_keys_tell_numeric_from_other_ids() {
+        for customer_id in [
+            None,
+            Some("gid://shopify/Customer/7000000000001".to_string()),
+            Some("gid://shopify/Customer/007".to_string()),
+            Some("légacy-id".to_string()),
+        ] {
+            let seen = SeenOrder {
+                customer_id,
+                fingerprint: 0xDEAD_BEEF_0123_4567,
+            };
+            let bytes = encode_seen_order(&seen);
+            assert_eq!(decode_seen_order("o", &bytes).unwrap(), seen);
+            assert!(decode_seen_order("o", &bytes[..bytes.len() - 1]).is_err());
+        }
+        assert!(decode_seen_order("o", &[9]).is_err());
+        assert_eq!(order_key("gid://shopify/Order/5").len(), 9);
+        assert_eq!(order_key("gid://shopify/Order/05")[0], 0);
+        assert_ne!(
+            order_key("gid://shopify/Order/5"),
+            order_key("gid://shopify/Order/6")
+        );
     }
 
     #[test]

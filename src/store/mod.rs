@@ -3,7 +3,8 @@
 //! Trees:
 //! - `meta`: schema version, the orders cursor, the shop time zone, the day's population
 //!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs);
-//! - `orders`: order GID → [`OrderRecord`];
+//! - `orders`: order GID → the order's customer and fingerprint (replays and customer changes
+//!   are recognized without keeping the order itself; see `codec`);
 //! - `customer_orders`: customer GID → every order of that customer (order GID and
 //!   [`OrderFacts`], sorted by order GID) in one compact value (see `codec`): evaluating a
 //!   customer is one read, and the daily recalculation scans one entry per customer;
@@ -32,6 +33,8 @@ mod codec;
 mod error;
 mod records;
 mod split;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,15 +52,16 @@ pub use records::{
 };
 
 use codec::{
-    decode, decode_customer_facts, decode_customer_orders, encode, encode_customer_orders,
-    remove_order, upsert_order, IndexedOrder,
+    decode, decode_customer_facts, decode_customer_orders, decode_seen_order, encode,
+    encode_customer_orders, encode_seen_order, order_key, remove_order, upsert_order, IndexedOrder,
+    SeenOrder,
 };
 
 /// sled's page cache when the configuration does not say (`store.cache_mb`).
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
@@ -273,7 +277,10 @@ impl Store {
                         detail: "the schema version record is not 4 bytes".into(),
                     })?;
                 if found == 3 {
-                    self.migrate_from_3()?;
+                    self.add_checkpoints()?;
+                }
+                if found == 3 || found == 4 {
+                    self.compact_orders()?;
                 } else if found != SCHEMA_VERSION {
                     return Err(StoreError::UnknownVersion {
                         path: self.path.clone(),
@@ -292,9 +299,9 @@ impl Store {
         Ok(())
     }
 
-    /// Version 3 had no `checkpoints` tree: derive it from the customer records, then mark the
-    /// store version 4 (one batch each, so an interrupted migration runs again in full).
-    fn migrate_from_3(&self) -> Result<(), StoreError> {
+    /// Format 3 had no `checkpoints` tree: derive it from the customer records. Rewriting a
+    /// checkpoint is idempotent, so an interrupted migration simply runs again.
+    fn add_checkpoints(&self) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut migrated = 0usize;
         for record in self.customers() {
@@ -305,13 +312,49 @@ impl Store {
         self.checkpoints
             .apply_batch(batch)
             .map_err(|e| self.err(e))?;
+        self.set_schema_version(4)?;
+        tracing::info!(path = %self.path.display(), customers = migrated, "store migrated to format 4 (tier checkpoints)");
+        Ok(())
+    }
+
+    /// Formats up to 4 kept every order whole under its id; format 5 keeps the customer and
+    /// a fingerprint under a compact key. New keys start with byte 0 or 1 and old ones (text)
+    /// above, so an interrupted migration resumes where it stopped.
+    fn compact_orders(&self) -> Result<(), StoreError> {
+        const CHUNK: usize = 10_000;
+        let mut migrated = 0usize;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in self.orders.range([2u8]..).take(CHUNK) {
+                let (key, value) = item.map_err(|e| self.err(e))?;
+                let id = String::from_utf8_lossy(&key).into_owned();
+                let order: OrderRecord = decode("orders", &id, &value)?;
+                batch.remove(key);
+                let seen = SeenOrder {
+                    customer_id: order.customer_id.clone(),
+                    fingerprint: order.fingerprint(),
+                };
+                batch.insert(order_key(&order.id), encode_seen_order(&seen));
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.orders.apply_batch(batch).map_err(|e| self.err(e))?;
+            migrated += n;
+        }
+        self.set_schema_version(5)?;
+        tracing::info!(path = %self.path.display(), orders = migrated, "store migrated to format 5 (compact order entries)");
+        Ok(())
+    }
+
+    fn set_schema_version(&self, version: u32) -> Result<(), StoreError> {
         self.flush()?;
         self.meta
-            .insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+            .insert(KEY_SCHEMA, &version.to_be_bytes())
             .map_err(|e| self.err(e))?;
-        self.flush()?;
-        tracing::info!(path = %self.path.display(), customers = migrated, "store migrated from format 3 to 4");
-        Ok(())
+        self.flush()
     }
 
     pub fn path(&self) -> &Path {
@@ -345,14 +388,6 @@ impl Store {
             .transpose()
     }
 
-    pub fn order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.orders
-            .get(id)
-            .map_err(|e| self.err(e))?
-            .map(|v| decode("orders", id, &v))
-            .transpose()
-    }
-
     /// Upserts a page of orders, dirties the customers whose facts changed and, when given,
     /// moves the cursor forward — all in one transaction. Replaying a page changes nothing.
     /// Returns how many orders were new or changed.
@@ -361,7 +396,18 @@ impl Store {
         page: &[OrderRecord],
         cursor: Option<DateTime<Utc>>,
     ) -> Result<usize, StoreError> {
-        let encoded: Vec<Vec<u8>> = page.iter().map(encode).collect::<Result<_, _>>()?;
+        let seen: Vec<(Vec<u8>, SeenOrder)> = page
+            .iter()
+            .map(|order| {
+                (
+                    order_key(&order.id),
+                    SeenOrder {
+                        customer_id: order.customer_id.clone(),
+                        fingerprint: order.fingerprint(),
+                    },
+                )
+            })
+            .collect();
         let cursor = cursor
             .map(|c| Ok::<_, StoreError>((c, encode(&c)?)))
             .transpose()?;
@@ -392,15 +438,17 @@ impl Store {
                 // In page order: (order, new customer and facts, customer it moved away from).
                 let mut touched: Vec<IndexChange> = Vec::new();
                 let mut changed = 0;
-                for (order, order_bytes) in page.iter().zip(&encoded) {
-                    let previous = orders.get(order.id.as_bytes())?;
-                    if previous.as_deref() == Some(order_bytes.as_slice()) {
+                for (order, (key, seen)) in page.iter().zip(&seen) {
+                    let previous = orders
+                        .get(key.as_slice())?
+                        .map(|bytes| decode_seen_order(&order.id, &bytes))
+                        .transpose()
+                        .map_err(abort)?;
+                    if previous.as_ref() == Some(seen) {
                         continue;
                     }
                     changed += 1;
                     if let Some(previous) = previous {
-                        let previous: OrderRecord =
-                            decode("orders", &order.id, &previous).map_err(abort)?;
                         if let Some(old_customer) = &previous.customer_id {
                             if previous.customer_id != order.customer_id {
                                 load(old_customer)?;
@@ -412,7 +460,7 @@ impl Store {
                             }
                         }
                     }
-                    orders.insert(order.id.as_bytes(), order_bytes.as_slice())?;
+                    orders.insert(key.as_slice(), encode_seen_order(seen))?;
                     if let Some(customer) = &order.customer_id {
                         load(customer)?;
                         touched.push((

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Inputs, TierState, Transition};
 
 /// A Shopify order as tiersync needs it, normalized at ingest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct OrderRecord {
     /// Shopify order GID.
     pub id: String,
@@ -39,6 +39,15 @@ impl OrderRecord {
         } else {
             Decimal::ZERO
         }
+    }
+
+    /// A stable hash of everything the order carries: a replayed page whose orders hash the
+    /// same changes nothing.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = fnv::FnvHasher::default();
+        self.hash(&mut hasher);
+        hasher.finish()
     }
 
     pub fn facts(&self) -> OrderFacts {
