@@ -222,11 +222,16 @@ fn dir_size(path: &Path) -> u64 {
 
 /// Peak resident set of this process, KiB.
 fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// A KiB field of /proc/self/status.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
@@ -261,6 +266,7 @@ path = "{}"
     let opened = Instant::now();
     let store = Store::open(&run).expect("opening the store");
     let open_secs = opened.elapsed().as_secs_f64();
+    let open_rss = (peak_rss_kib(), status_kib("VmRSS:"));
     let started = Instant::now();
     let detail = match name {
         "open" => String::new(),
@@ -301,7 +307,10 @@ path = "{}"
     let secs = started.elapsed().as_secs_f64();
     let rss = peak_rss_kib();
     drop(store);
-    println!("RESULT phase={name} secs={secs:.3} open_secs={open_secs:.3} rss_kib={rss} {detail}");
+    println!(
+        "RESULT phase={name} secs={secs:.3} open_secs={open_secs:.3} rss_kib={rss} open_peak_kib={} open_rss_kib={} {detail}",
+        open_rss.0, open_rss.1
+    );
 }
 
 struct PhaseResult {

@@ -38,11 +38,83 @@ impl History {
     }
 }
 
+/// Shop-local calendar days of UTC instants, without a time-zone lookup per order: the zone's
+/// UTC offset is tabulated once per UTC day from 2000 to 2100 (the daily recalculation turns
+/// ten million order times into days). Days whose offset changes within them (a DST switch)
+/// and instants outside the table ask the zone itself.
+#[derive(Debug, Clone)]
+pub struct ShopDays {
+    tz: Tz,
+    /// UTC day number (days since 1970-01-01) of `offsets[0]`.
+    first_day: i64,
+    /// The offset in seconds for the whole UTC day, or [`VARIES`].
+    offsets: Vec<i32>,
+}
+
+const VARIES: i32 = i32::MIN;
+const SECS_PER_DAY: i64 = 86_400;
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+const UNIX_EPOCH_FROM_CE: i64 = 719_163;
+
+impl ShopDays {
+    pub fn new(tz: Tz) -> ShopDays {
+        use chrono::Offset;
+        use chrono::TimeZone;
+        let first_day = 10_957; // 2000-01-01
+        let last_day = 47_482; // 2100-01-01
+        let offset_at = |secs: i64| {
+            tz.offset_from_utc_datetime(
+                &DateTime::from_timestamp(secs, 0)
+                    .expect("within chrono's range")
+                    .naive_utc(),
+            )
+            .fix()
+            .local_minus_utc()
+        };
+        let offsets = (first_day..last_day)
+            .map(|day| {
+                let start = day * SECS_PER_DAY;
+                let offset = offset_at(start);
+                let same = [start + SECS_PER_DAY / 2, start + SECS_PER_DAY - 1]
+                    .into_iter()
+                    .all(|t| offset_at(t) == offset);
+                if same {
+                    offset
+                } else {
+                    VARIES
+                }
+            })
+            .collect();
+        ShopDays {
+            tz,
+            first_day,
+            offsets,
+        }
+    }
+
+    /// The shop-local calendar day of `at`.
+    pub fn day(&self, at: DateTime<Utc>) -> NaiveDate {
+        let secs = at.timestamp();
+        let offset = usize::try_from(secs.div_euclid(SECS_PER_DAY) - self.first_day)
+            .ok()
+            .and_then(|i| self.offsets.get(i))
+            .filter(|o| **o != VARIES);
+        offset
+            .and_then(|offset| {
+                let local_day = (secs + i64::from(*offset)).div_euclid(SECS_PER_DAY);
+                NaiveDate::from_num_days_from_ce_opt(
+                    i32::try_from(local_day + UNIX_EPOCH_FROM_CE).ok()?,
+                )
+            })
+            .unwrap_or_else(|| at.with_timezone(&self.tz).date_naive())
+    }
+}
+
 /// Summarizes one customer's orders. Orders created at or after `window_start` also count
 /// toward the window sums.
-pub fn history(orders: &[OrderFacts], window_start: DateTime<Utc>, tz: Tz) -> History {
+pub fn history(orders: &[OrderFacts], window_start: DateTime<Utc>, days: &ShopDays) -> History {
     let mut sums = History::default();
-    let mut days: Vec<(NaiveDate, Decimal)> = Vec::with_capacity(orders.len());
+    let mut purchases: Vec<(NaiveDate, Decimal)> = Vec::with_capacity(orders.len());
     for order in orders.iter().filter(|o| o.counts) {
         sums.lifetime_net += order.net;
         sums.lifetime_orders += 1;
@@ -50,11 +122,11 @@ pub fn history(orders: &[OrderFacts], window_start: DateTime<Utc>, tz: Tz) -> Hi
             sums.window_net += order.net;
             sums.window_orders += 1;
         }
-        days.push((order.created_at.with_timezone(&tz).date_naive(), order.net));
+        purchases.push((days.day(order.created_at), order.net));
     }
-    days.sort_unstable_by_key(|(day, _)| *day);
-    let mut day_totals: Vec<(NaiveDate, Decimal)> = Vec::with_capacity(days.len());
-    for (day, net) in days {
+    purchases.sort_unstable_by_key(|(day, _)| *day);
+    let mut day_totals: Vec<(NaiveDate, Decimal)> = Vec::with_capacity(purchases.len());
+    for (day, net) in purchases {
         match day_totals.last_mut() {
             Some((last, total)) if *last == day => *total += net,
             _ => day_totals.push((day, net)),
@@ -96,7 +168,7 @@ mod tests {
         let h = history(
             &orders,
             Utc.with_ymd_and_hms(2026, 1, 10, 0, 0, 0).unwrap(),
-            chrono_tz::UTC,
+            &ShopDays::new(chrono_tz::UTC),
         );
         assert_eq!(h.lifetime_net, dec!(180.00));
         assert_eq!(h.lifetime_orders, 4);
@@ -118,8 +190,41 @@ mod tests {
         let h = history(
             &orders,
             Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap(),
-            chrono_tz::America::New_York,
+            &ShopDays::new(chrono_tz::America::New_York),
         );
         assert_eq!(h.first_day, NaiveDate::from_ymd_opt(2026, 1, 1));
+    }
+
+    #[test]
+    fn tabulated_days_match_the_time_zone_everywhere() {
+        // Zones with DST, half-hour DST (Lord Howe), 45-minute offsets, and no DST; instants
+        // every 7h13m from 1995 to 2105 hit every kind of day, switch days included.
+        for tz in [
+            chrono_tz::America::New_York,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Kathmandu,
+            chrono_tz::Pacific::Chatham,
+            chrono_tz::Europe::London,
+            chrono_tz::UTC,
+        ] {
+            let days = ShopDays::new(tz);
+            let mut secs = Utc
+                .with_ymd_and_hms(1995, 1, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp();
+            let end = Utc
+                .with_ymd_and_hms(2105, 1, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp();
+            while secs < end {
+                let at = DateTime::from_timestamp(secs, 0).unwrap();
+                assert_eq!(
+                    days.day(at),
+                    at.with_timezone(&tz).date_naive(),
+                    "{tz} at {at}"
+                );
+                secs += 7 * 3600 + 13 * 60;
+            }
+        }
     }
 }

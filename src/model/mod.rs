@@ -17,7 +17,7 @@ pub mod segments;
 pub mod state;
 
 pub use customer::{blend, inputs, next_level, place, Inputs};
-pub use history::{history, History};
+pub use history::{history, History, ShopDays};
 pub use population::Population;
 pub use predict::ClvModel;
 pub use segments::RfmBreaks;

@@ -247,9 +247,10 @@ mod tests {
             }
         }
         let window_start = now - chrono::Duration::days(365);
+        let utc = crate::model::ShopDays::new(chrono_tz::UTC);
         by_customer
             .values()
-            .map(|orders| crate::model::history(orders, window_start, chrono_tz::UTC))
+            .map(|orders| crate::model::history(orders, window_start, &utc))
             .collect()
     }
 

@@ -29,10 +29,11 @@ pub fn calibrate(store: &Store, settings: &Settings, target_share: f64) -> anyho
     let today = now.with_timezone(&tz).date_naive();
     let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
     let loyalty = store.loyalty_by_customer()?;
+    let days = model::ShopDays::new(tz);
     let mut histories: Vec<(History, i64)> = Vec::new();
     store.scan_customer_orders(|id, orders| {
         let points = loyalty.get(id).map_or(0, |l| l.points);
-        histories.push((model::history(orders, window_start, tz), points));
+        histories.push((model::history(orders, window_start, &days), points));
         Ok(())
     })?;
     anyhow::ensure!(

@@ -12,7 +12,8 @@ use super::events;
 use crate::config::StorefrontSettings;
 use crate::config::{Authority, LoyaltyPlatform, Settings};
 use crate::model::{
-    self, History, Observation, Population, StateRules, TierState, TransitionKind, VipState,
+    self, History, Observation, Population, ShopDays, StateRules, TierState, TransitionKind,
+    VipState,
 };
 use crate::store::{
     Acknowledged, AuditEntry, CustomerRecord, DestinationState, Evaluation, LoyaltyRecord,
@@ -104,14 +105,16 @@ fn run(
     };
     let initial_sync = stored.is_none();
     let (population, targets) = if recalculated {
+        let days = ShopDays::new(tz);
         let everyone = store.scan_customers(cores(), |id, facts, previous| Subject {
             id: id.to_string(),
-            history: model::history(facts, window_start, tz),
+            history: model::history(facts, window_start, &days),
             previous,
         })?;
         lap(&mut timings.scan);
         let with_points: Vec<(&History, i64)> = everyone
             .iter()
+            .flatten()
             .map(|s| (&s.history, loyalty.get(&s.id).map_or(0, |l| l.points)))
             .collect();
         let population = Population::build(&with_points, today, &settings.clv, &settings.tiers);
@@ -120,6 +123,7 @@ fn run(
         (population, everyone)
     } else {
         let population = stored.expect("a population exists when no recalculation is due");
+        let days = ShopDays::new(tz);
         // Sorted, so the checkpoints and the destinations' states are read by range.
         let mut ids: Vec<&str> = emails.keys().map(String::as_str).collect();
         ids.sort_unstable();
@@ -129,13 +133,13 @@ fn run(
             .map(|(id, previous)| {
                 Ok(Subject {
                     id: id.to_string(),
-                    history: model::history(&store.customer_orders(id)?, window_start, tz),
+                    history: model::history(&store.customer_orders(id)?, window_start, &days),
                     previous,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         lap(&mut timings.scan);
-        (population, targets)
+        (population, vec![targets])
     };
 
     let mut report = EvaluationReport {
@@ -148,7 +152,7 @@ fn run(
         today,
         now,
     };
-    for chunk in targets.chunks(BATCH) {
+    for chunk in targets.iter().flat_map(|part| part.chunks(BATCH)) {
         // Targets come in key order, so each destination's tree is read with one range scan
         // per batch rather than a lookup per customer.
         let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
