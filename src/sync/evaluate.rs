@@ -152,36 +152,60 @@ fn run(
         today,
         now,
     };
-    for chunk in targets.iter().flat_map(|part| part.chunks(BATCH)) {
+    // Stage 1, the decisions: every customer's tier state and transitions, spread over the
+    // cores, with nothing else touching the store meanwhile.
+    let decisions: Vec<Vec<Decision>> = targets
+        .iter()
+        .map(|part| {
+            parallel_map(part.iter().collect(), |subject: &Subject| {
+                let assessment = evaluator.assess(subject, loyalty.get(&subject.id));
+                evaluator.decide(subject, &assessment)
+            })
+        })
+        .collect();
+    lap(&mut timings.decide);
+
+    // Stage 2, the writes, a batch at a time: the records (the model is assessed again rather
+    // than kept for a million customers; it is pure), the plan against what each destination
+    // holds, and the commit.
+    let batches = targets.iter().zip(decisions).flat_map(|(part, decided)| {
+        let mut decided = decided.into_iter();
+        part.chunks(BATCH)
+            .map(move |chunk| {
+                (
+                    chunk,
+                    decided.by_ref().take(chunk.len()).collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    for (chunk, decided) in batches {
         // Targets come in key order, so each destination's tree is read with one range scan
         // per batch rather than a lookup per customer.
         let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
         let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
         let storefront = Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
-        lap(&mut timings.plan);
         let targets: Vec<Target> = chunk
             .iter()
+            .zip(decided)
             .enumerate()
-            .map(|(i, subject)| Target {
+            .map(|(i, (subject, decision))| Target {
                 subject,
+                decision,
                 klaviyo: klaviyo.at(i),
                 storefront: storefront.at(i),
             })
             .collect();
-        // The model is pure: spread it over the cores.
-        let batch: Vec<Evaluation> = parallel_map(&targets, |t| {
-            let Subject {
-                id,
-                history,
-                previous,
-            } = t.subject;
+        let batch: Vec<Evaluation> = parallel_map(targets, |t| {
+            let subject = t.subject;
+            let id = subject.id.as_str();
             let email = emails
                 .get(id)
                 .cloned()
                 .flatten()
-                .or_else(|| previous.as_ref().and_then(|p| p.email.clone()));
-            let (record, audit) =
-                evaluator.customer(id, email, history, loyalty.get(id), previous.as_ref());
+                .or_else(|| subject.previous.as_ref().and_then(|p| p.email.clone()));
+            let assessment = evaluator.assess(subject, loyalty.get(id));
+            let (record, audit) = evaluator.record(subject, email, assessment, t.decision);
             let klaviyo = plan(&record, Some(desired_profile(&record)), t.klaviyo, now);
             let storefront = if settings.storefront.enabled {
                 plan(
@@ -193,7 +217,8 @@ fn run(
             } else {
                 OutboxChange::Keep
             };
-            let change = RecordChange::between(previous.as_ref(), &record, record.fingerprint());
+            let change =
+                RecordChange::between(subject.previous.as_ref(), &record, record.fingerprint());
             // The first sync records transitions but triggers no flows: connecting tiersync
             // must not send every existing VIP a "welcome to your tier" email at once.
             let events = if initial_sync {
@@ -233,7 +258,7 @@ fn run(
                 + usize::from(matches!(evaluation.storefront, OutboxChange::Put(_)));
             report.events += evaluation.events.len();
         }
-        lap(&mut timings.decide);
+        lap(&mut timings.plan);
         store.commit_evaluations(&batch)?;
         report.evaluated += batch.len();
         lap(&mut timings.write);
@@ -255,9 +280,10 @@ struct Subject {
     previous: Option<TierCheckpoint>,
 }
 
-/// A subject with what the destinations hold for them.
+/// A subject with their decision and what the destinations hold for them.
 struct Target<'a> {
     subject: &'a Subject,
+    decision: Decision,
     klaviyo: Held<'a, ProfileState>,
     storefront: Held<'a, StorefrontState>,
 }
@@ -313,17 +339,23 @@ fn cores() -> usize {
 }
 
 /// `f` over `items` in order, on up to the available cores.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+fn parallel_map<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = cores();
     if threads < 2 || items.len() < 64 {
-        return items.iter().map(f).collect();
+        return items.into_iter().map(f).collect();
     }
     let per = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > per {
+        let rest = items.split_off(per);
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
         handles
             .into_iter()
@@ -340,19 +372,28 @@ struct Evaluator<'a> {
     now: DateTime<Utc>,
 }
 
+/// What the model says of one customer today, before the tier state machine: their inputs,
+/// the level they qualify for and why.
+struct Assessment {
+    inputs: model::Inputs,
+    qualified: Option<String>,
+    placement: String,
+    loyalty_tier: Option<String>,
+}
+
+/// A customer's tier decision: the new tier state and the transitions that led to it.
+struct Decision {
+    tier: TierState,
+    transitions: Vec<model::Transition>,
+}
+
 impl Evaluator<'_> {
-    fn customer(
-        &self,
-        id: &str,
-        email: Option<String>,
-        history: &History,
-        loyalty: Option<&LoyaltyRecord>,
-        previous: Option<&TierCheckpoint>,
-    ) -> (CustomerRecord, Vec<AuditEntry>) {
+    /// The model applied to one customer (pure; the same subject gives the same assessment).
+    fn assess(&self, subject: &Subject, loyalty: Option<&LoyaltyRecord>) -> Assessment {
         let tiers = &self.settings.tiers;
         let points = loyalty.map_or(0, |l| l.points);
         let inputs = model::inputs(
-            history,
+            &subject.history,
             points,
             self.population,
             &self.settings.clv,
@@ -366,7 +407,7 @@ impl Evaluator<'_> {
                 .cloned()
                 .unwrap_or_else(|| t.to_string())
         });
-        let (level, mut placement) = match self.settings.loyalty.authority {
+        let (qualified, mut placement) = match self.settings.loyalty.authority {
             Authority::Tiersync => {
                 let (level, why) = model::place(tiers, self.population, &inputs);
                 (level.map(|l| l.name.clone()), why)
@@ -386,7 +427,9 @@ impl Evaluator<'_> {
                 ),
             },
         };
-        if let Some(before) = previous
+        if let Some(before) = subject
+            .previous
+            .as_ref()
             .map(|p| p.historic)
             .filter(|b| *b > inputs.historic)
         {
@@ -395,8 +438,21 @@ impl Evaluator<'_> {
                 inputs.historic
             ));
         }
-        let qualified = level;
-        let prior = previous.map_or_else(|| TierState::new(self.today), |p| p.tier.clone());
+        Assessment {
+            inputs,
+            qualified,
+            placement,
+            loyalty_tier,
+        }
+    }
+
+    /// The tier state machine's step for one assessed customer.
+    fn decide(&self, subject: &Subject, assessment: &Assessment) -> Decision {
+        let tiers = &self.settings.tiers;
+        let prior = subject
+            .previous
+            .as_ref()
+            .map_or_else(|| TierState::new(self.today), |p| p.tier.clone());
         let (tier, transitions) = model::step(
             &tiers.level_names(),
             &StateRules {
@@ -406,14 +462,37 @@ impl Evaluator<'_> {
             &prior,
             &Observation {
                 today: self.today,
-                qualified: qualified.as_deref(),
-                last_order: inputs.last_order,
+                qualified: assessment.qualified.as_deref(),
+                last_order: assessment.inputs.last_order,
             },
         );
+        Decision { tier, transitions }
+    }
+
+    /// The customer's new record and audit entries, from their assessment and decision.
+    fn record(
+        &self,
+        subject: &Subject,
+        email: Option<String>,
+        assessment: Assessment,
+        decision: Decision,
+    ) -> (CustomerRecord, Vec<AuditEntry>) {
+        let Assessment {
+            inputs,
+            qualified,
+            placement,
+            loyalty_tier,
+        } = assessment;
+        let Decision { tier, transitions } = decision;
         for t in &transitions {
-            tracing::debug!(customer = id, kind = ?t.kind, from = ?t.from_level, to = ?t.to_level, reason = %placement, "tier transition");
+            tracing::debug!(customer = subject.id, kind = ?t.kind, from = ?t.from_level, to = ?t.to_level, reason = %placement, "tier transition");
         }
-        let next = model::next_level(tiers, self.population, &inputs, tier.level.as_deref());
+        let next = model::next_level(
+            &self.settings.tiers,
+            self.population,
+            &inputs,
+            tier.level.as_deref(),
+        );
         let audit = transitions
             .into_iter()
             .map(|transition| AuditEntry {
@@ -423,10 +502,10 @@ impl Evaluator<'_> {
                 inputs: inputs.clone(),
             })
             .collect();
-        let version = CustomerRecord::next_version(previous, &tier);
+        let version = CustomerRecord::next_version(subject.previous.as_ref(), &tier);
         let record = CustomerRecord {
             version,
-            id: id.to_string(),
+            id: subject.id.clone(),
             email,
             next_level: next.map(|(l, _)| l.name.clone()),
             spend_to_next: next.and_then(|(_, spend)| spend),
