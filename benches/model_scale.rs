@@ -220,6 +220,29 @@ fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The peak resident set when the recalculation had made its tier decisions (KiB; 0 before).
+static DECISIONS_PEAK_KIB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Records [`DECISIONS_PEAK_KIB`] at the recalculation's "tier decisions made" event, the
+/// only event it lets through.
+struct PeakAtDecisions;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PeakAtDecisions {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        DECISIONS_PEAK_KIB.store(peak_rss_kib(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn watch_decisions() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    let layer = PeakAtDecisions.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        meta.fields().field("decided").is_some()
+    }));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .expect("the bench's subscriber");
+}
+
 /// Peak resident set of this process, KiB.
 fn peak_rss_kib() -> u64 {
     status_kib("VmHWM:")
@@ -287,12 +310,14 @@ path = "{}"
             } else {
                 now() + Duration::days(1)
             };
+            watch_decisions();
             let report = evaluate(&store, &settings, TZ, at).expect("evaluating");
             assert!(report.recalculated, "the recalculation must be due");
             let t = report.timings;
             let to_decisions = t.scan + t.population + t.decide;
             format!(
-                "decisions_secs={:.3} scan_secs={:.3} population_secs={:.3} decide_secs={:.3} plan_secs={:.3} write_secs={:.3} evaluated={} enqueued={} transitions={} level_changes={}",
+                "decisions_peak_kib={} decisions_secs={:.3} scan_secs={:.3} population_secs={:.3} decide_secs={:.3} plan_secs={:.3} write_secs={:.3} evaluated={} enqueued={} transitions={} level_changes={}",
+                DECISIONS_PEAK_KIB.load(std::sync::atomic::Ordering::Relaxed),
                 to_decisions.as_secs_f64(),
                 t.scan.as_secs_f64(),
                 t.population.as_secs_f64(),
@@ -322,13 +347,24 @@ struct PhaseResult {
 }
 
 impl PhaseResult {
-    /// A `key=seconds` field of the result line, formatted, or "–".
-    fn secs_field(&self, key: &str) -> String {
+    /// A numeric `key=value` field of the result line.
+    fn number(&self, key: &str) -> Option<f64> {
         self.line
             .split_whitespace()
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
             .and_then(|v| v.parse::<f64>().ok())
+    }
+
+    /// A `key=seconds` field, formatted, or "–".
+    fn secs_field(&self, key: &str) -> String {
+        self.number(key)
             .map_or_else(|| "–".to_string(), |v| format!("{v:.2} s"))
+    }
+
+    /// A `key=KiB` field, in MiB, or "–".
+    fn kib_field(&self, key: &str) -> String {
+        self.number(key)
+            .map_or_else(|| "–".to_string(), |v| format!("{:.0} MiB", v / 1024.0))
     }
 }
 
@@ -428,21 +464,22 @@ fn main() {
          wall time)\n\n",
     );
     out.push_str(
-        "| phase | (c) wall time | (b) to decisions | scan + histories | population | decide | plan reads | writes | peak RSS | store open | result |\n",
+        "| phase | (c) wall time | (b) to decisions | scan + histories | population | decide | peak RSS at decisions | plan reads | writes | peak RSS | store open | result |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (name, r) in [
         ("(a) baseline: scan order facts", &scan),
         ("first recalculation", &first),
         ("second recalculation (next day)", &second),
     ] {
         out.push_str(&format!(
-            "| {name} | {:.2} s | {} | {} | {} | {} | {} | {} | {:.0} MiB | {:.2} s | {} |\n",
+            "| {name} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {:.0} MiB | {:.2} s | {} |\n",
             r.secs,
             r.secs_field("decisions_secs"),
             r.secs_field("scan_secs"),
             r.secs_field("population_secs"),
             r.secs_field("decide_secs"),
+            r.kib_field("decisions_peak_kib"),
             r.secs_field("plan_secs"),
             r.secs_field("write_secs"),
             mib(r.rss_kib),

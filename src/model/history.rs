@@ -125,13 +125,19 @@ pub fn history(orders: &[OrderFacts], window_start: DateTime<Utc>, days: &ShopDa
         purchases.push((days.day(order.created_at), order.net));
     }
     purchases.sort_unstable_by_key(|(day, _)| *day);
-    let mut day_totals: Vec<(NaiveDate, Decimal)> = Vec::with_capacity(purchases.len());
-    for (day, net) in purchases {
-        match day_totals.last_mut() {
-            Some((last, total)) if *last == day => *total += net,
-            _ => day_totals.push((day, net)),
+    // Same-day orders merged in place: one purchase per day with the day's total.
+    let mut days_seen = 0;
+    for i in 0..purchases.len() {
+        let (day, net) = purchases[i];
+        if days_seen > 0 && purchases[days_seen - 1].0 == day {
+            purchases[days_seen - 1].1 += net;
+        } else {
+            purchases[days_seen] = (day, net);
+            days_seen += 1;
         }
     }
+    purchases.truncate(days_seen);
+    let day_totals = purchases;
     sums.first_day = day_totals.first().map(|(d, _)| *d);
     sums.last_day = day_totals.last().map(|(d, _)| *d);
     sums.purchase_days = day_totals.len() as u32;

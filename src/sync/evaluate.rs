@@ -95,7 +95,6 @@ fn run(
     };
     let today = now.with_timezone(&tz).date_naive();
     let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
-    let emails: HashMap<String, Option<String>> = store.dirty_customers()?.into_iter().collect();
     let stored = store.population()?;
     let recalculated = recalculation_due(stored.as_ref(), settings, tz, now);
     let loyalty = if recalculated || settings.loyalty.platform != LoyaltyPlatform::None {
@@ -124,9 +123,9 @@ fn run(
     } else {
         let population = stored.expect("a population exists when no recalculation is due");
         let days = ShopDays::new(tz);
-        // Sorted, so the checkpoints and the destinations' states are read by range.
-        let mut ids: Vec<&str> = emails.keys().map(String::as_str).collect();
-        ids.sort_unstable();
+        // In key order, so the checkpoints and the destinations' states are read by range.
+        let dirty = store.dirty_customers()?;
+        let ids: Vec<&str> = dirty.iter().map(String::as_str).collect();
         let targets = ids
             .iter()
             .zip(store.checkpoints_sorted(&ids)?)
@@ -164,6 +163,12 @@ fn run(
         })
         .collect();
     lap(&mut timings.decide);
+    tracing::debug!(
+        decided = decisions.iter().map(Vec::len).sum::<usize>(),
+        recalculated,
+        secs = (timings.scan + timings.population + timings.decide).as_secs_f64(),
+        "tier decisions made"
+    );
 
     // Stage 2, the writes, a batch at a time: the records (the model is assessed again rather
     // than kept for a million customers; it is pure), the plan against what each destination
@@ -183,6 +188,7 @@ fn run(
         // Targets come in key order, so each destination's tree is read with one range scan
         // per batch rather than a lookup per customer.
         let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
+        let dirty_emails = store.dirty_emails_sorted(&ids)?;
         let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
         let storefront = Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
         let targets: Vec<Target> = chunk
@@ -192,6 +198,7 @@ fn run(
             .map(|(i, (subject, decision))| Target {
                 subject,
                 decision,
+                dirty_email: dirty_emails.get(i).cloned().flatten(),
                 klaviyo: klaviyo.at(i),
                 storefront: storefront.at(i),
             })
@@ -199,9 +206,9 @@ fn run(
         let batch: Vec<Evaluation> = parallel_map(targets, |t| {
             let subject = t.subject;
             let id = subject.id.as_str();
-            let email = emails
-                .get(id)
-                .cloned()
+            let dirty = t.dirty_email.is_some();
+            let email = t
+                .dirty_email
                 .flatten()
                 .or_else(|| subject.previous.as_ref().and_then(|p| p.email.clone()));
             let assessment = evaluator.assess(subject, loyalty.get(id));
@@ -243,7 +250,7 @@ fn run(
                 storefront,
                 audit,
                 events,
-                dirty: emails.contains_key(id),
+                dirty,
                 change,
             }
         });
@@ -284,6 +291,8 @@ struct Subject {
 struct Target<'a> {
     subject: &'a Subject,
     decision: Decision,
+    /// `Some` when the customer is dirty: the latest email their changed orders carried.
+    dirty_email: Option<Option<String>>,
     klaviyo: Held<'a, ProfileState>,
     storefront: Held<'a, StorefrontState>,
 }
