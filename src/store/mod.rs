@@ -3,8 +3,11 @@
 //! Trees:
 //! - `meta`: schema version, the orders cursor, the shop time zone, the day's population
 //!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs);
-//! - `orders`: order GID → the order's customer and fingerprint (replays and customer changes
-//!   are recognized without keeping the order itself; see `codec`);
+//! - `orders`: the overlay of the order map — order GID → the order's customer and
+//!   fingerprint, for orders applied since the map was last settled (replays and customer
+//!   changes are recognized without keeping the order itself; see `codec`). The settled
+//!   entries live in a second database, `<store>/order-map`, open only while orders are
+//!   applied (see `order_map`);
 //! - `customer_orders`: customer GID → every order of that customer (order GID and
 //!   [`OrderFacts`], sorted by order GID) in one compact value (see `codec`): evaluating a
 //!   customer is one read, and the daily recalculation scans one entry per customer;
@@ -31,6 +34,7 @@
 
 mod codec;
 mod error;
+mod order_map;
 mod records;
 mod split;
 #[cfg(test)]
@@ -38,6 +42,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -61,7 +66,7 @@ use codec::{
 pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Customers per chunk of [`Store::scan_customers`]'s result.
 pub const SCAN_CHUNK: usize = 16_384;
@@ -234,6 +239,7 @@ pub struct Store {
     ack_klaviyo: Tree,
     ack_storefront: Tree,
     outbox: Tree,
+    order_map: Arc<order_map::OrderMap>,
 }
 
 impl Store {
@@ -264,6 +270,7 @@ impl Store {
             ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
             ack_storefront: db.open_tree("ack/shopify").map_err(map)?,
             outbox: db.open_tree("outbox").map_err(map)?,
+            order_map: Arc::new(order_map::OrderMap::new(path, cache_mb)),
             db,
         };
         store.check_version()?;
@@ -284,6 +291,9 @@ impl Store {
                 }
                 if found == 3 || found == 4 {
                     self.compact_orders()?;
+                }
+                if (3..=5).contains(&found) {
+                    self.move_orders_to_map()?;
                 } else if found != SCHEMA_VERSION {
                     return Err(StoreError::UnknownVersion {
                         path: self.path.clone(),
@@ -352,6 +362,31 @@ impl Store {
         Ok(())
     }
 
+    /// Formats up to 5 kept every order entry in the main database; format 6 keeps them in
+    /// the order map. Settling moves them (resumably: entries not yet moved stay in the
+    /// overlay, which is read first).
+    fn move_orders_to_map(&self) -> Result<(), StoreError> {
+        let moved = self.settle_orders()?;
+        self.order_map.close();
+        self.set_schema_version(6)?;
+        tracing::info!(path = %self.path.display(), orders = moved, "store migrated to format 6 (order map)");
+        Ok(())
+    }
+
+    /// Moves the order entries applied since the last settle into the order map.
+    pub fn settle_orders(&self) -> Result<usize, StoreError> {
+        let map = self.order_map.lock(&self.meta)?;
+        self.order_map.settle(&map, &self.orders, || self.flush())
+    }
+
+    /// Settles the order map and closes it, returning its memory: the daemon calls this after
+    /// each ingest, so the daily recalculation runs without it.
+    pub fn release_order_map(&self) -> Result<(), StoreError> {
+        self.settle_orders()?;
+        self.order_map.close();
+        Ok(())
+    }
+
     fn set_schema_version(&self, version: u32) -> Result<(), StoreError> {
         self.flush()?;
         self.meta
@@ -414,7 +449,21 @@ impl Store {
         let cursor = cursor
             .map(|c| Ok::<_, StoreError>((c, encode(&c)?)))
             .transpose()?;
-        (
+        let map = if page.is_empty() {
+            None
+        } else {
+            Some(self.order_map.lock(&self.meta)?)
+        };
+        // What the map holds for each order; the overlay, read in the transaction, is newer.
+        let settled: Vec<Option<sled::IVec>> = match &map {
+            Some(map) => seen
+                .iter()
+                .map(|(key, _)| map.orders.get(key))
+                .collect::<Result<_, _>>()
+                .map_err(|e| map_sled(self.order_map.path(), e))?,
+            None => Vec::new(),
+        };
+        let changed = (
             &self.orders,
             &self.customer_orders,
             &self.dirty,
@@ -441,9 +490,10 @@ impl Store {
                 // In page order: (order, new customer and facts, customer it moved away from).
                 let mut touched: Vec<IndexChange> = Vec::new();
                 let mut changed = 0;
-                for (order, (key, seen)) in page.iter().zip(&seen) {
+                for (i, (order, (key, seen))) in page.iter().zip(&seen).enumerate() {
                     let previous = orders
                         .get(key.as_slice())?
+                        .or_else(|| settled[i].clone())
                         .map(|bytes| decode_seen_order(&order.id, &bytes))
                         .transpose()
                         .map_err(abort)?;
@@ -514,7 +564,13 @@ impl Store {
                 }
                 Ok(changed)
             })
-            .map_err(|e| self.tx_err(e))
+            .map_err(|e| self.tx_err(e))?;
+        if let Some(map) = map {
+            if self.order_map.wrote(changed) {
+                self.order_map.settle(&map, &self.orders, || self.flush())?;
+            }
+        }
+        Ok(changed)
     }
 
     /// The facts of every order of one customer, sorted by order GID.

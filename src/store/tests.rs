@@ -18,6 +18,14 @@ fn order(n: u64, customer: u64, cents: i64) -> OrderRecord {
     }
 }
 
+/// How many orders the index holds for customer `c`.
+fn orders_of(store: &Store, c: u64) -> usize {
+    store
+        .customer_orders(&format!("gid://shopify/Customer/{c}"))
+        .unwrap()
+        .len()
+}
+
 #[test]
 fn a_replayed_page_changes_nothing_and_a_moved_order_leaves_its_old_customer() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,20 +36,7 @@ fn a_replayed_page_changes_nothing_and_a_moved_order_leaves_its_old_customer() {
 
     let moved = order(2, 11, 7_000);
     assert_eq!(store.apply_orders(&[moved], None).unwrap(), 1);
-    assert_eq!(
-        store
-            .customer_orders("gid://shopify/Customer/10")
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        store
-            .customer_orders("gid://shopify/Customer/11")
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!((orders_of(&store, 10), orders_of(&store, 11)), (1, 2));
 }
 
 #[test]
@@ -64,8 +59,14 @@ fn a_format_4_store_keeps_its_orders_through_the_migration() {
 
     let store = Store::open(dir.path()).expect("format 4 is migrated");
 
-    assert_eq!(store.orders.len(), page.len());
-    assert!(store.orders.iter().keys().all(|k| k.unwrap()[0] <= 1));
+    assert!(
+        store.orders.is_empty(),
+        "every entry moved to the order map"
+    );
+    let map = store.order_map.lock(&store.meta).unwrap();
+    assert_eq!(map.orders.len(), page.len());
+    assert!(map.orders.iter().keys().all(|k| k.unwrap()[0] <= 1));
+    drop(map);
     assert_eq!(
         store.apply_orders(&page, None).unwrap(),
         0,
@@ -73,12 +74,66 @@ fn a_format_4_store_keeps_its_orders_through_the_migration() {
     );
     let moved = order(0, 99, 1_000);
     assert_eq!(store.apply_orders(&[moved], None).unwrap(), 1);
-    let facts = |c: u64| {
-        store
-            .customer_orders(&format!("gid://shopify/Customer/{c}"))
-            .unwrap()
-            .len()
-    };
-    assert_eq!(facts(99), 1);
-    assert_eq!(facts(0), 25_000 / 7 + 1 - 1, "order 0 left customer 0");
+    assert_eq!(orders_of(&store, 99), 1);
+    assert_eq!(
+        orders_of(&store, 0),
+        25_000 / 7 + 1 - 1,
+        "order 0 left customer 0"
+    );
+}
+
+#[test]
+fn settled_orders_are_recognized_from_the_order_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let page = [order(1, 10, 5_000), order(2, 10, 7_000), order(3, 11, 100)];
+    store.apply_orders(&page, None).unwrap();
+    store.release_order_map().unwrap();
+    assert!(store.orders.is_empty(), "the overlay was settled");
+
+    assert_eq!(store.apply_orders(&page, None).unwrap(), 0, "replay");
+    assert_eq!(store.apply_orders(&[order(2, 11, 7_000)], None).unwrap(), 1);
+    assert_eq!(
+        (orders_of(&store, 10), orders_of(&store, 11)),
+        (1, 2),
+        "order 2 left customer 10"
+    );
+}
+
+#[test]
+fn unsettled_orders_survive_a_restart_in_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = [order(1, 10, 5_000), order(2, 10, 7_000)];
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.apply_orders(&page, None).unwrap();
+        store.flush().unwrap();
+        // Killed before the ingest ended: never settled.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.orders.len(), 2, "still in the overlay");
+    assert_eq!(store.apply_orders(&page, None).unwrap(), 0, "replay");
+    assert_eq!(store.apply_orders(&[order(1, 12, 5_000)], None).unwrap(), 1);
+    store.release_order_map().unwrap();
+    assert_eq!(store.apply_orders(&[order(1, 12, 5_000)], None).unwrap(), 0);
+    assert_eq!((orders_of(&store, 10), orders_of(&store, 12)), (1, 1));
+}
+
+#[test]
+fn a_lost_order_map_is_refused_naming_the_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.apply_orders(&[order(1, 10, 5_000)], None).unwrap();
+        store.release_order_map().unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("order-map")).unwrap();
+
+    let store = Store::open(dir.path()).expect("the main store opens");
+    let error = store
+        .apply_orders(&[order(2, 10, 5_000)], None)
+        .expect_err("no map")
+        .to_string();
+    assert!(error.contains("order map is missing"), "{error}");
+    assert!(error.contains("tiersync rebuild"), "{error}");
 }

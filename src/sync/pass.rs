@@ -236,7 +236,12 @@ impl Pipeline {
     ) -> Result<Refresh, PassError> {
         let tz = self.timezone().await?;
         let ingest =
-            ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await?;
+            ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await;
+        // The order map is needed only while orders are applied: settled and closed here, so
+        // the evaluation (the daily recalculation above all) runs without its memory.
+        let released = self.store.release_order_map();
+        let ingest = ingest?;
+        released?;
         let loyalty_members = self.ingest_loyalty().await?;
         let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
         Ok(Refresh {
