@@ -559,6 +559,16 @@ mod tests {
         }
     }
 
+    /// Parameters near the CDNOW fit, where the likelihood is checked.
+    fn probe_params() -> BgNbdParams {
+        BgNbdParams {
+            r: 0.3,
+            alpha: 5.0,
+            a: 0.8,
+            b: 2.5,
+        }
+    }
+
     #[test]
     fn a_large_population_sums_on_two_threads_to_the_one_thread_result() {
         // Distinct (x, t_x, T) for every customer: more groups than PARALLEL_GROUPS.
@@ -577,34 +587,19 @@ mod tests {
         let g = group(&data);
         assert!(g.groups.len() >= PARALLEL_GROUPS, "{}", g.groups.len());
         let mut w = Workspace::new(&g);
-        let p = BgNbdParams {
-            r: 0.3,
-            alpha: 5.0,
-            a: 0.8,
-            b: 2.5,
-        };
+        let p = probe_params();
         let mut grad = [0.0; 4];
         let ll = ll_and_grad(&p, &g, &mut w, &mut grad);
         let one = group_sums(&p, &g.groups, &w);
         let close = |two: f64, one: f64| (two - one).abs() <= 1e-9 * one.abs().max(1.0);
         let n = g.n_total;
-        assert!(
-            close(ll, one.ll + n * p.r * p.alpha.ln()),
-            "{ll} vs {}",
-            one.ll
-        );
-        assert!(
-            close(grad[2], one.d_a * p.a),
-            "{} vs {}",
-            grad[2],
-            one.d_a * p.a
-        );
-        assert!(
-            close(grad[3], one.d_b * p.b),
-            "{} vs {}",
-            grad[3],
-            one.d_b * p.b
-        );
+        for (two, one) in [
+            (ll, one.ll + n * p.r * p.alpha.ln()),
+            (grad[2], one.d_a * p.a),
+            (grad[3], one.d_b * p.b),
+        ] {
+            assert!(close(two, one), "{two} vs {one}");
+        }
     }
 
     #[test]
@@ -619,12 +614,7 @@ mod tests {
         ];
         let g = group(&data);
         let mut w = Workspace::new(&g);
-        let p = BgNbdParams {
-            r: 0.3,
-            alpha: 5.0,
-            a: 0.8,
-            b: 2.5,
-        };
+        let p = probe_params();
         let mut gr = [0.0; 4];
         let ll = ll_and_grad(&p, &g, &mut w, &mut gr);
         assert!((ll - p.log_likelihood(&data)).abs() < 1e-9 * ll.abs());
