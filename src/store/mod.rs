@@ -63,7 +63,7 @@ use codec::{
 };
 
 /// sled's page cache when the configuration does not say (`store.cache_mb`).
-pub const DEFAULT_CACHE_MB: u64 = 256;
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// The format this build reads and writes. Bump it when a record's encoding changes.
 pub const SCHEMA_VERSION: u32 = 6;
