@@ -144,6 +144,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tiersync::telemetry::init("info");
             let report = tiersync::once(settings, shutdown_signal()).await?;
             println!("pass finished\n{report}");
+            // A script or timer running `once` must see a refused credential, not exit 0.
+            if !report.stopped.is_empty() {
+                anyhow::bail!(
+                    "{} destination(s) stopped because their credential was refused (see STOPPED above); their writes wait in the outbox for a run with a working credential",
+                    report.stopped.len()
+                );
+            }
             Ok(())
         }
         Command::Run { config } => {

@@ -7,7 +7,7 @@ mod common;
 use common::{hand_built_store, spawn};
 use tiersync::store::{Store, StoreError};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_klaviyo_key_stops_klaviyo_only_without_a_retry_storm() {
     let (data, _) = hand_built_store();
     let env = spawn(data).await;
@@ -38,6 +38,19 @@ async fn a_revoked_klaviyo_key_stops_klaviyo_only_without_a_retry_storm() {
     let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
     assert!(status.contains("STOPPED: klaviyo"), "{status}");
     drop(store);
+    // A one-shot run says so in its exit status.
+    let config = env.config_file();
+    let once = env
+        .binary(&["once", "--config", config.to_str().unwrap()], "once.log")
+        .status()
+        .unwrap();
+    assert!(!once.success(), "{}", env.log("once.log"));
+    assert!(
+        env.log("once.log")
+            .contains("1 destination(s) stopped because their credential was refused"),
+        "{}",
+        env.log("once.log")
+    );
 
     // The key works again (a restart with the fixed key): everything goes out, the mark clears.
     env.servers.klaviyo.faults().restore_token();
