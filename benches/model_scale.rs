@@ -9,7 +9,9 @@
 //!   with a visitor that does nothing;
 //! - `first`: the first daily recalculation (`sync::evaluate`): every customer gets a record
 //!   and an outbox entry;
-//! - `second`: the next day's recalculation: most customers unchanged, far fewer writes.
+//! - `second`: the next day's recalculation: most customers unchanged, far fewer writes;
+//! - `pass`: the day after, what a daemon pass does in one process: a day's new orders
+//!   ingested (the order map opened, settled and closed), then the recalculation.
 //!
 //! Every run starts the phases from a fresh copy of the built store (`<dir>/run`), so runs are
 //! comparable. One phase alone: `cargo bench --bench model_scale -- --phase first` (the
@@ -222,6 +224,29 @@ fn dir_size(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a daemon pass does before its recalculation: a day's new orders (from 1,000
+/// returning customers, about 10,000 orders, placed during `day`) applied as ingest applies
+/// them, with the order map opened, settled and closed — so the phase's peak RSS is a whole
+/// pass's.
+fn ingest_a_day(store: &Store, customers: usize, day: DateTime<Utc>) {
+    let mut page = Vec::new();
+    for n in 0..1_000 {
+        let first_order = 100_000_000 + page.len() as u64;
+        customer_orders(n * 997 % customers, first_order, &mut page);
+    }
+    for (i, order) in page.iter_mut().enumerate() {
+        order.created_at = day - Duration::seconds((i % 86_400) as i64);
+        order.updated_at = order.created_at;
+        order.cancelled_at = None;
+    }
+    for chunk in page.chunks(250) {
+        store
+            .apply_orders(chunk, None)
+            .expect("applying new orders");
+    }
+    store.release_order_map().expect("closing the order map");
+}
+
 /// The peak resident set when the recalculation had made its tier decisions (KiB; 0 before).
 static DECISIONS_PEAK_KIB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -263,7 +288,7 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// Runs one phase against `<dir>/run` and prints a `RESULT` line for the parent.
-fn phase(name: &str, dir: &Path) {
+fn phase(name: &str, dir: &Path, customers: usize) {
     let run = dir.join("run");
     if name == "copy" {
         if run.exists() {
@@ -306,12 +331,16 @@ path = "{}"
                 .expect("scanning");
             format!("customers={customers} orders={orders}")
         }
-        "first" | "second" => {
-            let at = if name == "first" {
-                now()
-            } else {
-                now() + Duration::days(1)
+        "first" | "second" | "pass" => {
+            let days = match name {
+                "first" => 0,
+                "second" => 1,
+                _ => 2,
             };
+            let at = now() + Duration::days(days);
+            if name == "pass" {
+                ingest_a_day(&store, customers, at);
+            }
             watch_decisions();
             let report = evaluate(&store, &settings, TZ, at).expect("evaluating");
             assert!(report.recalculated, "the recalculation must be due");
@@ -329,7 +358,7 @@ path = "{}"
                 report.evaluated, report.enqueued, report.transitions, report.level_changes
             )
         }
-        other => panic!("unknown phase `{other}` (scan, first, second, copy)"),
+        other => panic!("unknown phase `{other}` (scan, first, second, pass, copy)"),
     };
     let secs = started.elapsed().as_secs_f64();
     let rss = peak_rss_kib();
@@ -426,14 +455,14 @@ fn main() {
                 .join(format!("bench-store-{customers}"))
         });
     if let Some(i) = args.iter().position(|a| a == "--phase") {
-        phase(args.get(i + 1).expect("--phase NAME"), &dir);
+        phase(args.get(i + 1).expect("--phase NAME"), &dir, customers);
         return;
     }
     std::fs::create_dir_all(&dir).expect("creating the bench directory");
     let built = build(&dir, customers);
     let store_bytes = dir_size(&dir.join("orders"));
     let copied = Instant::now();
-    phase("copy", &dir);
+    phase("copy", &dir, customers);
     eprintln!(
         "copied the store to {} in {:.1} s",
         dir.join("run").display(),
@@ -442,6 +471,7 @@ fn main() {
     let scan = run_child("scan", &dir, customers);
     let first = run_child("first", &dir, customers);
     let second = run_child("second", &dir, customers);
+    let pass = run_child("pass", &dir, customers);
     let after_bytes = dir_size(&dir.join("run"));
 
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -473,6 +503,7 @@ fn main() {
         ("(a) baseline: scan order facts", &scan),
         ("first recalculation", &first),
         ("second recalculation (next day)", &second),
+        ("daemon pass (day after): ingest, then recalculation", &pass),
     ] {
         out.push_str(&format!(
             "| {name} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {:.0} MiB | {:.2} s | {} |\n",
