@@ -61,6 +61,18 @@ impl OrderMap {
         &self.path
     }
 
+    /// The main store's directory (the map lives inside it).
+    fn store_path(&self) -> &Path {
+        self.path.parent().unwrap_or(&self.path)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// The open map (opening it, and checking it belongs to the store whose `meta` is given,
     /// on first use). Holding the guard serializes applying and settling.
     pub fn lock(&self, meta: &Tree) -> Result<MapGuard<'_>, StoreError> {
@@ -73,22 +85,24 @@ impl OrderMap {
 
     fn open_checked(&self, meta: &Tree) -> Result<Opened, StoreError> {
         let err = |e| map_sled(&self.path, e);
+        // Errors of the main store's `meta` name the main store.
+        let store_err = |e| map_sled(self.store_path(), e);
         let db = super::open_db(&self.path, self.cache_mb)?;
         let orders = db.open_tree("orders").map_err(err)?;
         let map_meta = db.open_tree("meta").map_err(err)?;
-        let ours = meta.get(KEY_MAP_ID).map_err(|e| map_sled(&self.path, e))?;
+        let ours = meta.get(KEY_MAP_ID).map_err(store_err)?;
         let theirs = map_meta.get(KEY_MAP_ID).map_err(err)?;
         match (ours, theirs) {
             (Some(a), Some(b)) if a == b => {}
             (None, Some(b)) => {
                 // The map was created and the crash came before the store recorded its id.
-                meta.insert(KEY_MAP_ID, b).map_err(err)?;
+                meta.insert(KEY_MAP_ID, b).map_err(store_err)?;
             }
             (None, None) => {
                 let id = new_id();
                 map_meta.insert(KEY_MAP_ID, &id).map_err(err)?;
                 db.flush().map_err(err)?;
-                meta.insert(KEY_MAP_ID, &id).map_err(err)?;
+                meta.insert(KEY_MAP_ID, &id).map_err(store_err)?;
             }
             (Some(_), _) => {
                 return Err(StoreError::Corrupt {
@@ -114,6 +128,7 @@ impl OrderMap {
         flush_store: impl Fn() -> Result<(), StoreError>,
     ) -> Result<usize, StoreError> {
         let err = |e| map_sled(&self.path, e);
+        let store_err = |e| map_sled(self.store_path(), e);
         flush_store()?;
         let mut moved = 0;
         loop {
@@ -121,7 +136,7 @@ impl OrderMap {
                 .iter()
                 .take(SETTLE_CHUNK)
                 .collect::<Result<_, _>>()
-                .map_err(err)?;
+                .map_err(store_err)?;
             if chunk.is_empty() {
                 break;
             }
@@ -133,7 +148,7 @@ impl OrderMap {
             }
             map.orders.apply_batch(copy).map_err(err)?;
             map.orders.flush().map_err(err)?;
-            overlay.apply_batch(remove).map_err(err)?;
+            overlay.apply_batch(remove).map_err(store_err)?;
             moved += chunk.len();
         }
         self.unsettled.store(0, Ordering::Relaxed);

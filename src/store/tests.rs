@@ -137,3 +137,15 @@ fn a_lost_order_map_is_refused_naming_the_recovery() {
     assert!(error.contains("order map is missing"), "{error}");
     assert!(error.contains("tiersync rebuild"), "{error}");
 }
+
+#[test]
+fn an_ingest_without_orders_never_opens_the_order_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.apply_orders(&[], None).unwrap();
+    store.release_order_map().unwrap();
+    assert!(
+        !dir.path().join("order-map").exists(),
+        "no order map was created"
+    );
+}
