@@ -4,7 +4,7 @@
 //!
 //! Why a second database: sled keeps in memory a page-table entry and cache metadata for
 //! every page of every tree from the moment it opens, and at ten million orders this map
-//! alone was about 500 MiB of it. Only ingest reads it; the daily recalculation and the
+//! alone was about 380 MiB of the ~600 MiB resident after opening (BENCHMARKS.md). Only ingest reads it; the daily recalculation and the
 //! operator commands never open it.
 //!
 //! Crash safety: two sled databases cannot commit together, so the map is never written
