@@ -310,3 +310,117 @@ async fn the_daemon_reconciles_on_its_schedule_and_remembers_when() {
     assert!(first.is_some_and(|r| r.repair && r.drift() == 0));
     assert!(second.is_none());
 }
+
+/// Prefix tags and `vip_*` properties that were there before tiersync's first pass.
+fn leftovers_from_an_earlier_program(env: &TestEnv) {
+    // dave (Gold) carries two stale tiers and one tag of somebody else's.
+    let dave = id_of(env, "dave@example.com");
+    let mut customer = env.servers.shopify.customer(dave).unwrap();
+    customer.tags = vec![
+        "vip:platinum".into(),
+        "VIP:Bronze".into(),
+        "wholesale".into(),
+    ];
+    env.servers.shopify.upsert_customer(customer);
+    // alice (no level, never held one) carries an old VIP tag.
+    let alice = id_of(env, "alice@example.com");
+    let mut customer = env.servers.shopify.customer(alice).unwrap();
+    customer.tags = vec!["vip:gold".into(), "newsletter".into()];
+    env.servers.shopify.upsert_customer(customer);
+    // bob (Silver) already shows exactly Silver.
+    let bob = id_of(env, "bob@example.com");
+    let mut customer = env.servers.shopify.customer(bob).unwrap();
+    customer.tags = vec!["vip:silver".into()];
+    env.servers.shopify.upsert_customer(customer);
+
+    // erin (Platinum, the top level) was told what the next level costs; alice held a level.
+    let klaviyo = &env.servers.klaviyo;
+    klaviyo.create_profile(
+        "erin@example.com",
+        serde_json::json!({ "vip_tier": "Gold", "vip_next_tier": "Platinum",
+                            "vip_spend_to_next": 120.5, "favourite_colour": "green" }),
+    );
+    klaviyo.create_profile(
+        "alice@example.com",
+        serde_json::json!({ "vip_tier": "Gold", "vip_tier_since": "2024-03-01",
+                            "vip_peak_tier": "Gold" }),
+    );
+}
+
+async fn first_sync_meets_what_is_already_there(bulk_threshold: usize) {
+    let (data, expected) = hand_built_store();
+    let mut env = spawn(data).await;
+    env.settings.klaviyo.bulk_threshold = bulk_threshold;
+    leftovers_from_an_earlier_program(&env);
+
+    let report = env.pass().await;
+
+    let seen = report
+        .storefront_seeding
+        .as_ref()
+        .expect("the first pass reads the storefront");
+    // Consistent: the three customers without a level who show nothing. To correct: dave,
+    // alice, and bob (his tag is right, the metafields are missing).
+    assert_eq!(
+        (seen.checked, seen.consistent, seen.stale + seen.foreign),
+        (12, 3, 3),
+        "{report}"
+    );
+    assert_eq!(report.storefront.as_ref().unwrap().0.written, 9, "{report}");
+    assert!(
+        report.to_string().contains("shopify first read"),
+        "{report}"
+    );
+    for (email, tier) in &expected {
+        let id = id_of(&env, email);
+        let want: Vec<String> = match *tier {
+            "None" => vec![],
+            tier => vec![format!("vip:{}", tier.to_lowercase())],
+        };
+        assert_eq!(vip_tags(&env, id), want, "{email}");
+        assert_eq!(env.klaviyo_tier(email).as_deref(), Some(*tier), "{email}");
+    }
+    let tags = |email| {
+        env.servers
+            .shopify
+            .customer(id_of(&env, email))
+            .unwrap()
+            .tags
+    };
+    assert!(tags("dave@example.com").contains(&"wholesale".to_string()));
+    assert!(tags("alice@example.com").contains(&"newsletter".to_string()));
+    let props = |email| {
+        env.servers
+            .klaviyo
+            .profile_by_email(email)
+            .unwrap()
+            .properties
+    };
+    let erin = props("erin@example.com");
+    assert_eq!(erin.get("vip_next_tier"), None, "{erin:?}");
+    assert_eq!(erin.get("vip_spend_to_next"), None, "{erin:?}");
+    assert_eq!(
+        erin.get("favourite_colour"),
+        Some(&serde_json::json!("green"))
+    );
+    let alice = props("alice@example.com");
+    assert_eq!(alice.get("vip_tier_since"), None, "{alice:?}");
+    assert_eq!(alice.get("vip_peak_tier"), None, "{alice:?}");
+
+    let shopify_writes = env
+        .servers
+        .shopify
+        .count("POST", "/admin/api/2026-10/graphql.json");
+    let check = reconcile(&env, false).await;
+    assert_eq!(check.drift(), 0, "{check}");
+    let idle = env.pass().await;
+    assert!(idle.storefront_seeding.is_none(), "read once: {idle}");
+    assert_eq!(idle.storefront.unwrap().0.written, 0);
+    assert_eq!(idle.delivery.written, 0);
+    assert!(shopify_writes > 0);
+}
+
+#[tokio::test]
+async fn the_first_pass_replaces_earlier_vip_tags_and_properties_with_single_writes() {
+    first_sync_meets_what_is_already_there(1_000).await;
+}

@@ -77,6 +77,8 @@ const KEY_POPULATION: &[u8] = b"model/population";
 const KEY_TIMEZONE: &[u8] = b"shop/timezone";
 const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
 const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";
+/// When the storefront was first read back, before tiersync's first write to it.
+const KEY_STOREFRONT_SEEDED: &[u8] = b"storefront/seeded";
 
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -961,6 +963,16 @@ impl Store {
 
     pub fn set_last_reconcile(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.meta_set(KEY_LAST_RECONCILE, &at)
+    }
+
+    /// When the storefront's existing tags and metafields were read into the acknowledged
+    /// state (`None`: not yet — the first pass of this store must read them before writing).
+    pub fn storefront_seeded(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta_get(KEY_STOREFRONT_SEEDED, "storefront seeding")
+    }
+
+    pub fn set_storefront_seeded(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meta_set(KEY_STOREFRONT_SEEDED, &at)
     }
 
     pub fn shop_timezone(&self) -> Result<Option<String>, StoreError> {

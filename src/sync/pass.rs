@@ -113,8 +113,15 @@ impl Pipeline {
             loyalty_members,
             evaluation,
         } = self.refresh(cancel, now).await?;
-        let (delivery, events, storefront) = if self.dry_run {
-            Default::default()
+        let (delivery, events, storefront, storefront_seeding) = if self.dry_run {
+            // A dry run reads what a first write would read, so its plan is the real one.
+            let seeding = self.seed_storefront_if_new(cancel, now).await?;
+            (
+                Default::default(),
+                Default::default(),
+                Default::default(),
+                seeding,
+            )
         } else {
             let delivery = self
                 .guarded(Destination::Klaviyo, self.deliver_profiles(cancel))
@@ -126,10 +133,11 @@ impl Pipeline {
                     klaviyo::deliver_events(&self.klaviyo, &self.store, cancel),
                 )
                 .await?;
+            let seeding = self.seed_storefront_if_new(cancel, now).await?;
             let storefront = self
                 .guarded(Destination::Storefront, self.deliver_storefront(cancel))
                 .await?;
-            (delivery, events, storefront)
+            (delivery, events, storefront, seeding)
         };
         self.store.flush()?;
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
@@ -150,6 +158,7 @@ impl Pipeline {
             } else {
                 None
             },
+            storefront_seeding,
             events,
             event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
@@ -251,12 +260,27 @@ impl Pipeline {
         })
     }
 
-    /// Writes the pending storefront tags and metafields (when the storefront is on).
+    /// The storefront read before tiersync's first write to it (see
+    /// [`Pipeline::seed_storefront`]); `None` when it was read before, is off or stopped.
+    async fn seed_storefront_if_new(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::Drift>, PassError> {
+        if !self.settings.storefront.enabled || self.store.storefront_seeded()?.is_some() {
+            return Ok(None);
+        }
+        self.guarded(Destination::Storefront, self.seed_storefront(cancel, now))
+            .await
+    }
+
+    /// Writes the pending storefront tags and metafields (when the storefront is on, and has
+    /// been read before the first write: a cancelled read writes nothing).
     async fn deliver_storefront(
         &self,
         cancel: &CancellationToken,
     ) -> Result<DeliveryReport, DeliveryError> {
-        if !self.settings.storefront.enabled {
+        if !self.settings.storefront.enabled || self.store.storefront_seeded()?.is_none() {
             return Ok(DeliveryReport::default());
         }
         storefront::deliver(

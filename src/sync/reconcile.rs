@@ -10,6 +10,7 @@
 //! acknowledged write and D moved on (the pending write will fix it); **foreign edit** — R is
 //! neither (a hand edit, another app, a write lost after its acknowledgement).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -19,10 +20,11 @@ use tokio_util::sync::CancellationToken;
 use super::pass::{PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
 use crate::config::Authority;
-use crate::sinks::shopify::read_storefront;
+use crate::sinks::shopify::{read_storefront, StorefrontReadback};
 use crate::sinks::{klaviyo, DeliveryError, DeliveryReport};
 use crate::store::{
-    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, StorefrontState,
+    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, StoreError,
+    StorefrontState,
 };
 
 /// Drifted customers named in the report before the rest are only counted.
@@ -208,7 +210,7 @@ impl<S: DestinationState> Comparison<S> {
     }
 
     /// Records adoptions and (with `repair`) enqueues the fixes.
-    fn apply(mut self, store: &crate::store::Store, repair: bool) -> Result<Drift, PassError> {
+    fn apply(mut self, store: &crate::store::Store, repair: bool) -> Result<Drift, StoreError> {
         if repair {
             store.adopt(&self.adopt)?;
             store.enqueue_repairs(&self.repairs)?;
@@ -273,29 +275,12 @@ impl Pipeline {
             .await
             .map_err(|e| PassError::Storefront(DeliveryError::Api(e)))?
             .unwrap_or_default();
-            let acks = self.store.acknowledgements::<StorefrontState>()?;
-            let mut comparison = Comparison::<StorefrontState>::new();
-            for record in &records {
-                if !shop.known.contains(&record.id) {
-                    comparison.drift.gone += 1;
-                    continue;
-                }
-                comparison.customer(
-                    record,
-                    desired_storefront(record, &self.settings.storefront),
-                    shop.customers.get(&record.id),
-                    acks.get(&record.id),
-                    || StorefrontState {
-                        tag: None,
-                        vip_tier: "None".into(),
-                        vip_state: "none".into(),
-                        vip_peak_tier: None,
-                        clv_blended: record.inputs.blended,
-                    },
-                    now,
-                );
+            let comparison = self.compare_storefront(&shop, records.iter().map(Ok), now)?;
+            let drift = comparison.apply(&self.store, repair)?;
+            if repair {
+                self.store.set_storefront_seeded(now)?;
             }
-            Some(comparison.apply(&self.store, repair)?)
+            Some(drift)
         } else {
             None
         };
@@ -316,6 +301,79 @@ impl Pipeline {
             repair,
             delivered,
         })
+    }
+
+    /// Compares each customer's desired storefront state with what `shop` shows.
+    fn compare_storefront<R: Borrow<CustomerRecord>>(
+        &self,
+        shop: &StorefrontReadback,
+        records: impl Iterator<Item = Result<R, StoreError>>,
+        now: DateTime<Utc>,
+    ) -> Result<Comparison<StorefrontState>, StoreError> {
+        let acks = self.store.acknowledgements::<StorefrontState>()?;
+        let mut comparison = Comparison::<StorefrontState>::new();
+        for record in records {
+            let record = record?;
+            let record = record.borrow();
+            if !shop.known.contains(&record.id) {
+                comparison.drift.gone += 1;
+                continue;
+            }
+            comparison.customer(
+                record,
+                desired_storefront(record, &self.settings.storefront),
+                shop.customers.get(&record.id),
+                acks.get(&record.id),
+                || StorefrontState {
+                    tag: None,
+                    vip_tier: "None".into(),
+                    vip_state: "none".into(),
+                    vip_peak_tier: None,
+                    clv_blended: record.inputs.blended,
+                },
+                now,
+            );
+        }
+        Ok(comparison)
+    }
+
+    /// Before tiersync's first write to a storefront (a new store, or after `rebuild`), reads
+    /// what the storefront already shows and takes it as acknowledged: customers who already
+    /// show their desired state are not written, and the first write removes tags in
+    /// tiersync's prefix that someone else put there (a `vip:gold` from an earlier tool next
+    /// to the new `vip:bronze`). Without it those stale tags would stay until the first
+    /// reconcile — a day with the daemon, forever with `once`. Returns `None` when the
+    /// storefront was read before, or when `cancel` fired first (then nothing is written to
+    /// it this pass).
+    pub(super) async fn seed_storefront(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Drift>, DeliveryError> {
+        if self.store.storefront_seeded()?.is_some() {
+            return Ok(None);
+        }
+        tracing::info!("first write to the storefront: reading its tags and metafields first");
+        let shop = read_storefront(
+            &self.shopify,
+            &self.settings.shopify,
+            &self.settings.storefront,
+            cancel,
+        )
+        .await?;
+        let Some(shop) = shop else {
+            return Ok(None);
+        };
+        let comparison = self.compare_storefront(&shop, self.store.customers(), now)?;
+        let drift = comparison.apply(&self.store, true)?;
+        self.store.set_storefront_seeded(now)?;
+        tracing::info!(
+            already_right = drift.consistent,
+            to_write = drift.missing,
+            to_correct = drift.stale + drift.foreign,
+            "storefront read before the first write"
+        );
+        Ok(Some(drift))
     }
 
     /// The daemon's scheduled reconcile (with repair), when `every` has passed since the

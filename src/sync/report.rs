@@ -38,6 +38,9 @@ pub struct PassReport {
     pub klaviyo_outbox: OutboxCounts,
     /// Shopify tags and metafields (`None` when `storefront.enabled = false`).
     pub storefront: Option<(DeliveryReport, OutboxCounts)>,
+    /// What the storefront showed when it was read before tiersync's first write to it
+    /// (`None`: read on an earlier pass).
+    pub storefront_seeding: Option<super::Drift>,
     pub events: EventReport,
     pub event_outbox: OutboxCounts,
     pub shopify_calls: ApiStatsSnapshot,
@@ -113,6 +116,13 @@ impl fmt::Display for PassReport {
             self.klaviyo_outbox.pending,
             self.klaviyo_outbox.failed
         )?;
+        if let Some(seen) = &self.storefront_seeding {
+            writeln!(
+                f,
+                "  shopify first read   {} customers read before the first write: {} already right, {} to write, {} showing other tiers or tags to correct",
+                seen.checked, seen.consistent, seen.missing, seen.stale + seen.foreign
+            )?;
+        }
         if let Some((delivery, outbox)) = &self.storefront {
             writeln!(
                 f,

@@ -154,6 +154,20 @@ impl FakeKlaviyo {
             .set_property(email, key, value, Utc::now())
     }
 
+    /// A profile that existed before tiersync (made in the Klaviyo UI or by another tool),
+    /// with these custom properties.
+    pub fn create_profile(&self, email: &str, properties: Value) {
+        let resource = serde_json::json!({
+            "type": "profile",
+            "attributes": { "email": email, "properties": properties }
+        });
+        self.shared
+            .store()
+            .profiles
+            .write(&resource, profiles::Mode::Upsert, "/data", Utc::now())
+            .expect("a valid profile");
+    }
+
     /// Every recorded event (duplicates by `unique_id` are not here), oldest first.
     pub fn events(&self) -> Vec<Event> {
         self.shared.store().events.all().to_vec()
