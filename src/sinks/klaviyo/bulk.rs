@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::client::Limit;
-use super::{bulk_job_body, import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
+use super::{bulk_job_body, profile_resource, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{OutboxEntry, Store};
 
@@ -125,7 +125,7 @@ fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
     let mut bytes = 0;
     for entry in pending {
-        let size = import_attributes(&entry.state).to_string().len() + 32;
+        let size = profile_resource(&entry.state).to_string().len() + 1;
         match out.last_mut() {
             Some(batch) if batch.len() < MAX_PROFILES && bytes + size <= MAX_BYTES => {
                 batch.push(entry);

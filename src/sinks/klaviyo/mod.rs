@@ -15,7 +15,7 @@ mod single;
 
 pub use client::KlaviyoClient;
 pub use events::{deliver_events, event_body, EventReport};
-pub use profile::{bulk_job_body, import_attributes, import_body};
+pub use profile::{bulk_job_body, import_body, profile_resource};
 pub use readback::read_profiles;
 
 use tokio_util::sync::CancellationToken;
