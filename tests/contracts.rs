@@ -11,7 +11,9 @@ use rust_decimal_macros::dec;
 use tiersync::sinks::klaviyo::{bulk_job_body, event_body, import_body};
 use tiersync::sources::shopify::queries;
 use tiersync::store::ProfileState;
-use tiersync_mocks::klaviyo::{validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
+use tiersync_mocks::klaviyo::{
+    required_scopes, validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT,
+};
 
 const SHOPIFY_SCHEMA: &str = include_str!("../mocks/contracts/shopify-admin-2025-01.graphql");
 
@@ -80,6 +82,36 @@ fn every_klaviyo_body_is_valid_against_the_official_spec() {
     }
     validate_request_body(BULK_IMPORT, &bulk_job_body(&profiles))
         .unwrap_or_else(|e| panic!("bulk import job body: {e}"));
+}
+
+#[test]
+fn every_klaviyo_call_names_the_scopes_the_spec_requires() {
+    use tiersync::sinks::klaviyo::CALLS;
+    for call in CALLS {
+        let path = call.path.replace('{', "x").replace('}', "");
+        let spec = required_scopes(call.method.as_str(), &path)
+            .unwrap_or_else(|| panic!("the spec has no {} {}", call.method, call.path));
+        let mut ours: Vec<&str> = call.scopes.to_vec();
+        ours.sort_unstable();
+        let mut theirs: Vec<&str> = spec.iter().map(String::as_str).collect();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs, "{}", call.name);
+    }
+}
+
+#[test]
+fn the_readme_and_default_config_ask_for_every_scope_tiersync_needs() {
+    let readme = include_str!("../README.md");
+    let config = include_str!("../config/default.toml");
+    for call in tiersync::sinks::klaviyo::CALLS {
+        for scope in call.scopes {
+            assert!(
+                readme.contains(&format!("`{scope}`")),
+                "README lacks {scope}"
+            );
+            assert!(config.contains(scope), "config/default.toml lacks {scope}");
+        }
+    }
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Failures an operator must be able to read and recover from: a revoked credential stops
-//! only its destination, refused writes wait for `tiersync retry`, and a store that cannot be
-//! used says so and names `tiersync rebuild`.
+//! only its destination, a key without a scope says which scopes the refused call needs,
+//! refused writes wait for `tiersync retry`, and a store that cannot be used says so and names
+//! `tiersync rebuild`.
 
 mod common;
 
-use common::{hand_built_store, spawn};
+use common::{hand_built_store, order, spawn, ALICE};
 use tiersync::store::{Store, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,4 +224,107 @@ async fn a_store_of_format_3_is_migrated_in_place_and_nothing_is_re_sent() {
     for (email, tier) in expected {
         assert_eq!(env.klaviyo_tier(email).as_deref(), Some(tier), "{email}");
     }
+}
+
+/// Every scope the README asks a Klaviyo key for.
+const DOCUMENTED_SCOPES: [&str; 5] = [
+    "profiles:write",
+    "lists:write",
+    "profiles:read",
+    "lists:read",
+    "events:write",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_klaviyo_key_without_lists_write_stops_at_the_first_bulk_job_naming_the_scope() {
+    let (data, _) = hand_built_store();
+    let mut env = spawn(data).await;
+    let without: Vec<&str> = DOCUMENTED_SCOPES
+        .into_iter()
+        .filter(|s| *s != "lists:write")
+        .collect();
+    env.settings.klaviyo.api_key = env.servers.klaviyo.create_key(&without).into();
+    env.settings.klaviyo.bulk_threshold = 1;
+
+    let report = env.pass().await;
+
+    assert_eq!(report.stopped.len(), 1, "{report}");
+    let stopped = &report.stopped[0];
+    for needed in [
+        "klaviyo bulk import job create",
+        "HTTP 403",
+        "lists:write",
+        "klaviyo.api_key",
+    ] {
+        assert!(stopped.contains(needed), "{needed} missing from: {stopped}");
+    }
+    let jobs = env
+        .servers
+        .klaviyo
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/profile-bulk-import-jobs"))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(jobs, [403], "one refused job, no retry storm");
+    assert_eq!(report.klaviyo_outbox.pending, 12, "nothing lost");
+    assert!(env.servers.klaviyo.profiles().is_empty());
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
+    assert!(
+        status.contains("STOPPED: klaviyo") && status.contains("lists:write"),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_klaviyo_key_with_exactly_the_documented_scopes_runs_a_pass_and_reconcile() {
+    let (data, expected) = hand_built_store();
+    let mut env = spawn(data).await;
+    env.settings.klaviyo.api_key = env.servers.klaviyo.create_key(&DOCUMENTED_SCOPES).into();
+    env.settings.klaviyo.bulk_threshold = 1;
+    // One refused profile, so the job's import errors are read too.
+    let (refused, tier) = expected[1];
+    assert_ne!(tier, "None");
+    env.servers
+        .klaviyo
+        .reject_email(refused, 400, "This profile is suppressed.");
+
+    let report = env.pass().await;
+    assert!(report.stopped.is_empty(), "{report}");
+    assert_eq!(report.delivery.bulk_jobs, 1, "{report}");
+    assert_eq!((report.delivery.written, report.delivery.parked), (11, 1));
+    // Alice ($100, no level) reaches Silver: a profile write and a tier event.
+    env.servers
+        .shopify
+        .upsert_order(order(1000, Some(ALICE), 0, "450.00").build());
+    let report = env.pass().await;
+    assert!(report.stopped.is_empty(), "{report}");
+    assert_eq!(report.events.sent, 1, "{report}");
+    let reconciled = tiersync::Pipeline::open(env.settings.clone())
+        .unwrap()
+        .reconcile(&tokio_util::sync::CancellationToken::new(), false)
+        .await
+        .expect("reconcile reads the profiles back");
+    assert_eq!(reconciled.klaviyo.consistent, 11, "{reconciled}");
+
+    let paths = |status: u16| -> Vec<String> {
+        env.servers
+            .klaviyo
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == status)
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+    assert!(paths(403).is_empty(), "{:?}", paths(403));
+    let called = paths(200);
+    assert!(
+        called.iter().any(|c| c.ends_with("/import-errors")),
+        "{called:?}"
+    );
+    assert!(
+        called.iter().any(|c| c == "GET /api/profiles"),
+        "{called:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The tier model end to end: refunds demote through grace (never silently), lapse and
-//! re-activation reach Klaviyo, and `explain` / `calibrate` work on a real store.
+//! re-activation reach Klaviyo, properties a new tier no longer has are removed from the
+//! profile (bulk jobs included), and `explain` / `calibrate` work on a real store.
 
 mod common;
 
@@ -164,6 +165,108 @@ async fn every_property_reaches_klaviyo() {
         json!(0.0),
         "one customer is too few to fit"
     );
+}
+
+/// Ann's Klaviyo properties.
+fn properties(env: &common::TestEnv) -> serde_json::Map<String, serde_json::Value> {
+    env.servers
+        .klaviyo
+        .profile_by_email(ANN.1)
+        .expect("profile")
+        .properties
+}
+
+async fn reconcile(env: &common::TestEnv) -> tiersync::sync::ReconcileReport {
+    reconcile_with(env, false).await
+}
+
+async fn reconcile_with(env: &common::TestEnv, repair: bool) -> tiersync::sync::ReconcileReport {
+    tiersync::Pipeline::open(env.settings.clone())
+        .expect("store opens")
+        .reconcile(&tokio_util::sync::CancellationToken::new(), repair)
+        .await
+        .expect("reconcile succeeds")
+}
+
+#[tokio::test]
+async fn a_promotion_to_the_top_level_through_a_bulk_job_removes_the_next_level() {
+    let mut env = spawn(one_customer(vec![
+        order(1, Some(ANN), 10, "2000.00").build()
+    ]))
+    .await;
+    // Every write goes as a bulk import job, where Klaviyo ignores a `null`.
+    env.settings.klaviyo.bulk_threshold = 1;
+    let gold = env.pass().await;
+    assert_eq!(gold.delivery.bulk_jobs, 1);
+    assert_eq!(properties(&env)["vip_next_tier"], json!("Platinum"));
+    assert_eq!(properties(&env)["vip_spend_to_next"], json!(3000.0));
+
+    env.servers
+        .shopify
+        .upsert_order(order(2, Some(ANN), 0, "3500.00").build());
+    let platinum = env.pass().await;
+    assert_eq!(platinum.delivery.bulk_jobs, 1);
+
+    let now = properties(&env);
+    assert_eq!(now["vip_tier"], json!("Platinum"));
+    for gone in ["vip_next_tier", "vip_spend_to_next"] {
+        assert!(
+            !now.contains_key(gone),
+            "{gone} is still on the profile: {:?}",
+            now.get(gone)
+        );
+    }
+    let check = reconcile(&env).await;
+    assert_eq!(check.drift(), 0, "{check}");
+}
+
+#[tokio::test]
+async fn reconcile_repair_through_a_bulk_job_removes_a_leftover_property() {
+    let mut env = spawn(one_customer(vec![
+        order(1, Some(ANN), 10, "6000.00").build()
+    ]))
+    .await;
+    env.settings.klaviyo.bulk_threshold = 1;
+    env.pass().await;
+    assert!(!properties(&env).contains_key("vip_next_tier"));
+    // What a bulk job that sent `null` left behind.
+    env.servers
+        .klaviyo
+        .set_property(ANN.1, "vip_next_tier", json!("Platinum"));
+    assert_eq!(reconcile(&env).await.klaviyo.total(), 1);
+
+    let repaired = reconcile_with(&env, true).await;
+    let (klaviyo, _) = repaired.delivered.expect("repairs delivered");
+    assert_eq!((klaviyo.written, klaviyo.bulk_jobs), (1, 1));
+    assert!(!properties(&env).contains_key("vip_next_tier"));
+    let check = reconcile(&env).await;
+    assert_eq!(check.drift(), 0, "{check}");
+}
+
+#[tokio::test]
+async fn a_customer_who_loses_their_level_through_a_bulk_job_has_no_tier_since() {
+    let big = order(1, Some(ANN), 10, "600.00").build();
+    let mut env = spawn(one_customer(vec![big.clone()])).await;
+    env.settings.tiers.grace_days = 0;
+    env.settings.klaviyo.bulk_threshold = 1;
+    env.pass().await;
+    assert!(properties(&env)["vip_tier_since"].is_string());
+
+    env.servers
+        .shopify
+        .upsert_order(refunded_now(big, "500.00"));
+    let demoted = env.pass().await;
+    assert_eq!(demoted.delivery.bulk_jobs, 1);
+
+    let now = properties(&env);
+    assert_eq!(now["vip_tier"], json!("None"));
+    assert!(
+        !now.contains_key("vip_tier_since"),
+        "vip_tier_since is still on the profile: {:?}",
+        now.get("vip_tier_since")
+    );
+    let check = reconcile(&env).await;
+    assert_eq!(check.drift(), 0, "{check}");
 }
 
 #[tokio::test]

@@ -464,3 +464,182 @@ async fn injected_faults_answer_the_next_requests() {
     fake.clear_requests();
     assert!(fake.requests().is_empty());
 }
+
+/// Polls a bulk import job until it completes; returns its attributes.
+async fn finished_job(fake: &FakeKlaviyo, created: Response) -> Value {
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
+    let job: Value = created.json().await.unwrap();
+    let path = format!(
+        "/api/profile-bulk-import-jobs/{}",
+        job["data"]["id"].as_str().unwrap()
+    );
+    for _ in 0..100 {
+        let attributes = get(fake, &path).await["data"]["attributes"].clone();
+        if attributes["status"] == "complete" {
+            return attributes;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("bulk import job {path} did not complete");
+}
+
+fn bulk_job(profiles: Vec<Value>) -> Value {
+    json!({"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": profiles}}}})
+}
+
+#[tokio::test]
+async fn a_bulk_job_leaves_a_null_property_and_unset_removes_it() {
+    let fake = start().await;
+    let sent = json!({"email": "ann@example.com",
+        "properties": {"vip_next_tier": "Gold", "vip_spend_to_next": 950.0, "vip_tier": "Silver"}});
+    assert_eq!(import(&fake, sent).await.status(), StatusCode::CREATED);
+
+    let nulls = json!({"type": "profile", "attributes": {"email": "ann@example.com",
+        "properties": {"vip_tier": "Gold", "vip_next_tier": null, "vip_spend_to_next": null}}});
+    let created = send(
+        &fake,
+        Method::POST,
+        "/api/profile-bulk-import-jobs",
+        &bulk_job(vec![nulls]),
+    )
+    .await;
+    let job = finished_job(&fake, created).await;
+    assert_eq!(job["completed_count"], 1);
+    let kept = fake.profile_by_email("ann@example.com").unwrap().properties;
+    assert_eq!(kept["vip_tier"], "Gold", "non-null values are applied");
+    assert_eq!(
+        kept["vip_next_tier"], "Gold",
+        "a null in a bulk job clears nothing"
+    );
+    assert_eq!(kept["vip_spend_to_next"], 950.0);
+
+    let unset = json!({"type": "profile", "attributes": {"email": "ann@example.com",
+        "properties": {"vip_tier": "Platinum"}},
+        "meta": {"patch_properties": {"unset": ["vip_next_tier", "vip_spend_to_next"]}}});
+    let created = send(
+        &fake,
+        Method::POST,
+        "/api/profile-bulk-import-jobs",
+        &bulk_job(vec![unset]),
+    )
+    .await;
+    finished_job(&fake, created).await;
+    let properties = fake.profile_by_email("ann@example.com").unwrap().properties;
+    assert_eq!(
+        properties,
+        *json!({"vip_tier": "Platinum"}).as_object().unwrap()
+    );
+
+    // profile-import honours both: `null` and `unset`.
+    fake.set_property("ann@example.com", "a", json!(1));
+    fake.set_property("ann@example.com", "b", json!(2));
+    let body = json!({"data": {"type": "profile",
+        "attributes": {"email": "ann@example.com", "properties": {"a": null}},
+        "meta": {"patch_properties": {"unset": "b"}}}});
+    let response = send(&fake, Method::POST, "/api/profile-import", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let properties = fake.profile_by_email("ann@example.com").unwrap().properties;
+    assert!(!properties.contains_key("a") && !properties.contains_key("b"));
+}
+
+/// Every endpoint tiersync calls, with the scopes Klaviyo's spec (`x-klaviyo-scopes`)
+/// requires for it.
+const SCOPED_ENDPOINTS: [(&str, &str, &[&str]); 6] = [
+    ("POST", "/api/profile-import", &["profiles:write"]),
+    ("GET", "/api/profiles", &["profiles:read"]),
+    (
+        "POST",
+        "/api/profile-bulk-import-jobs",
+        &["lists:write", "profiles:write"],
+    ),
+    (
+        "GET",
+        "/api/profile-bulk-import-jobs/{job}",
+        &["lists:read", "profiles:read"],
+    ),
+    (
+        "GET",
+        "/api/profile-bulk-import-jobs/{job}/import-errors",
+        &["profiles:read"],
+    ),
+    ("POST", "/api/events", &["events:write"]),
+];
+
+#[tokio::test]
+async fn each_endpoint_refuses_a_key_lacking_one_of_its_scopes() {
+    let fake = start().await;
+    let profile = json!({"type": "profile", "attributes": {"email": "ann@example.com"}});
+    let job = send(
+        &fake,
+        Method::POST,
+        "/api/profile-bulk-import-jobs",
+        &bulk_job(vec![profile]),
+    )
+    .await;
+    let job: Value = job.json().await.unwrap();
+    let job_id = job["data"]["id"].as_str().unwrap().to_string();
+    let event = json!({"data": {"type": "event", "attributes": {
+        "properties": {}, "metric": {"data": {"type": "metric", "attributes": {"name": "VIP Tier Entered"}}},
+        "profile": {"data": {"type": "profile", "attributes": {"email": "ann@example.com"}}}}}});
+
+    let call = |key: String, method: &'static str, path: String| {
+        let fake = fake.clone();
+        let body = match path.as_str() {
+            "/api/profile-import" => Some(import_body(json!({"email": "ann@example.com"}))),
+            "/api/profile-bulk-import-jobs" => Some(bulk_job(vec![
+                json!({"type": "profile", "attributes": {"email": "ann@example.com"}}),
+            ])),
+            "/api/events" => Some(event.clone()),
+            _ => None,
+        };
+        async move {
+            let mut request = reqwest::Client::new()
+                .request(
+                    method.parse().unwrap(),
+                    format!("{}{path}", fake.base_url()),
+                )
+                .header("Authorization", format!("Klaviyo-API-Key {key}"))
+                .header("revision", REVISION)
+                .header("Accept", "application/vnd.api+json");
+            if let Some(body) = body {
+                request = request
+                    .header("Content-Type", "application/vnd.api+json")
+                    .body(body.to_string());
+            }
+            request.send().await.expect("request sent")
+        }
+    };
+
+    for (method, template, scopes) in SCOPED_ENDPOINTS {
+        let path = template.replace("{job}", &job_id);
+        for missing in scopes {
+            let held: Vec<&str> = scopes.iter().copied().filter(|s| s != missing).collect();
+            // Every other scope tiersync uses, so only `missing` is absent.
+            let mut others: Vec<&str> = SCOPED_ENDPOINTS
+                .iter()
+                .flat_map(|(_, _, s)| s.iter().copied())
+                .filter(|s| s != missing)
+                .collect();
+            others.extend(held);
+            let response = call(fake.create_key(&others), method, path.clone()).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{method} {template} without {missing}"
+            );
+            let error = first_error(response).await;
+            assert_eq!(error["code"], "permission_denied", "{method} {template}");
+            assert_eq!(
+                error["title"],
+                "You do not have permission to perform this action."
+            );
+        }
+        let exact = call(fake.create_key(scopes), method, path.clone()).await;
+        assert!(
+            exact.status().is_success(),
+            "{method} {template} with exactly {scopes:?}: {}",
+            exact.status()
+        );
+    }
+    assert_eq!(fake.profiles().len(), 1, "refused writes changed nothing");
+}

@@ -3,6 +3,12 @@
 //! apart) applying each profile like a profile-import. A profile that fails is counted in
 //! `failed_count` and listed at `GET …/{id}/import-errors` with its `original_payload`, so the
 //! daemon's per-profile failure handling can be tested.
+//!
+//! Unlike profile-import, a bulk job does not clear a field sent as `null`: Klaviyo's guide
+//! (developers.klaviyo.com/en/docs/use_klaviyos_bulk_profile_import_api, updated 2026-11-09)
+//! says only fields provided with non-null values are updated. The fake drops every `null`
+//! in a profile's attributes before applying it, so the old value stays, as it does there;
+//! `meta.patch_properties.unset` is what removes a property in a job.
 
 use std::sync::Arc;
 
@@ -204,7 +210,10 @@ async fn run(shared: Arc<Shared>, id: String) {
     let now = Utc::now();
     for (i, profile) in std::mem::take(&mut job.pending).into_iter().enumerate() {
         let pointer = format!("/data/attributes/profiles/data/{i}");
-        match store.profiles.write(&profile, Mode::Upsert, &pointer, now) {
+        match store
+            .profiles
+            .write(&without_nulls(&profile), Mode::Upsert, &pointer, now)
+        {
             Ok(_) => job.completed_count += 1,
             Err(error) => {
                 job.failed_count += 1;
@@ -218,6 +227,22 @@ async fn run(shared: Arc<Shared>, id: String) {
     }
     job.status = JobStatus::Complete;
     job.completed_at = Some(now);
+}
+
+/// The profile resource with every `null` inside its attributes left out (at any depth):
+/// what a bulk job actually applies.
+fn without_nulls(profile: &Value) -> Value {
+    fn strip(value: &mut Value) {
+        if let Value::Object(map) = value {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip);
+        }
+    }
+    let mut profile = profile.clone();
+    if let Some(attributes) = profile.get_mut("attributes") {
+        strip(attributes);
+    }
+    profile
 }
 
 pub async fn get_one(
@@ -332,6 +357,20 @@ mod tests {
         let one = json!({ "data": resource(&complete, BASE, None), "links": { "self": BASE } });
         spec::check_response("GetProfileImportJobResponseCompoundDocument", &one).unwrap();
         assert!(one["data"]["attributes"]["expires_at"].is_string());
+    }
+
+    #[test]
+    fn a_job_applies_no_null_but_keeps_meta() {
+        let sent = json!({"type": "profile",
+            "attributes": {"email": "a@x.com", "external_id": null,
+                           "properties": {"a": null, "b": 1, "c": {"d": null}}},
+            "meta": {"patch_properties": {"unset": "e"}}});
+        assert_eq!(
+            without_nulls(&sent),
+            json!({"type": "profile",
+                "attributes": {"email": "a@x.com", "properties": {"b": 1, "c": {}}},
+                "meta": {"patch_properties": {"unset": "e"}}})
+        );
     }
 
     #[test]

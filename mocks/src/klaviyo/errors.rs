@@ -96,6 +96,21 @@ impl ApiError {
         )
     }
 
+    /// 403 `permission_denied`: the key is valid but lacks a scope the operation requires.
+    /// Klaviyo's body names no scope — the one published sample (community.klaviyo.com,
+    /// "API patch action status 403 code permission denied", 2023) repeats the title as the
+    /// detail and points at `/data/` — so a client must know its operations' scopes itself.
+    pub fn permission_denied() -> Self {
+        let title = "You do not have permission to perform this action.";
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            title,
+            title.into(),
+        )
+        .at(Source::Pointer("/data/".into()))
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -155,12 +170,7 @@ impl ApiError {
         let mut error = match status.as_u16() {
             400 => Self::invalid("The request was rejected.", "/data"),
             401 => Self::authentication_failed(),
-            403 => Self::new(
-                status,
-                "permission_denied",
-                "You do not have permission to perform this action.",
-                "You do not have permission to perform this action.".into(),
-            ),
+            403 => Self::permission_denied(),
             404 => Self::not_found("Not found."),
             409 => Self::new(status, "conflict", "Conflict.", "Conflict.".into()),
             429 => Self::throttled(retry_after.unwrap_or(1)),

@@ -2,9 +2,11 @@
 //!
 //! It behaves like the real API where the daemon's correctness depends on it: the same
 //! headers and error bodies, request bodies validated against Klaviyo's published OpenAPI
-//! spec, profile upsert semantics (property merge, `null` clears), asynchronous bulk import
-//! jobs with per-profile errors, event deduplication by `unique_id`, and fixed-window burst
-//! and steady rate limits answering 429 + `Retry-After`. Tests read and change its state
+//! spec, API keys limited to the scopes they were created with (each operation's
+//! `x-klaviyo-scopes` in the spec; 403 otherwise), profile upsert semantics (property merge,
+//! `null` clears, `meta.patch_properties.unset` removes), asynchronous bulk import jobs with
+//! per-profile errors (where a `null` clears nothing), event deduplication by `unique_id`, and
+//! fixed-window burst and steady rate limits answering 429 + `Retry-After`. Tests read and change its state
 //! through [`FakeKlaviyo`], and inject faults ([`FakeKlaviyo::faults`],
 //! [`FakeKlaviyo::reject_next`], [`FakeKlaviyo::reject_email`]) to drive the daemon's retry
 //! and failure paths.
@@ -15,13 +17,14 @@ mod events;
 mod filter;
 mod ids;
 mod jsonapi;
+mod keys;
 mod profile_api;
 mod profiles;
 mod rate_limit;
 mod server;
 mod spec;
 
-pub use spec::{Operation, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
+pub use spec::{required_scopes, Operation, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -51,7 +54,8 @@ pub fn validate_request_body(operation: Operation, body: &Value) -> Result<(), S
 /// How the fake Klaviyo behaves.
 #[derive(Debug, Clone)]
 pub struct KlaviyoOptions {
-    /// The private API key requests must send as `Authorization: Klaviyo-API-Key {key}`.
+    /// The account's full-access private API key, sent as `Authorization: Klaviyo-API-Key
+    /// {key}`; keys with fewer scopes come from [`FakeKlaviyo::create_key`].
     pub api_key: String,
     pub limits: KlaviyoLimits,
     /// Time a bulk import job spends queued, and then processing (default 100 ms each).
@@ -82,6 +86,7 @@ struct Store {
 /// State shared by the handlers and the test's handle.
 struct Shared {
     api_key: String,
+    keys: Mutex<keys::Keys>,
     base_url: String,
     bulk_job_step: Duration,
     recorder: Recorder,
@@ -93,6 +98,10 @@ struct Shared {
 impl Shared {
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().expect("klaviyo store lock")
+    }
+
+    fn keys(&self) -> MutexGuard<'_, keys::Keys> {
+        self.keys.lock().expect("klaviyo keys lock")
     }
 
     fn limiter(&self) -> MutexGuard<'_, rate_limit::RateLimiter> {
@@ -114,6 +123,7 @@ impl FakeKlaviyo {
             .await
             .map_err(std::io::Error::other)?;
         let shared = harness::serve(addr, "Klaviyo", server::router, |base_url| Shared {
+            keys: Mutex::new(keys::Keys::new(&options.api_key)),
             api_key: options.api_key,
             base_url,
             bulk_job_step: options.bulk_job_step,
@@ -131,8 +141,16 @@ impl FakeKlaviyo {
         self.shared.base_url.clone()
     }
 
+    /// The full-access key.
     pub fn api_key(&self) -> String {
         self.shared.api_key.clone()
+    }
+
+    /// Creates a private API key with exactly these scopes (e.g. `["profiles:write"]`), as a
+    /// custom key made in Klaviyo's settings: a request needing a scope it lacks (the spec's
+    /// `x-klaviyo-scopes` for the operation) gets 403 `permission_denied`.
+    pub fn create_key(&self, scopes: &[&str]) -> String {
+        self.shared.keys().create(scopes)
     }
 
     /// Every profile, in creation order.

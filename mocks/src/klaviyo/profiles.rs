@@ -1,7 +1,9 @@
 //! The account's profiles and Klaviyo's write semantics for them, shared by profile-import,
 //! `POST`/`PATCH /api/profiles`, bulk import jobs and events (which all upsert profiles):
 //! identifiers resolve to one profile or a 409, `properties` merge key by key with `null`
-//! removing a key, absent attributes stay untouched, a `null` attribute clears it.
+//! removing a key, absent attributes stay untouched, a `null` attribute clears it, and
+//! `meta.patch_properties.unset` removes the properties it names. (Bulk import jobs drop the
+//! `null`s before they get here: see [`super::bulk_jobs`].)
 
 use std::collections::HashMap;
 
@@ -109,8 +111,8 @@ impl Profiles {
         true
     }
 
-    /// Applies one profile resource (`{"type":"profile","id"?,"attributes":{…}}`) the way
-    /// Klaviyo does. `pointer` is where the resource sits in the request, for error sources.
+    /// Applies one profile resource (`{"type":"profile","id"?,"attributes":{…},"meta"?:{…}}`)
+    /// the way Klaviyo does. `pointer` is where the resource sits in the request, for error sources.
     pub fn write(
         &mut self,
         resource: &Value,
@@ -140,6 +142,12 @@ impl Profiles {
                 at("phone_number"),
             ));
         }
+
+        // `ProfileMeta` belongs to the upsert and partial-update bodies, not to create.
+        let unset = match mode {
+            Mode::Create => Vec::new(),
+            Mode::Upsert | Mode::Update(_) => unset_properties(resource, pointer)?,
+        };
 
         let target = self.target(resource, mode, &sent)?;
         let mut profile = match target {
@@ -171,6 +179,9 @@ impl Profiles {
 
         let before = profile.clone();
         apply(&mut profile, attributes);
+        for name in &unset {
+            profile.properties.remove(name);
+        }
         if target.is_some() && profile != before {
             profile.updated = now;
         }
@@ -305,6 +316,32 @@ fn apply(profile: &mut Profile, attributes: &Map<String, Value>) {
             _ => merge(&mut profile.attributes, key, value.clone()),
         }
     }
+}
+
+/// The property names `meta.patch_properties.unset` removes (a name or a list of names).
+/// `append` and `unappend` edit list properties, which this fake does not model: refused, so a
+/// test never passes on an operation the fake silently skipped.
+fn unset_properties(resource: &Value, pointer: &str) -> Result<Vec<String>, ApiError> {
+    let Some(patch) = resource.pointer("/meta/patch_properties") else {
+        return Ok(Vec::new());
+    };
+    for operation in ["append", "unappend"] {
+        if patch.get(operation).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::invalid(
+                format!("This fake does not model patch_properties.{operation}."),
+                format!("{pointer}/meta/patch_properties/{operation}"),
+            ));
+        }
+    }
+    Ok(match patch.get("unset") {
+        Some(Value::String(name)) => vec![name.clone()],
+        Some(Value::Array(names)) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 fn merge(map: &mut Map<String, Value>, key: &str, value: Value) {
@@ -461,6 +498,44 @@ mod tests {
         );
         profiles.accept_email("bad@x.com");
         assert!(import(&mut profiles, json!({"external_id": "9"})).is_ok());
+    }
+
+    #[test]
+    fn unset_removes_the_named_properties_and_nothing_else() {
+        let mut profiles = Profiles::default();
+        import(
+            &mut profiles,
+            json!({"email": "a@x.com", "properties": {"a": 1, "b": 2, "c": 3}}),
+        )
+        .unwrap();
+        let resource = json!({"type": "profile",
+            "attributes": {"email": "a@x.com", "properties": {"c": 4}},
+            "meta": {"patch_properties": {"unset": ["a", "missing"]}}});
+        let written = profiles
+            .write(&resource, Mode::Upsert, "/data", Utc::now())
+            .unwrap();
+        assert_eq!(
+            written.profile.properties,
+            *json!({"b": 2, "c": 4}).as_object().unwrap()
+        );
+        let one = json!({"type": "profile", "attributes": {"email": "a@x.com"},
+            "meta": {"patch_properties": {"unset": "b"}}});
+        let written = profiles
+            .write(&one, Mode::Upsert, "/data", Utc::now())
+            .unwrap();
+        assert_eq!(
+            written.profile.properties,
+            *json!({"c": 4}).as_object().unwrap()
+        );
+        let append = json!({"type": "profile", "attributes": {"email": "a@x.com"},
+            "meta": {"patch_properties": {"append": {"skus": "1"}}}});
+        let error = profiles
+            .write(&append, Mode::Upsert, "/data", Utc::now())
+            .unwrap_err();
+        assert_eq!(
+            error.source,
+            Some(Source::Pointer("/data/meta/patch_properties/append".into()))
+        );
     }
 
     #[test]

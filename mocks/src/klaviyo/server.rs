@@ -1,7 +1,7 @@
 //! The HTTP surface: routes, and the checks Klaviyo makes before any endpoint runs, in its
 //! order — after injected faults ([`crate::faults`]) — `Authorization: Klaviyo-API-Key …` (401), the `revision` header
-//! (400), the body's media type (415), then the endpoint group's rate limit (429, counted
-//! only for admitted requests). Every request is recorded with the status it got (by
+//! (400), the key's scopes for the operation (403), the body's media type (415), then the
+//! endpoint group's rate limit (429, counted only for admitted requests). Every request is recorded with the status it got (by
 //! [`harness::guarded`]).
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use axum::Router;
 
 use super::errors::ApiError;
 use super::rate_limit::{Group, Quota};
-use super::{bulk_jobs, events, profile_api, Shared};
+use super::{bulk_jobs, events, keys, profile_api, Shared};
 use crate::faults::{FaultAnswers, Faults};
 use crate::harness::{self, Gate};
 use crate::recorder::Recorder;
@@ -107,8 +107,13 @@ fn admit(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Option<Quota>, ApiError> {
-    check_key(headers, &shared.api_key)?;
-    check_revision(headers)?;
+    let sent = sent_key(headers)?;
+    {
+        let keys = shared.keys();
+        let access = keys.access(sent)?;
+        check_revision(headers)?;
+        keys::check(access, method.as_str(), path)?;
+    }
     if [Method::POST, Method::PATCH, Method::PUT].contains(method) {
         check_media_type(headers)?;
     }
@@ -122,17 +127,13 @@ fn admit(
         .map_err(ApiError::throttled)
 }
 
-fn check_key(headers: &HeaderMap, api_key: &str) -> Result<(), ApiError> {
-    let sent = headers
+/// The key of `Authorization: Klaviyo-API-Key {key}` (401 `not_authenticated` without one).
+fn sent_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Klaviyo-API-Key "))
-        .ok_or_else(ApiError::not_authenticated)?;
-    if sent.trim() == api_key {
-        Ok(())
-    } else {
-        Err(ApiError::authentication_failed())
-    }
+        .ok_or_else(ApiError::not_authenticated)
 }
 
 /// `revision: YYYY-MM-DD` with an optional `.suffix` (e.g. `2026-07-15.pre`).
@@ -195,16 +196,12 @@ mod tests {
     }
 
     #[test]
-    fn key_must_be_klaviyo_api_key_scheme_and_match() {
-        assert!(check_key(&headers(&[("authorization", "Klaviyo-API-Key pk")]), "pk").is_ok());
-        let wrong = check_key(
-            &headers(&[("authorization", "Klaviyo-API-Key other")]),
-            "pk",
-        );
-        assert_eq!(wrong.unwrap_err().code, "authentication_failed");
-        let bearer = check_key(&headers(&[("authorization", "Bearer pk")]), "pk");
-        assert_eq!(bearer.unwrap_err().code, "not_authenticated");
-        assert!(check_key(&headers(&[]), "pk").is_err());
+    fn key_must_be_klaviyo_api_key_scheme() {
+        let sent = headers(&[("authorization", "Klaviyo-API-Key pk")]);
+        assert_eq!(sent_key(&sent).unwrap(), "pk");
+        let bearer = headers(&[("authorization", "Bearer pk")]);
+        assert_eq!(sent_key(&bearer).unwrap_err().code, "not_authenticated");
+        assert!(sent_key(&headers(&[])).is_err());
     }
 
     #[test]

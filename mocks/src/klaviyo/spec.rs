@@ -57,7 +57,75 @@ pub const WRITE_OPERATIONS: [Operation; 5] = [
 struct Spec {
     schemas: Map<String, Value>,
     paths: Map<String, Value>,
+    /// Every operation's `x-klaviyo-scopes`, by path template.
+    scopes: Vec<Scoped>,
     validators: Mutex<HashMap<Operation, Arc<Validator>>>,
+}
+
+/// The scopes one operation of the spec requires of a private API key.
+struct Scoped {
+    method: String,
+    /// The path template's segments; `None` for a `{parameter}`.
+    segments: Vec<Option<String>>,
+    scopes: Vec<String>,
+}
+
+impl Scoped {
+    fn all(paths: &Map<String, Value>) -> Vec<Scoped> {
+        let mut out = Vec::new();
+        for (template, operations) in paths {
+            let Some(operations) = operations.as_object() else {
+                continue;
+            };
+            let segments: Vec<Option<String>> = template
+                .trim_matches('/')
+                .split('/')
+                .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
+                .collect();
+            for (method, operation) in operations {
+                let Some(scopes) = operation.get("x-klaviyo-scopes").and_then(Value::as_array)
+                else {
+                    continue;
+                };
+                out.push(Scoped {
+                    method: method.to_lowercase(),
+                    segments: segments.clone(),
+                    scopes: scopes
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                });
+            }
+        }
+        // Literal segments before parameters, so `/api/profiles/push-tokens`-like paths are not
+        // taken for `/api/profiles/{id}`.
+        out.sort_by_key(|s| s.segments.iter().filter(|x| x.is_none()).count());
+        out
+    }
+
+    fn matches(&self, method: &str, segments: &[&str]) -> bool {
+        self.method == method
+            && self.segments.len() == segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(segments)
+                .all(|(template, sent)| template.as_deref().is_none_or(|t| t == *sent))
+    }
+}
+
+/// The scopes the spec's `x-klaviyo-scopes` requires for `method` on a concrete `path`
+/// (`/api/profile-bulk-import-jobs/01J…`, trailing slash allowed); `None` when the spec has no
+/// such operation.
+pub fn required_scopes(method: &str, path: &str) -> Option<&'static [String]> {
+    let method = method.to_lowercase();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    spec()
+        .scopes
+        .iter()
+        .find(|s| s.matches(&method, &segments))
+        .map(|s| s.scopes.as_slice())
 }
 
 fn spec() -> &'static Spec {
@@ -70,9 +138,11 @@ fn spec() -> &'static Spec {
             Some(Value::Object(map)) => map,
             _ => panic!("vendored Klaviyo spec has no {pointer}"),
         };
+        let paths = take(&mut doc, "/paths");
         Spec {
             schemas: take(&mut doc, "/components/schemas"),
-            paths: take(&mut doc, "/paths"),
+            scopes: Scoped::all(&paths),
+            paths,
             validators: Mutex::new(HashMap::new()),
         }
     })
@@ -252,6 +322,27 @@ mod tests {
     #[test]
     fn every_served_operation_has_a_schema() {
         warm();
+    }
+
+    #[test]
+    fn scopes_come_from_the_spec_for_concrete_paths() {
+        let scopes = |method, path| required_scopes(method, path).map(<[String]>::to_vec);
+        assert_eq!(
+            scopes("POST", "/api/profile-bulk-import-jobs/"),
+            Some(vec![
+                "lists:write".to_string(),
+                "profiles:write".to_string()
+            ])
+        );
+        assert_eq!(
+            scopes("GET", "/api/profile-bulk-import-jobs/01ABC/import-errors"),
+            Some(vec!["profiles:read".to_string()])
+        );
+        assert_eq!(
+            scopes("GET", "/api/profiles/01ABC"),
+            Some(vec!["profiles:read".to_string()])
+        );
+        assert_eq!(scopes("GET", "/api/no-such-thing"), None);
     }
 
     #[test]

@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::client::Limit;
-use super::{bulk_job_body, import_attributes, DeliveryError, DeliveryReport, KlaviyoClient};
+use super::client::{BULK_JOB_CREATE, BULK_JOB_ERRORS, BULK_JOB_STATUS};
+use super::{bulk_job_body, profile_resource, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{OutboxEntry, Store};
 
@@ -125,7 +124,7 @@ fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
     let mut bytes = 0;
     for entry in pending {
-        let size = import_attributes(&entry.state).to_string().len() + 32;
+        let size = profile_resource(&entry.state).to_string().len() + 1;
         match out.last_mut() {
             Some(batch) if batch.len() < MAX_PROFILES && bytes + size <= MAX_BYTES => {
                 batch.push(entry);
@@ -149,34 +148,20 @@ async fn run_job(
 ) -> Result<Option<Refusals>, ApiError> {
     let body = bulk_job_body(batch.iter().map(|e| &e.state));
     let created = client
-        .send(
-            "klaviyo bulk import job create",
-            Limit::BulkJobs,
-            Method::POST,
-            "/api/profile-bulk-import-jobs",
-            Some(&body),
-        )
+        .send(&BULK_JOB_CREATE, BULK_JOB_CREATE.path, Some(&body))
         .await?;
-    let job: JobResponse = ApiError::decode("klaviyo bulk import job create", &created)?;
+    let job: JobResponse = ApiError::decode(BULK_JOB_CREATE.name, &created)?;
     let id = job.data.id;
     tracing::info!(job = %id, profiles = batch.len(), "klaviyo bulk import job submitted");
     let status_path = format!("/api/profile-bulk-import-jobs/{id}");
     let finished = loop {
-        let body = client
-            .send(
-                "klaviyo bulk import job status",
-                Limit::BulkJobs,
-                Method::GET,
-                &status_path,
-                None,
-            )
-            .await?;
-        let job: JobResponse = ApiError::decode("klaviyo bulk import job status", &body)?;
+        let body = client.send(&BULK_JOB_STATUS, &status_path, None).await?;
+        let job: JobResponse = ApiError::decode(BULK_JOB_STATUS.name, &body)?;
         match job.data.attributes.status.as_str() {
             "complete" => break job.data.attributes,
             "cancelled" => {
                 return Err(ApiError::Server {
-                    endpoint: "klaviyo bulk import job status",
+                    endpoint: BULK_JOB_STATUS.name,
                     status: 200,
                     detail: format!("job {id} was cancelled"),
                 })
@@ -207,15 +192,12 @@ async fn import_errors(
     job_path: &str,
     batch: &[OutboxEntry],
 ) -> Result<Refusals, ApiError> {
-    const ENDPOINT: &str = "klaviyo bulk import job errors";
     let mut failures = HashMap::new();
     let mut unmatched = false;
     let mut path = format!("{job_path}/import-errors");
     loop {
-        let body = client
-            .send(ENDPOINT, Limit::BulkJobs, Method::GET, &path, None)
-            .await?;
-        let page: ImportErrors = ApiError::decode(ENDPOINT, &body)?;
+        let body = client.send(&BULK_JOB_ERRORS, &path, None).await?;
+        let page: ImportErrors = ApiError::decode(BULK_JOB_ERRORS.name, &body)?;
         for error in page.data {
             let payload = error.attributes.original_payload.unwrap_or(Value::Null);
             let by_payload = payload

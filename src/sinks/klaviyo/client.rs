@@ -1,4 +1,5 @@
-//! Klaviyo's JSON:API transport: auth and revision headers, the per-endpoint limiters, and
+//! Klaviyo's JSON:API transport: the operations tiersync calls (with their limits and the
+//! scopes a key needs for them), auth and revision headers, the per-endpoint limiters, and
 //! typed errors carrying Klaviyo's own error detail.
 
 use std::sync::Arc;
@@ -24,6 +25,79 @@ pub enum Limit {
     /// the Events API.
     Events,
 }
+
+/// One Klaviyo operation tiersync calls.
+#[derive(Debug)]
+pub struct Call {
+    /// For errors and logs, e.g. `klaviyo bulk import job create`.
+    pub name: &'static str,
+    pub method: Method,
+    /// The spec's path template.
+    pub path: &'static str,
+    pub limit: Limit,
+    /// What a private key needs for it: the spec's `x-klaviyo-scopes` (tests/contracts.rs
+    /// checks these against the vendored spec). Klaviyo's 403 does not say which scope is
+    /// missing, so a refusal names these.
+    pub scopes: &'static [&'static str],
+}
+
+pub static PROFILE_IMPORT: Call = Call {
+    name: "klaviyo profile-import",
+    method: Method::POST,
+    path: "/api/profile-import",
+    limit: Limit::Profiles,
+    scopes: &["profiles:write"],
+};
+
+pub static GET_PROFILES: Call = Call {
+    name: "klaviyo GET /api/profiles",
+    method: Method::GET,
+    path: "/api/profiles",
+    limit: Limit::Profiles,
+    scopes: &["profiles:read"],
+};
+
+pub static BULK_JOB_CREATE: Call = Call {
+    name: "klaviyo bulk import job create",
+    method: Method::POST,
+    path: "/api/profile-bulk-import-jobs",
+    limit: Limit::BulkJobs,
+    scopes: &["lists:write", "profiles:write"],
+};
+
+pub static BULK_JOB_STATUS: Call = Call {
+    name: "klaviyo bulk import job status",
+    method: Method::GET,
+    path: "/api/profile-bulk-import-jobs/{job_id}",
+    limit: Limit::BulkJobs,
+    scopes: &["lists:read", "profiles:read"],
+};
+
+pub static BULK_JOB_ERRORS: Call = Call {
+    name: "klaviyo bulk import job errors",
+    method: Method::GET,
+    path: "/api/profile-bulk-import-jobs/{id}/import-errors",
+    limit: Limit::BulkJobs,
+    scopes: &["profiles:read"],
+};
+
+pub static CREATE_EVENT: Call = Call {
+    name: "klaviyo events",
+    method: Method::POST,
+    path: "/api/events",
+    limit: Limit::Events,
+    scopes: &["events:write"],
+};
+
+/// Every operation tiersync calls: the key's scopes must cover all of theirs.
+pub static CALLS: [&Call; 6] = [
+    &PROFILE_IMPORT,
+    &GET_PROFILES,
+    &BULK_JOB_CREATE,
+    &BULK_JOB_STATUS,
+    &BULK_JOB_ERRORS,
+    &CREATE_EVENT,
+];
 
 pub struct KlaviyoClient {
     http: reqwest::Client,
@@ -83,30 +157,24 @@ impl KlaviyoClient {
         url.strip_prefix(&self.base_url).unwrap_or(url).to_string()
     }
 
-    /// Sends one request (retrying transient failures) and returns the response body.
+    /// Sends one request for `call` to `path` (the call's path with its parameters and query
+    /// filled in), retrying transient failures, and returns the response body.
     pub async fn send(
         &self,
-        endpoint: &'static str,
-        limit: Limit,
-        method: Method,
+        call: &Call,
         path: &str,
         body: Option<&Value>,
     ) -> Result<bytes::Bytes, ApiError> {
-        with_retry(&self.retry, &self.stats, || {
-            self.attempt(endpoint, limit, method.clone(), path, body)
-        })
-        .await
+        with_retry(&self.retry, &self.stats, || self.attempt(call, path, body)).await
     }
 
     async fn attempt(
         &self,
-        endpoint: &'static str,
-        limit: Limit,
-        method: Method,
+        call: &Call,
         path: &str,
         body: Option<&Value>,
     ) -> Result<bytes::Bytes, ApiError> {
-        let limiter = match limit {
+        let limiter = match call.limit {
             Limit::Profiles => &self.profiles,
             Limit::BulkJobs => &self.bulk_jobs,
             Limit::Events => &self.events,
@@ -115,7 +183,7 @@ impl KlaviyoClient {
         self.stats.request();
         let mut request = self
             .http
-            .request(method, format!("{}{}", self.base_url, path))
+            .request(call.method.clone(), format!("{}{}", self.base_url, path))
             .header(
                 reqwest::header::AUTHORIZATION,
                 format!("Klaviyo-API-Key {}", self.api_key.expose_secret()),
@@ -127,10 +195,10 @@ impl KlaviyoClient {
                 .header(reqwest::header::CONTENT_TYPE, JSON_API)
                 .body(serde_json::to_vec(body).expect("a JSON value serializes"));
         }
-        let result =
-            http::send(endpoint, request)
-                .await?
-                .into_body(endpoint, CREDENTIAL, error_detail);
+        let result = http::send(call.name, request)
+            .await?
+            .into_body(call.name, CREDENTIAL, error_detail)
+            .map_err(|error| needs_scopes(error, call));
         if let Err(ApiError::RateLimited { retry_after, .. }) = &result {
             self.stats.rate_limited();
             if let Some(after) = retry_after {
@@ -138,6 +206,28 @@ impl KlaviyoClient {
             }
         }
         result
+    }
+}
+
+/// A 403 is a key without a scope the call needs; Klaviyo's body does not say which, so the
+/// error names the call's scopes.
+fn needs_scopes(error: ApiError, call: &Call) -> ApiError {
+    match error {
+        ApiError::Unauthorized {
+            endpoint,
+            status: 403,
+            credential,
+            detail,
+        } => ApiError::Unauthorized {
+            endpoint,
+            status: 403,
+            credential,
+            detail: format!(
+                "{detail}; the key lacks a scope this call needs: {}",
+                call.scopes.join(", ")
+            ),
+        },
+        other => other,
     }
 }
 

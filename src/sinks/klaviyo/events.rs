@@ -2,12 +2,11 @@
 //! customer's profile write (flows read the new properties), with a `unique_id` derived from
 //! the transition so a re-send after a crash never makes a second event.
 
-use reqwest::Method;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::client::Limit;
+use super::client::CREATE_EVENT;
 use super::{DeliveryError, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{EventEntry, ProfileState, Store};
@@ -70,13 +69,7 @@ pub async fn deliver_events(
         }
         let body = event_body(&event);
         match client
-            .send(
-                "klaviyo events",
-                Limit::Events,
-                Method::POST,
-                "/api/events",
-                Some(&body),
-            )
+            .send(&CREATE_EVENT, CREATE_EVENT.path, Some(&body))
             .await
         {
             Ok(_) => {

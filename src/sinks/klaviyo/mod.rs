@@ -13,9 +13,9 @@ mod profile;
 mod readback;
 mod single;
 
-pub use client::KlaviyoClient;
+pub use client::{Call, KlaviyoClient, CALLS};
 pub use events::{deliver_events, event_body, EventReport};
-pub use profile::{bulk_job_body, import_attributes, import_body};
+pub use profile::{bulk_job_body, import_body, profile_resource};
 pub use readback::read_profiles;
 
 use tokio_util::sync::CancellationToken;

@@ -5,16 +5,14 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
-use reqwest::Method;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::client::{KlaviyoClient, Limit};
+use super::client::{KlaviyoClient, GET_PROFILES};
 use crate::http::ApiError;
 use crate::store::ProfileState;
 
-const ENDPOINT: &str = "klaviyo GET /api/profiles";
 const FIRST_PAGE: &str =
     "/api/profiles?page[size]=100&fields[profile]=email,external_id,properties";
 
@@ -50,10 +48,8 @@ pub async fn read_profiles(
     let mut out = HashMap::new();
     let mut path = FIRST_PAGE.to_string();
     loop {
-        let body = client
-            .send(ENDPOINT, Limit::Profiles, Method::GET, &path, None)
-            .await?;
-        let page: Page = ApiError::decode(ENDPOINT, &body)?;
+        let body = client.send(&GET_PROFILES, &path, None).await?;
+        let page: Page = ApiError::decode(GET_PROFILES.name, &body)?;
         for resource in page.data {
             let a = resource.attributes;
             if let Some(external_id) = a.external_id {

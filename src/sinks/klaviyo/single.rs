@@ -3,10 +3,9 @@
 //! writes that were in flight.
 
 use futures::StreamExt;
-use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
-use super::client::Limit;
+use super::client::PROFILE_IMPORT;
 use super::{import_body, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{OutboxEntry, Store};
@@ -24,10 +23,8 @@ pub(super) async fn deliver(
         .map(|entry| async move {
             let result = client
                 .send(
-                    "klaviyo profile-import",
-                    Limit::Profiles,
-                    Method::POST,
-                    "/api/profile-import",
+                    &PROFILE_IMPORT,
+                    PROFILE_IMPORT.path,
                     Some(&import_body(&entry.state)),
                 )
                 .await;
