@@ -424,3 +424,8 @@ async fn first_sync_meets_what_is_already_there(bulk_threshold: usize) {
 async fn the_first_pass_replaces_earlier_vip_tags_and_properties_with_single_writes() {
     first_sync_meets_what_is_already_there(1_000).await;
 }
+
+#[tokio::test]
+async fn the_first_pass_replaces_earlier_vip_tags_and_properties_through_a_bulk_job() {
+    first_sync_meets_what_is_already_there(1).await;
+}
