@@ -108,7 +108,7 @@ fn customer_orders(index: usize, first_order: u64, out: &mut Vec<OrderRecord>) {
             updated_at: cancelled_at.unwrap_or(created_at),
             cancelled_at,
             test,
-            current_total: Decimal::new(total, 2),
+            net_total: Decimal::new(total, 2),
         });
     }
 }

@@ -505,7 +505,12 @@ impl RawShopify {
             base_url,
             api_version,
             access_token: self.access_token,
-            page_size: in_range("shopify.page_size", self.page_size, 1, 249)? as u32,
+            page_size: in_range(
+                "shopify.page_size",
+                self.page_size,
+                1,
+                i64::from(crate::sources::shopify::queries::MAX_ORDERS_PAGE),
+            )? as u32,
             overlap: duration("shopify.overlap", &self.overlap)?,
             backfill,
             bulk_poll_interval: duration("shopify.bulk_poll_interval", &self.bulk_poll_interval)?,

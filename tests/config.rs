@@ -98,7 +98,7 @@ fn bad_values_are_refused_with_the_key_and_what_is_expected() {
         ("[shopify]\napi_version = \"latest\"", "shopify.api_version", &["YYYY-MM"]),
         ("[shopify]\nbase_url = \"not a url\"", "shopify.base_url", &["not a URL"]),
         ("[shopify]\nbackfill = \"fast\"", "shopify.backfill", &["\"bulk\" or \"pages\""]),
-        ("[shopify]\npage_size = 500", "shopify.page_size", &["1 to 249"]),
+        ("[shopify]\npage_size = 100", "shopify.page_size", &["1 to 99"]),
         ("[klaviyo]\nrevision = \"yesterday\"", "klaviyo.revision", &["YYYY-MM-DD"]),
         ("[klaviyo]\nprofiles_per_minute = 5000", "klaviyo.profiles_per_minute", &["1 to 750"]),
         (

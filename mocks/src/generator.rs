@@ -313,6 +313,7 @@ fn finish_order(
         presentment_currency: currency.to_owned(),
         presentment_total,
         presentment_refunded: refund(presentment_total),
+        changes: Vec::new(),
     }
 }
 

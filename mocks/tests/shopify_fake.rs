@@ -85,6 +85,7 @@ fn order(id: u64, updated_at: DateTime<Utc>) -> Order {
         presentment_currency: "EUR".into(),
         presentment_total: Decimal::new(1157, 2),
         presentment_refunded: Decimal::ZERO,
+        changes: Vec::new(),
     }
 }
 

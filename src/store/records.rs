@@ -22,8 +22,10 @@ pub struct OrderRecord {
     pub updated_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub test: bool,
-    /// Current total after refunds, in the shop currency.
-    pub current_total: Decimal,
+    /// The order's net spend in the shop currency: its total less every refund, each counted
+    /// once (computed at ingest, see `sources::shopify::orders::net_spend`). Part of the
+    /// fingerprint, so an order whose only change is a refund is applied again.
+    pub net_total: Decimal,
 }
 
 impl OrderRecord {
@@ -35,7 +37,7 @@ impl OrderRecord {
     /// What this order adds to the customer's net spend.
     pub fn net(&self) -> Decimal {
         if self.counts() {
-            self.current_total
+            self.net_total
         } else {
             Decimal::ZERO
         }

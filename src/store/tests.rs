@@ -14,7 +14,7 @@ fn order(n: u64, customer: u64, cents: i64) -> OrderRecord {
         updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
         cancelled_at: None,
         test: false,
-        current_total: Decimal::new(cents, 2),
+        net_total: Decimal::new(cents, 2),
     }
 }
 

@@ -222,6 +222,7 @@ pub fn order(id: u64, customer: Option<(u64, &str)>, days_ago: i64, total: &str)
             presentment_currency: "USD".into(),
             presentment_total: total,
             presentment_refunded: Decimal::ZERO,
+            changes: Vec::new(),
         },
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use rust_decimal::Decimal;
 
 use super::state::{ShopState, StoredMetafield};
-use crate::data::{Customer, Order};
+use crate::data::{Customer, Order, Side};
 
 /// Splits `gid://shopify/{Type}/{id}` into its type and numeric id.
 pub(crate) fn parse_gid(gid: &str) -> Option<(&str, u64)> {
@@ -46,13 +46,14 @@ fn money(value: Decimal, currency: &str) -> JsonValue {
 
 /// `displayFinancialStatus` from the refunds (cancelled without a refund is `VOIDED`).
 fn financial_status(order: &Order) -> &'static str {
-    if order.shop_refunded.is_zero() {
+    let refunded = order.total_refunded(Side::Shop);
+    if refunded.is_zero() {
         if order.cancelled_at.is_some() {
             "VOIDED"
         } else {
             "PAID"
         }
-    } else if order.shop_refunded >= order.shop_total {
+    } else if refunded >= order.edited_total(Side::Shop) {
         "REFUNDED"
     } else {
         "PARTIALLY_REFUNDED"
@@ -97,8 +98,10 @@ const ORDER_FIELDS: &[&str] = &[
     "currencyCode",
     "presentmentCurrencyCode",
     "currentTotalPriceSet",
+    "originalTotalPriceSet",
     "totalPriceSet",
     "totalRefundedSet",
+    "totalRefundedShippingSet",
     "displayFinancialStatus",
     "tags",
 ];
@@ -221,16 +224,18 @@ fn order_money<'s>(
 ) -> Option<[(Decimal, &'s str); 2]> {
     let shop = state.currency.as_str();
     let presentment = order.presentment_currency.as_str();
-    let (in_shop, in_presentment) = match name {
-        "currentTotalPriceSet" => (
-            order.shop_current_total(),
-            order.presentment_current_total(),
-        ),
-        "totalPriceSet" => (order.shop_total, order.presentment_total),
-        "totalRefundedSet" => (order.shop_refunded, order.presentment_refunded),
+    let total: fn(&Order, Side) -> Decimal = match name {
+        "currentTotalPriceSet" => Order::current_total,
+        "originalTotalPriceSet" => Order::original_total,
+        "totalPriceSet" => Order::edited_total,
+        "totalRefundedSet" => Order::total_refunded,
+        "totalRefundedShippingSet" => Order::refunded_shipping,
         _ => return None,
     };
-    Some([(in_shop, shop), (in_presentment, presentment)])
+    Some([
+        (total(order, Side::Shop), shop),
+        (total(order, Side::Presentment), presentment),
+    ])
 }
 
 fn order_field(state: &ShopState, order: &Order, name: &str) -> Option<JsonValue> {

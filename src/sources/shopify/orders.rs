@@ -44,6 +44,9 @@ pub(super) struct OrderNode {
     test: bool,
     customer: Option<CustomerRef>,
     current_total_price_set: MoneyBag,
+    original_total_price_set: MoneyBag,
+    total_price_set: MoneyBag,
+    total_refunded_set: MoneyBag,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +68,41 @@ struct Money {
 /// Larger than any real order total in any currency: a data error, not a sale.
 const ABSURD_TOTAL: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 1e12
 
+/// What an order adds to its customer's net spend, in the shop currency (taxes included):
+///
+/// ```text
+/// net = max(0, min(currentTotalPriceSet,
+///                  max(originalTotalPriceSet, totalPriceSet) − totalRefundedSet))
+/// ```
+///
+/// Each refund or change lowers it once, whichever total Shopify records it in:
+/// - `currentTotalPriceSet` is documented as the total "after returns": refunded or returned
+///   line items and order edits lower it, but a refund of shipping or of a custom amount
+///   (an order adjustment, e.g. goodwill) need not — so it cannot be the whole answer;
+/// - `totalRefundedSet` is every refund's money (line items, returns, shipping, custom
+///   amounts, the difference refunded after an edit), so subtracting it from the total before
+///   refunds counts each once, but subtracting it from the current total would count a
+///   line-item refund twice;
+/// - the total before refunds is the larger of the total at checkout (`originalTotalPriceSet`)
+///   and after edits (`totalPriceSet`): an edit that removes an item lowers `totalPriceSet`
+///   and, on a paid order, is followed by a refund of the difference, which must not lower it
+///   a second time; an edit that adds items raises it;
+/// - the minimum with the current total keeps a lowered current total that no money followed
+///   (an edit of an unpaid order, a return not yet refunded, an item refunded for less than
+///   its price): the smaller amount is the conservative one for a spend threshold.
+///
+/// Cancelled and test orders count zero (see `OrderRecord::net`), refunded or not.
+pub(super) fn net_spend(
+    current: Decimal,
+    original: Decimal,
+    edited: Decimal,
+    refunded: Decimal,
+) -> Decimal {
+    current
+        .min(original.max(edited) - refunded)
+        .max(Decimal::ZERO)
+}
+
 impl OrderNode {
     /// The order as tiersync stores it, or why it is skipped (logged with its id): a negative
     /// or absurd total cannot be a sale and would corrupt the customer's net spend.
@@ -82,6 +120,12 @@ impl OrderNode {
                 self.id
             ));
         }
+        let net_total = net_spend(
+            amount,
+            self.original_total_price_set.shop_money.amount,
+            self.total_price_set.shop_money.amount,
+            self.total_refunded_set.shop_money.amount,
+        );
         Ok(OrderRecord {
             id: self.id,
             customer_id: self.customer.map(|c| c.id),
@@ -90,7 +134,7 @@ impl OrderNode {
             updated_at: self.updated_at,
             cancelled_at: self.cancelled_at,
             test: self.test,
-            current_total: amount,
+            net_total,
         })
     }
 }
@@ -216,7 +260,10 @@ mod tests {
             { "id": "gid://shopify/Order/1", "email": "a@example.com",
               "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
               "cancelledAt": null, "test": false, "customer": { "id": "gid://shopify/Customer/1" },
-              "currentTotalPriceSet": { "shopMoney": { "amount": "10.00", "currencyCode": "USD" } } },
+              "currentTotalPriceSet": { "shopMoney": { "amount": "10.00", "currencyCode": "USD" } },
+              "originalTotalPriceSet": { "shopMoney": { "amount": "10.00" } },
+              "totalPriceSet": { "shopMoney": { "amount": "10.00" } },
+              "totalRefundedSet": { "shopMoney": { "amount": "0.00" } } },
             node
         ] } })
     }
@@ -271,12 +318,80 @@ mod tests {
             page(
                 json!({ "id": "gid://shopify/Order/2", "createdAt": "2026-01-01T00:00:00Z",
                 "updatedAt": "2026-01-01T00:00:00Z", "test": false,
-                "currentTotalPriceSet": { "shopMoney": { "amount": "-5.00" } } }),
+                "currentTotalPriceSet": { "shopMoney": { "amount": "-5.00" } },
+                "originalTotalPriceSet": { "shopMoney": { "amount": "5.00" } },
+                "totalPriceSet": { "shopMoney": { "amount": "5.00" } },
+                "totalRefundedSet": { "shopMoney": { "amount": "0.00" } } }),
             ),
         )
         .unwrap();
         let (kept, skipped) = records(nodes.orders.nodes);
         assert_eq!((kept.len(), skipped), (1, 1));
+    }
+
+    fn net(current: &str, original: &str, edited: &str, refunded: &str) -> Decimal {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        net_spend(d(current), d(original), d(edited), d(refunded))
+    }
+
+    #[test]
+    fn every_kind_of_refund_lowers_net_spend_once() {
+        // (current, original, after edits, refunded) as Shopify reports a 100.00 order.
+        let cases = [
+            ("nothing", ("100.00", "100.00", "100.00", "0.00"), "100.00"),
+            (
+                "line items refunded",
+                ("70.00", "100.00", "100.00", "30.00"),
+                "70.00",
+            ),
+            (
+                "shipping refunded",
+                ("100.00", "100.00", "100.00", "8.00"),
+                "92.00",
+            ),
+            (
+                "shipping, if the current total shows it",
+                ("92.00", "100.00", "100.00", "8.00"),
+                "92.00",
+            ),
+            (
+                "custom amount refunded",
+                ("100.00", "100.00", "100.00", "15.00"),
+                "85.00",
+            ),
+            (
+                "item removed by an edit, refunded",
+                ("80.00", "100.00", "80.00", "20.00"),
+                "80.00",
+            ),
+            (
+                "item removed by an edit, unpaid",
+                ("80.00", "100.00", "80.00", "0.00"),
+                "80.00",
+            ),
+            (
+                "items added by an edit",
+                ("125.00", "100.00", "125.00", "0.00"),
+                "125.00",
+            ),
+            (
+                "item refunded for less than its price",
+                ("70.00", "100.00", "100.00", "10.00"),
+                "70.00",
+            ),
+            (
+                "more refunded than paid",
+                ("100.00", "100.00", "100.00", "120.00"),
+                "0",
+            ),
+        ];
+        for (kind, (current, original, edited, refunded), expected) in cases {
+            assert_eq!(
+                net(current, original, edited, refunded),
+                expected.parse::<Decimal>().unwrap(),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

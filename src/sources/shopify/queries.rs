@@ -5,7 +5,10 @@
 //! from API version 2025-04.
 
 /// One page of orders updated since a time, oldest update first.
-/// Cost: 2 + first × 4 (order, customer, money bag, money) points.
+/// Cost: 2 + first × 10 (order, customer, and four money bags of one money each) points.
+///
+/// The four totals are what net spend is computed from (see `orders::net_spend`): the current
+/// total, the totals before refunds (at checkout and after edits), and every refund.
 pub const ORDERS_PAGE: &str = r#"query TiersyncOrdersPage($first: Int!, $after: String, $query: String) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     pageInfo { hasNextPage endCursor }
@@ -18,6 +21,9 @@ pub const ORDERS_PAGE: &str = r#"query TiersyncOrdersPage($first: Int!, $after: 
       test
       customer { id }
       currentTotalPriceSet { shopMoney { amount currencyCode } }
+      originalTotalPriceSet { shopMoney { amount } }
+      totalPriceSet { shopMoney { amount } }
+      totalRefundedSet { shopMoney { amount } }
     }
   }
 }"#;
@@ -35,6 +41,9 @@ pub const ORDERS_BULK: &str = r#"{
         test
         customer { id }
         currentTotalPriceSet { shopMoney { amount currencyCode } }
+        originalTotalPriceSet { shopMoney { amount } }
+        totalPriceSet { shopMoney { amount } }
+        totalRefundedSet { shopMoney { amount } }
       }
     }
   }
@@ -63,8 +72,11 @@ pub const BULK_CURRENT: &str = r#"query TiersyncBulkCurrent {
 
 /// The orders page query's cost for a page size, as Shopify computes it.
 pub fn orders_page_cost(first: u32) -> f64 {
-    2.0 + 4.0 * first as f64
+    2.0 + 10.0 * first as f64
 }
+
+/// The largest orders page whose cost stays within Shopify's 1,000-point single-query limit.
+pub const MAX_ORDERS_PAGE: u32 = 99;
 
 /// Every document with its name, for schema validation.
 pub fn all() -> Vec<(&'static str, String)> {
