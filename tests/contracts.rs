@@ -42,17 +42,21 @@ fn schema_2025_01() -> &'static Valid {
 #[test]
 fn every_shopify_document_is_valid_against_the_admin_schemas() {
     assert_eq!(
-        tiersync::Settings::from_toml("[shopify]\nshop = \"a\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\"")
-            .unwrap()
-            .shopify
-            .api_version,
+        tiersync::Settings::from_toml(
+            "[shopify]\nshop = \"a\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\""
+        )
+        .unwrap()
+        .shopify
+        .api_version,
         "2026-10",
         "validate against the schema of the version the daemon sends"
     );
     for (version, schema) in [("2026-10", schema()), ("2025-01", schema_2025_01())] {
         for (name, document) in queries::all() {
             ExecutableDocument::parse_and_validate(schema, &document, format!("{name}.graphql"))
-                .unwrap_or_else(|e| panic!("{name} is not valid against Shopify's {version} schema:\n{e}"));
+                .unwrap_or_else(|e| {
+                    panic!("{name} is not valid against Shopify's {version} schema:\n{e}")
+                });
         }
     }
 }

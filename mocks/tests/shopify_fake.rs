@@ -801,8 +801,7 @@ async fn each_request_is_validated_against_its_api_version() {
     let (status, body) = post_to(&shop, "2025-01", &token, &newer).await;
     assert_eq!(status, 200);
     assert_eq!(
-        body["errors"][0]["extensions"]["code"],
-        "GRAPHQL_VALIDATION_FAILED",
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
         "{body}"
     );
     let (status, body) = post_to(&shop, "2026-10", &token, &newer).await;

@@ -22,9 +22,14 @@ const DENIED: &str = "Access denied for ";
 
 /// The scopes the default fake app is granted: everything tiersync asks for.
 pub(crate) fn default_scopes() -> Vec<String> {
-    ["read_orders", "read_all_orders", "read_customers", "write_customers"]
-        .map(str::to_owned)
-        .to_vec()
+    [
+        "read_orders",
+        "read_all_orders",
+        "read_customers",
+        "write_customers",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// One request's view of the shop: the app's scopes and the time the order window ends.

@@ -158,7 +158,12 @@ pub(crate) fn run_query(
         root_object_count: 0,
     };
     let value = operation.json(&shared.base_url);
-    spawn(Arc::clone(shared), api, operation.id, operation.query.clone());
+    spawn(
+        Arc::clone(shared),
+        api,
+        operation.id,
+        operation.query.clone(),
+    );
     state.bulk.operations.push(operation);
     json!({ "bulkOperation": value, "userErrors": [] })
 }
@@ -290,11 +295,11 @@ fn run<'d>(
                 &entry.arguments,
                 false,
             )
-                .map_err(|e| e.message)?
-                .items
-                .into_iter()
-                .map(|(_, order)| Node::Order(state, order))
-                .collect(),
+            .map_err(|e| e.message)?
+            .items
+            .into_iter()
+            .map(|(_, order)| Node::Order(state, order))
+            .collect(),
             "customers" => root::page_records(state.customers.values(), &entry.arguments, false)
                 .map_err(|e| e.message)?
                 .items
@@ -302,7 +307,11 @@ fn run<'d>(
                 .map(|(_, customer)| Node::Customer(state, customer))
                 .collect(),
             // Modeled, but not connections: they add no lines.
-            "shop" | "order" | "customer" | "node" | "currentBulkOperation"
+            "shop"
+            | "order"
+            | "customer"
+            | "node"
+            | "currentBulkOperation"
             | "currentAppInstallation" => continue,
             other => {
                 projection::unmodeled("QueryRoot", other, ty).map_err(|e| e.message)?;

@@ -62,29 +62,36 @@ impl Api {
         &self.schema
     }
 
-/// Parses and validates `query`; on failure, the `errors` Shopify would answer (only the
-/// syntax errors when there are any, as a parser that stops there would report).
-    pub(crate) fn parse(&self, query: &str) -> Result<Valid<ExecutableDocument>, Vec<GraphqlError>> {
-    ExecutableDocument::parse_and_validate(&self.schema, query, "query.graphql").map_err(|invalid| {
-        let (syntax, validation): (Vec<Value>, Vec<Value>) = invalid
-            .errors
-            .iter()
-            .map(|diagnostic| serde_json::to_value(diagnostic.to_json()).unwrap_or_default())
-            .partition(|error| {
-                error["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("syntax error"))
-            });
-        let (mut errors, code) = if syntax.is_empty() {
-            (validation, "GRAPHQL_VALIDATION_FAILED")
-        } else {
-            (syntax, "GRAPHQL_PARSE_FAILED")
-        };
-        for error in &mut errors {
-            error["extensions"] = json!({ "code": code });
-        }
-        errors
-    })
+    /// Parses and validates `query`; on failure, the `errors` Shopify would answer (only the
+    /// syntax errors when there are any, as a parser that stops there would report).
+    pub(crate) fn parse(
+        &self,
+        query: &str,
+    ) -> Result<Valid<ExecutableDocument>, Vec<GraphqlError>> {
+        ExecutableDocument::parse_and_validate(&self.schema, query, "query.graphql").map_err(
+            |invalid| {
+                let (syntax, validation): (Vec<Value>, Vec<Value>) = invalid
+                    .errors
+                    .iter()
+                    .map(|diagnostic| {
+                        serde_json::to_value(diagnostic.to_json()).unwrap_or_default()
+                    })
+                    .partition(|error| {
+                        error["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("syntax error"))
+                    });
+                let (mut errors, code) = if syntax.is_empty() {
+                    (validation, "GRAPHQL_VALIDATION_FAILED")
+                } else {
+                    (syntax, "GRAPHQL_PARSE_FAILED")
+                };
+                for error in &mut errors {
+                    error["extensions"] = json!({ "code": code });
+                }
+                errors
+            },
+        )
     }
 
     /// Coerces the request's `variables` for `operation` (defaults, types, required ones).

@@ -124,7 +124,9 @@ impl Credential {
                     .as_ref()
                     .is_some_and(|c| c.generation == token.generation)
                 {
-                    tracing::info!("Shopify refused the access token before its expiry; getting a new one");
+                    tracing::info!(
+                        "Shopify refused the access token before its expiry; getting a new one"
+                    );
                     *cached = None;
                 }
                 true

@@ -184,9 +184,11 @@ impl ShopifyClient {
             .post(&self.endpoint)
             .header("X-Shopify-Access-Token", token.secret.expose_secret())
             .json(body);
-        http::send(endpoint, request)
-            .await?
-            .into_body(endpoint, self.credential.key(), body_excerpt)
+        http::send(endpoint, request).await?.into_body(
+            endpoint,
+            self.credential.key(),
+            body_excerpt,
+        )
     }
 }
 

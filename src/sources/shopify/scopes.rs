@@ -96,8 +96,10 @@ pub fn check(
     if settings.storefront.enabled && !has("write_customers") {
         return Err(AccessError::Missing {
             scope: "write_customers",
-            why: "to write the storefront's customer tags and metafields (storefront.enabled = true)",
-            alternative: "; or turn the storefront destination off with `storefront.enabled = false`",
+            why:
+                "to write the storefront's customer tags and metafields (storefront.enabled = true)",
+            alternative:
+                "; or turn the storefront destination off with `storefront.enabled = false`",
         });
     }
     let partial_history = !has("read_all_orders");
@@ -146,9 +148,7 @@ mod tests {
     #[test]
     fn write_customers_is_needed_only_with_the_storefront_on() {
         let reads = granted(&["read_orders", "read_all_orders", "read_customers"]);
-        let refused = check(&reads, &settings(""), false)
-            .unwrap_err()
-            .to_string();
+        let refused = check(&reads, &settings(""), false).unwrap_err().to_string();
         assert!(refused.contains("`write_customers`"), "{refused}");
         assert!(refused.contains("storefront.enabled = false"), "{refused}");
         let mut off = settings("");
