@@ -292,8 +292,8 @@ fn the_production_example_is_valid_once_secrets_are_given() {
         Some(&path),
         [
             (
-                "TIERSYNC__SHOPIFY__ACCESS_TOKEN".to_string(),
-                "shpat_x".to_string(),
+                "TIERSYNC__SHOPIFY__CLIENT_SECRET".to_string(),
+                "shpss_x".to_string(),
             ),
             ("TIERSYNC__KLAVIYO__API_KEY".to_string(), "pk_x".to_string()),
         ],
