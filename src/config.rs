@@ -50,13 +50,29 @@ pub struct ShopifySettings {
     /// Origin without a trailing slash, e.g. `https://acme.myshopify.com`.
     pub base_url: String,
     pub api_version: String,
-    pub access_token: SecretString,
+    /// How tiersync authenticates to the Admin API.
+    pub auth: ShopifyAuth,
+    /// Run even though the app lacks `read_all_orders`, on the last 60 days of orders only.
+    pub accept_partial_history: bool,
     pub page_size: u32,
     pub overlap: Duration,
     pub backfill: Backfill,
     pub bulk_poll_interval: Duration,
     /// `None`: ask Shopify.
     pub timezone: Option<chrono_tz::Tz>,
+}
+
+/// The Admin API credential: exactly one of the two ways is configured.
+#[derive(Debug, Clone)]
+pub enum ShopifyAuth {
+    /// The static `shpat_` token of a custom app created in the Shopify admin before 2026.
+    AccessToken(SecretString),
+    /// A Dev Dashboard app installed on the store: expiring tokens from the client
+    /// credentials grant.
+    ClientCredentials {
+        client_id: String,
+        client_secret: SecretString,
+    },
 }
 
 /// How a first run with no cursor reads the order history.
@@ -308,6 +324,9 @@ struct RawShopify {
     base_url: String,
     api_version: String,
     access_token: SecretString,
+    client_id: String,
+    client_secret: SecretString,
+    accept_partial_history: bool,
     page_size: i64,
     overlap: String,
     backfill: String,
@@ -485,11 +504,7 @@ impl RawShopify {
                 format!("`{api_version}` is not a Shopify API version; expected YYYY-MM such as \"2026-10\""),
             ));
         }
-        secret(
-            "shopify.access_token",
-            &self.access_token,
-            "TIERSYNC__SHOPIFY__ACCESS_TOKEN",
-        )?;
+        let auth = self.auth()?;
         let backfill = match self.backfill.as_str() {
             "bulk" => Backfill::Bulk,
             "pages" => Backfill::Pages,
@@ -504,7 +519,8 @@ impl RawShopify {
             shop,
             base_url,
             api_version,
-            access_token: self.access_token,
+            auth,
+            accept_partial_history: self.accept_partial_history,
             page_size: in_range(
                 "shopify.page_size",
                 self.page_size,
@@ -524,6 +540,48 @@ impl RawShopify {
                 })?),
             },
         })
+    }
+}
+
+impl RawShopify {
+    /// The one way of authenticating that is configured: a static token, or a client ID with
+    /// its secret. Both, neither, or half of the pair is refused naming the keys.
+    fn auth(&self) -> Result<ShopifyAuth, ConfigError> {
+        let token = !self.access_token.expose_secret().trim().is_empty();
+        let id = self.client_id.trim();
+        let secret = !self.client_secret.expose_secret().trim().is_empty();
+        match (token, !id.is_empty(), secret) {
+            (true, false, false) => Ok(ShopifyAuth::AccessToken(self.access_token.clone())),
+            (false, true, true) => Ok(ShopifyAuth::ClientCredentials {
+                client_id: id.to_string(),
+                client_secret: self.client_secret.clone(),
+            }),
+            (false, false, false) => Err(invalid(
+                "shopify.client_id",
+                "no Shopify credential is configured; for an app made in the Dev Dashboard set \
+                 `shopify.client_id` and its secret in `TIERSYNC__SHOPIFY__CLIENT_SECRET`, or for a \
+                 custom app created in the Shopify admin before 2026 set `shopify.access_token` \
+                 (`TIERSYNC__SHOPIFY__ACCESS_TOKEN`)",
+            )),
+            (true, _, _) => Err(invalid(
+                "shopify.access_token",
+                "is set together with `shopify.client_id` / `shopify.client_secret`; configure one \
+                 way only: remove `shopify.access_token` to use the Dev Dashboard app's client \
+                 credentials, or remove `shopify.client_id` and `shopify.client_secret` to keep the \
+                 static token",
+            )),
+            (false, true, false) => Err(invalid(
+                "shopify.client_secret",
+                "is empty while `shopify.client_id` is set; give the app's client secret (Dev \
+                 Dashboard → the app → Settings) with the `TIERSYNC__SHOPIFY__CLIENT_SECRET` \
+                 environment variable",
+            )),
+            (false, false, true) => Err(invalid(
+                "shopify.client_id",
+                "is empty while `shopify.client_secret` is set; give the app's client ID (Dev \
+                 Dashboard → the app → Settings) in shopify.client_id",
+            )),
+        }
     }
 }
 

@@ -157,14 +157,74 @@ fn bad_values_are_refused_with_the_key_and_what_is_expected() {
 }
 
 #[test]
-fn a_missing_secret_says_how_to_provide_it() {
+fn a_missing_shopify_credential_says_both_ways_to_provide_it() {
     let error = load(
         "[shopify]\nshop = \"acme\"\n[klaviyo]\napi_key = \"pk\"",
         &[],
     )
     .unwrap_err();
-    assert!(error.contains("`shopify.access_token`"), "{error}");
-    assert!(error.contains("TIERSYNC__SHOPIFY__ACCESS_TOKEN"), "{error}");
+    for named in [
+        "`shopify.client_id`",
+        "`TIERSYNC__SHOPIFY__CLIENT_SECRET`",
+        "`shopify.access_token`",
+        "`TIERSYNC__SHOPIFY__ACCESS_TOKEN`",
+    ] {
+        assert!(error.contains(named), "{named} missing in: {error}");
+    }
+}
+
+const CLIENT: &str = r#"
+[shopify]
+shop = "acme"
+client_id = "0a1b2c3d4e5f"
+
+[klaviyo]
+api_key = "pk_secret_value_456"
+"#;
+
+#[test]
+fn client_credentials_take_the_secret_from_the_environment() {
+    let settings = load(
+        CLIENT,
+        &[("TIERSYNC__SHOPIFY__CLIENT_SECRET", "shpss_from_env_789")],
+    )
+    .unwrap();
+    match &settings.shopify.auth {
+        tiersync::config::ShopifyAuth::ClientCredentials {
+            client_id,
+            client_secret,
+        } => {
+            assert_eq!(client_id, "0a1b2c3d4e5f");
+            use secrecy::ExposeSecret;
+            assert_eq!(client_secret.expose_secret(), "shpss_from_env_789");
+        }
+        other => panic!("expected client credentials, got {other:?}"),
+    }
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("shpss_from_env_789"), "{debug}");
+    assert!(!settings.shopify.accept_partial_history);
+}
+
+#[test]
+fn exactly_one_shopify_credential_is_accepted() {
+    let secret = [("TIERSYNC__SHOPIFY__CLIENT_SECRET", "shpss_secret_321")];
+    // Both ways at once.
+    let both = load(&merge(VALID, "[shopify]\nclient_id = \"0a1b\""), &secret).unwrap_err();
+    assert!(both.contains("`shopify.access_token`"), "{both}");
+    assert!(both.contains("configure one way only"), "{both}");
+    // A client ID without its secret, and a secret without its ID.
+    let no_secret = load(CLIENT, &[]).unwrap_err();
+    assert!(no_secret.contains("`shopify.client_secret`"), "{no_secret}");
+    assert!(
+        no_secret.contains("TIERSYNC__SHOPIFY__CLIENT_SECRET"),
+        "{no_secret}"
+    );
+    let no_id = load(&CLIENT.replace("client_id", "# client_id"), &secret).unwrap_err();
+    assert!(no_id.contains("`shopify.client_id`"), "{no_id}");
+    for error in [both, no_secret, no_id] {
+        assert!(!error.contains("shpss_secret_321"), "{error}");
+        assert!(!error.contains("shpat_secret_value_123"), "{error}");
+    }
 }
 
 #[test]
@@ -232,8 +292,8 @@ fn the_production_example_is_valid_once_secrets_are_given() {
         Some(&path),
         [
             (
-                "TIERSYNC__SHOPIFY__ACCESS_TOKEN".to_string(),
-                "shpat_x".to_string(),
+                "TIERSYNC__SHOPIFY__CLIENT_SECRET".to_string(),
+                "shpss_x".to_string(),
             ),
             ("TIERSYNC__KLAVIYO__API_KEY".to_string(), "pk_x".to_string()),
         ],

@@ -15,21 +15,51 @@ use tiersync_mocks::klaviyo::{
     required_scopes, validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT,
 };
 
-const SHOPIFY_SCHEMA: &str = include_str!("../mocks/contracts/shopify-admin-2025-01.graphql");
+type Valid = apollo_compiler::validation::Valid<Schema>;
 
-fn schema() -> &'static apollo_compiler::validation::Valid<Schema> {
-    static SCHEMA: OnceLock<apollo_compiler::validation::Valid<Schema>> = OnceLock::new();
+/// The schema of 2026-10, the version the daemon sends by default (`shopify.api_version`).
+fn schema() -> &'static Valid {
+    static SCHEMA: OnceLock<Valid> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        Schema::parse_and_validate(SHOPIFY_SCHEMA, "shopify-admin-2025-01.graphql")
-            .expect("the vendored schema is valid")
+        Schema::parse_and_validate(
+            include_str!("../mocks/contracts/shopify-admin-2026-10.graphql"),
+            "shopify-admin-2026-10.graphql",
+        )
+        .expect("the vendored schema is valid")
+    })
+}
+
+/// The schema of 2025-01, the oldest version the documents are kept valid for.
+fn schema_2025_01() -> &'static Valid {
+    static SCHEMA: OnceLock<Valid> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        Schema::parse_and_validate(
+            include_str!("../mocks/contracts/shopify-admin-2025-01.graphql"),
+            "shopify-admin-2025-01.graphql",
+        )
+        .expect("the vendored schema is valid")
     })
 }
 
 #[test]
-fn every_shopify_document_is_valid_against_the_admin_schema() {
-    for (name, document) in queries::all() {
-        ExecutableDocument::parse_and_validate(schema(), &document, format!("{name}.graphql"))
-            .unwrap_or_else(|e| panic!("{name} is not valid against Shopify's schema:\n{e}"));
+fn every_shopify_document_is_valid_against_the_admin_schemas() {
+    assert_eq!(
+        tiersync::Settings::from_toml(
+            "[shopify]\nshop = \"a\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\""
+        )
+        .unwrap()
+        .shopify
+        .api_version,
+        "2026-10",
+        "validate against the schema of the version the daemon sends"
+    );
+    for (version, schema) in [("2026-10", schema()), ("2025-01", schema_2025_01())] {
+        for (name, document) in queries::all() {
+            ExecutableDocument::parse_and_validate(schema, &document, format!("{name}.graphql"))
+                .unwrap_or_else(|e| {
+                    panic!("{name} is not valid against Shopify's {version} schema:\n{e}")
+                });
+        }
     }
 }
 
@@ -182,8 +212,10 @@ fn the_storefront_write_document_is_valid_and_within_the_cost_limit() {
         .collect();
     let document = build(&writes);
     assert!(document.cost <= 1000.0, "cost {}", document.cost);
-    ExecutableDocument::parse_and_validate(schema(), &document.query, "storefront.graphql")
-        .unwrap_or_else(|e| panic!("the storefront document is not valid:\n{e}"));
+    for schema in [schema(), schema_2025_01()] {
+        ExecutableDocument::parse_and_validate(schema, &document.query, "storefront.graphql")
+            .unwrap_or_else(|e| panic!("the storefront document is not valid:\n{e}"));
+    }
     assert!(
         document.query.contains("tagsAdd")
             && document.query.contains("tagsRemove")

@@ -29,9 +29,14 @@ async fn start(options: ShopifyOptions) -> FakeShopify {
 }
 
 async fn post(shop: &FakeShopify, token: &str, body: &Value) -> (u16, Value) {
+    post_to(shop, "2026-10", token, body).await
+}
+
+/// A GraphQL request to API `version`.
+async fn post_to(shop: &FakeShopify, version: &str, token: &str, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!(
-            "{}/admin/api/2026-10/graphql.json",
+            "{}/admin/api/{version}/graphql.json",
             shop.base_url()
         ))
         .header("X-Shopify-Access-Token", token)
@@ -620,4 +625,192 @@ fn the_generated_store_has_a_realistic_shape() {
     let median = values[values.len() / 2];
     assert!((45.0..80.0).contains(&median), "median order {median}");
     assert_eq!(store.orders[0].name, "#1001");
+}
+
+// ---- client credentials, scopes and API versions --------------------------------------------
+
+/// Asks the token endpoint with a form body; returns the status and the JSON answer.
+async fn grant(shop: &FakeShopify, client_id: &str, client_secret: &str) -> (u16, Value) {
+    let body = format!(
+        "grant_type=client_credentials&client_id={client_id}&client_secret={client_secret}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/oauth/access_token", shop.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_work_until_they_expire() {
+    let shop = start(ShopifyOptions {
+        token_lifetime: Duration::from_secs(1),
+        ..ShopifyOptions::default()
+    })
+    .await;
+    let (status, body) = grant(&shop, &shop.client_id(), &shop.client_secret()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 1);
+    assert_eq!(
+        body["scope"],
+        "read_orders,read_all_orders,read_customers,write_customers"
+    );
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let shop_query = json!({ "query": "{ shop { name } }" });
+    assert_eq!(post(&shop, &token, &shop_query).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = post(&shop, &token, &shop_query).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"],
+        "[API] Invalid API key or access token (unrecognized login or wrong password)"
+    );
+    // A new token works again; the static token of an admin-created app always does.
+    let (_, body) = grant(&shop, &shop.client_id(), &shop.client_secret()).await;
+    let fresh = body["access_token"].as_str().unwrap();
+    assert_ne!(fresh, token);
+    assert_eq!(post(&shop, fresh, &shop_query).await.0, 200);
+    assert_eq!(post(&shop, &shop.access_token(), &shop_query).await.0, 200);
+    assert_eq!(shop.tokens_issued(), 2);
+    shop.expire_tokens();
+    assert_eq!(post(&shop, fresh, &shop_query).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_or_id_is_refused_like_oauth() {
+    let shop = start(ShopifyOptions::default()).await;
+    for (id, secret) in [
+        (shop.client_id(), "wrong".to_owned()),
+        ("unknown".to_owned(), shop.client_secret()),
+    ] {
+        let (status, body) = grant(&shop, &id, &secret).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "invalid_client");
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/oauth/access_token", shop.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&code=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(shop.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn the_granted_scopes_are_listed() {
+    let shop = start(ShopifyOptions {
+        scopes: vec!["read_orders".into(), "read_customers".into()],
+        ..ShopifyOptions::default()
+    })
+    .await;
+    let body = query(
+        &shop,
+        "{ currentAppInstallation { accessScopes { handle } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["currentAppInstallation"]["accessScopes"],
+        json!([{ "handle": "read_orders" }, { "handle": "read_customers" }])
+    );
+}
+
+/// Orders created 10, 59, 61 and 400 days ago.
+fn aged_store() -> StoreData {
+    let orders = [10, 59, 61, 400]
+        .into_iter()
+        .enumerate()
+        .map(|(i, days)| {
+            let created = Utc::now() - chrono::Duration::days(days);
+            Order {
+                created_at: created,
+                ..order(i as u64 + 1, created)
+            }
+        })
+        .collect();
+    StoreData {
+        orders,
+        ..small_store()
+    }
+}
+
+#[tokio::test]
+async fn without_read_all_orders_only_the_last_60_days_are_visible() {
+    for (scopes, visible) in [
+        (vec!["read_orders", "read_customers"], 2),
+        (vec!["read_orders", "read_all_orders", "read_customers"], 4),
+    ] {
+        let shop = start(ShopifyOptions {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..ShopifyOptions::default()
+        })
+        .await;
+        shop.load(aged_store());
+        let body = query(&shop, ORDERS_PAGE, json!({ "first": 10 })).await;
+        let edges = body["data"]["orders"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), visible, "{scopes:?}: {body}");
+        let old = query(
+            &shop,
+            "{ order(id: \"gid://shopify/Order/4\") { id } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(old["data"]["order"].is_null(), visible == 2, "{old}");
+        let (lines, _) = run_bulk(&shop, "{ orders { edges { node { id } } } }").await;
+        assert_eq!(lines.lines().count(), visible, "{scopes:?}: {lines}");
+    }
+}
+
+#[tokio::test]
+async fn writes_without_write_customers_are_access_denied() {
+    let shop = start(ShopifyOptions {
+        scopes: vec!["read_orders".into(), "read_customers".into()],
+        ..ShopifyOptions::default()
+    })
+    .await;
+    shop.load(small_store());
+    let body = query(
+        &shop,
+        "mutation { a: tagsAdd(id: \"gid://shopify/Customer/1\", tags: [\"vip:gold\"]) {
+            userErrors { message } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["data"]["a"], Value::Null, "{body}");
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "ACCESS_DENIED", "{body}");
+    assert_eq!(
+        error["message"],
+        "Access denied for tagsAdd field. Required access: `write_customers` access scope."
+    );
+    assert_eq!(error["path"], json!(["a"]));
+    assert_eq!(shop.customer(1).unwrap().tags, ["vip"], "nothing changed");
+}
+
+#[tokio::test]
+async fn each_request_is_validated_against_its_api_version() {
+    let shop = start(ShopifyOptions::default()).await;
+    let token = shop.access_token();
+    // `bulkOperations` exists from 2026-01 on.
+    let newer = json!({ "query": "{ bulkOperations(first: 1) { nodes { id } } }" });
+    let (status, body) = post_to(&shop, "2025-01", &token, &newer).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    let (status, body) = post_to(&shop, "2026-10", &token, &newer).await;
+    assert_eq!(status, 200);
+    assert_ne!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    let (status, _) = post_to(&shop, "2019-04", &token, &newer).await;
+    assert_eq!(status, 404);
 }

@@ -9,7 +9,7 @@ use tiersync_mocks::shopify::ShopifyOptions;
 use tiersync_mocks::{MockOptions, MockServers};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{LoyaltyPlatform, Settings};
+use crate::config::{LoyaltyPlatform, Settings, ShopifyAuth};
 use crate::ops::explain::explain;
 use crate::sync::Pipeline;
 
@@ -109,7 +109,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     };
     let mut settings = Settings::from_toml(DEMO_TOML).context("the embedded demo configuration")?;
     settings.shopify.base_url = servers.shopify.base_url();
-    settings.shopify.access_token = SecretString::from(servers.shopify.access_token());
+    // As a new merchant's app from the Dev Dashboard: expiring tokens from the client
+    // credentials grant.
+    settings.shopify.auth = ShopifyAuth::ClientCredentials {
+        client_id: servers.shopify.client_id(),
+        client_secret: SecretString::from(servers.shopify.client_secret()),
+    };
     settings.klaviyo.base_url = servers.klaviyo.base_url();
     settings.klaviyo.api_key = SecretString::from(servers.klaviyo.api_key());
     settings.loyalty.platform = LoyaltyPlatform::Smile;

@@ -22,6 +22,13 @@ pub fn status(store: &Store, settings: &Settings) -> anyhow::Result<String> {
     };
     writeln!(out, "store {}", store.path().display())?;
     writeln!(out, "  orders cursor    {}", cursor(store.orders_cursor()?))?;
+    if let Some(since) = store.partial_history_since()? {
+        writeln!(
+            out,
+            "  order history    PARTIAL: orders since {} only (the Shopify app lacked read_all_orders at the first backfill; once it is granted, run `tiersync rebuild`)",
+            since.format("%Y-%m-%d")
+        )?;
+    }
     writeln!(
         out,
         "  loyalty cursor   {}",

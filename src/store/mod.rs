@@ -79,6 +79,7 @@ const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
 const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";
 /// When the storefront was first read back, before tiersync's first write to it.
 const KEY_STOREFRONT_SEEDED: &[u8] = b"storefront/seeded";
+const KEY_PARTIAL_HISTORY: &[u8] = b"shop/partial_history_since";
 
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -973,6 +974,17 @@ impl Store {
 
     pub fn set_storefront_seeded(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.meta_set(KEY_STOREFRONT_SEEDED, &at)
+    }
+
+    /// When the store's order history starts, if the first backfill ran without
+    /// `read_all_orders` (only the last 60 days were visible). Kept until `tiersync rebuild`,
+    /// since getting the scope later does not bring the older orders in by itself.
+    pub fn partial_history_since(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta_get(KEY_PARTIAL_HISTORY, "partial history")
+    }
+
+    pub fn set_partial_history_since(&self, since: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meta_set(KEY_PARTIAL_HISTORY, &since)
     }
 
     pub fn shop_timezone(&self) -> Result<Option<String>, StoreError> {

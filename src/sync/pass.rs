@@ -15,13 +15,18 @@ use crate::model::VipState;
 use crate::sinks::klaviyo::{self, KlaviyoClient};
 use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
-use crate::sources::shopify::{ingest_orders, shop_timezone, IngestError, ShopifyClient};
+use crate::sources::shopify::{
+    check_access, granted_scopes, ingest_orders, shop_timezone, AccessError, IngestError,
+    ShopifyClient, ORDER_WINDOW_DAYS,
+};
 use crate::store::{Destination, LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
     #[error("reading Shopify orders: {0}")]
     Ingest(#[from] IngestError),
+    #[error("{0}")]
+    Access(#[from] AccessError),
     #[error("writing Klaviyo: {0}")]
     Deliver(#[from] DeliveryError),
     #[error("writing Shopify customer tags and metafields: {0}")]
@@ -53,6 +58,10 @@ pub struct Pipeline {
     pub(super) dry_run: bool,
     /// Destinations whose credential was refused in this process, with the error.
     stopped: std::sync::Mutex<std::collections::HashMap<Destination, String>>,
+    /// The Shopify app's access scopes, read by the first pass of this process and kept once
+    /// they pass the check (scopes change only with a new app version; while one is missing
+    /// they are read again each pass, so granting it needs no restart).
+    scopes: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 /// What the first half of a pass did: the sources read and the model applied.
@@ -73,6 +82,7 @@ impl Pipeline {
             store,
             dry_run: false,
             stopped: Default::default(),
+            scopes: Default::default(),
         })
     }
 
@@ -164,6 +174,7 @@ impl Pipeline {
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
             stopped: self.stopped_destinations(),
+            partial_history_since: self.store.partial_history_since()?,
             elapsed: started.elapsed(),
         })
     }
@@ -243,6 +254,7 @@ impl Pipeline {
         cancel: &CancellationToken,
         now: DateTime<Utc>,
     ) -> Result<Refresh, PassError> {
+        self.check_access().await?;
         let tz = self.timezone().await?;
         let ingest =
             ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await;
@@ -345,6 +357,37 @@ impl Pipeline {
         let changed = self.store.apply_loyalty(&records, cursor)?;
         tracing::debug!(members = records.len(), changed, "loyalty members stored");
         Ok(Some(records.len()))
+    }
+
+    /// Refuses the pass, before anything is read or written, when the app lacks a scope
+    /// tiersync needs (see [`check_access`]). A first backfill that runs without
+    /// `read_all_orders` (accepted in the settings) is recorded in the store as partial
+    /// history, for the reports and `status`.
+    async fn check_access(&self) -> Result<(), PassError> {
+        let cached = self.scopes.lock().expect("scopes lock").clone();
+        let first = cached.is_none();
+        let granted = match cached {
+            Some(granted) => granted,
+            None => granted_scopes(&self.shopify)
+                .await
+                .map_err(IngestError::from)?,
+        };
+        let backfill_due = self.store.orders_cursor()?.is_none();
+        let access = check_access(&granted, &self.settings, backfill_due)?;
+        if access.partial_history {
+            if backfill_due && self.store.partial_history_since()?.is_none() {
+                let since = Utc::now() - chrono::Duration::days(ORDER_WINDOW_DAYS);
+                self.store.set_partial_history_since(since)?;
+            }
+            if first {
+                tracing::warn!(
+                    days = ORDER_WINDOW_DAYS,
+                    "the Shopify app lacks read_all_orders: only the orders of the last 60 days are visible"
+                );
+            }
+        }
+        *self.scopes.lock().expect("scopes lock") = Some(granted);
+        Ok(())
     }
 
     /// The shop's time zone: configured, remembered, or asked of Shopify once.

@@ -47,6 +47,9 @@ pub struct PassReport {
     pub klaviyo_calls: ApiStatsSnapshot,
     /// Destinations stopped because their credential was refused, with the error.
     pub stopped: Vec<String>,
+    /// Where the order history starts when the first backfill ran without `read_all_orders`
+    /// (`shopify.accept_partial_history`): only orders from then on are known.
+    pub partial_history_since: Option<chrono::DateTime<chrono::Utc>>,
     pub elapsed: Duration,
 }
 
@@ -62,6 +65,14 @@ impl fmt::Display for PassReport {
             "  orders read          {}{mode}, new or changed {}",
             self.ingest.orders_read, self.ingest.orders_changed
         )?;
+        if let Some(since) = self.partial_history_since {
+            writeln!(
+                f,
+                "  order history        PARTIAL: orders since {} only (the last {} days; the app lacked read_all_orders at the first backfill — once granted, run `tiersync rebuild`)",
+                since.format("%Y-%m-%d"),
+                crate::sources::shopify::ORDER_WINDOW_DAYS
+            )?;
+        }
         if self.ingest.orders_skipped > 0 {
             writeln!(
                 f,

@@ -40,6 +40,9 @@ pub struct TestEnv {
     pub servers: MockServers,
     pub dir: tempfile::TempDir,
     pub settings: Settings,
+    /// Authenticate as a Dev Dashboard app (client credentials) instead of with the static
+    /// token of an admin-created app; see [`TestEnv::use_client_credentials`].
+    client_credentials: bool,
 }
 
 /// Starts the fakes with `store` loaded and settings aimed at them.
@@ -52,22 +55,30 @@ pub async fn spawn_with(store: StoreData, options: MockOptions) -> TestEnv {
     let servers = MockServers::start(options).await.expect("fakes start");
     servers.shopify.load(store);
     let dir = tempfile::tempdir().expect("temp dir");
-    let toml = config_toml(&servers, &dir.path().join("store"));
+    let toml = config_toml(&servers, &dir.path().join("store"), false);
     let settings = Settings::from_toml(&toml).expect("test settings are valid");
     TestEnv {
         servers,
         dir,
         settings,
+        client_credentials: false,
     }
 }
 
-fn config_toml(servers: &MockServers, store: &std::path::Path) -> String {
+/// The test configuration; with `client_credentials` the Shopify app's client ID instead of
+/// the static token (the secret then comes from the environment, as in production).
+fn config_toml(servers: &MockServers, store: &std::path::Path, client_credentials: bool) -> String {
+    let credential = if client_credentials {
+        format!("client_id = \"{}\"", servers.shopify.client_id())
+    } else {
+        format!("access_token = \"{}\"", servers.shopify.access_token())
+    };
     format!(
         r#"
 [shopify]
 shop = "tiersync-test"
 base_url = "{shopify}"
-access_token = "{token}"
+{credential}
 bulk_poll_interval = "50ms"
 
 [klaviyo]
@@ -84,7 +95,6 @@ max_retry_time = "20s"
 {TIERS}
 "#,
         shopify = servers.shopify.base_url(),
-        token = servers.shopify.access_token(),
         klaviyo = servers.klaviyo.base_url(),
         key = servers.klaviyo.api_key(),
         store = store.display(),
@@ -110,12 +120,27 @@ impl TestEnv {
             .expect("pass succeeds")
     }
 
+    /// Authenticates to the fake Shopify as a Dev Dashboard app: client ID and secret, with
+    /// expiring tokens from the client credentials grant.
+    pub fn use_client_credentials(&mut self) {
+        self.client_credentials = true;
+        self.settings.shopify.auth = tiersync::config::ShopifyAuth::ClientCredentials {
+            client_id: self.servers.shopify.client_id(),
+            client_secret: secrecy::SecretString::from(self.servers.shopify.client_secret()),
+        };
+    }
+
     /// Writes the settings as a config file for the `tiersync` binary (tweak it further with
-    /// `TIERSYNC__…` environment variables on the command).
+    /// `TIERSYNC__…` environment variables on the command; [`TestEnv::binary`] gives the
+    /// client secret that way).
     pub fn config_file(&self) -> PathBuf {
         let path = self.dir.path().join("tiersync.toml");
-        std::fs::write(&path, config_toml(&self.servers, &self.settings.store.path))
-            .expect("write config");
+        let toml = config_toml(
+            &self.servers,
+            &self.settings.store.path,
+            self.client_credentials,
+        );
+        std::fs::write(&path, toml).expect("write config");
         path
     }
 
@@ -129,6 +154,12 @@ impl TestEnv {
             .env("RUST_LOG", "tiersync=debug")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
+        if self.client_credentials {
+            command.env(
+                "TIERSYNC__SHOPIFY__CLIENT_SECRET",
+                self.servers.shopify.client_secret(),
+            );
+        }
         command
     }
 

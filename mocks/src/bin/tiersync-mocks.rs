@@ -80,7 +80,12 @@ async fn main() -> std::io::Result<()> {
         servers.shopify.base_url()
     );
     println!(
-        "  X-Shopify-Access-Token: {}",
+        "  client credentials (Dev Dashboard app): client_id {} client_secret {}",
+        servers.shopify.client_id(),
+        servers.shopify.client_secret()
+    );
+    println!(
+        "  or a static X-Shopify-Access-Token: {}",
         servers.shopify.access_token()
     );
     println!(

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use super::graphql;
+use super::access::Access;
+use super::graphql::Api;
 use super::objects::{time, Node};
 use super::projection::{self, is_connection};
 use super::root;
@@ -51,6 +52,8 @@ pub(crate) struct BulkOperation {
     created_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
     result: Option<Arc<String>>,
+    /// Why a failed operation failed (`BulkOperationErrorCode`).
+    error_code: Option<&'static str>,
     object_count: u64,
     root_object_count: u64,
 }
@@ -71,7 +74,7 @@ impl BulkOperation {
             "query": self.query,
             "createdAt": time(self.created_at),
             "completedAt": self.completed_at.map(time),
-            "errorCode": (self.status == Status::Failed).then_some("INTERNAL_SERVER_ERROR"),
+            "errorCode": self.error_code,
             "objectCount": self.object_count.to_string(),
             "rootObjectCount": self.root_object_count.to_string(),
             "fileSize": self.result.as_ref().filter(|_| completed).map(|r| r.len().to_string()),
@@ -121,9 +124,14 @@ fn user_error(field: Option<&[&str]>, message: &str, code: &str) -> JsonValue {
     json!({ "bulkOperation": null, "userErrors": [{ "field": field, "message": message, "code": code }] })
 }
 
-/// `bulkOperationRunQuery(query:)`: validates the inner query, records the operation and
-/// starts the task that runs it.
-pub(crate) fn run_query(shared: &Arc<Shared>, state: &mut ShopState, args: &JsonMap) -> JsonValue {
+/// `bulkOperationRunQuery(query:)`: validates the inner query against the request's API
+/// version, records the operation and starts the task that runs it.
+pub(crate) fn run_query(
+    shared: &Arc<Shared>,
+    api: &'static Api,
+    state: &mut ShopState,
+    args: &JsonMap,
+) -> JsonValue {
     if let Some(running) = state.bulk.in_progress() {
         let message = format!(
             "A bulk query operation for this app and shop is already in progress: {}.",
@@ -135,7 +143,7 @@ pub(crate) fn run_query(shared: &Arc<Shared>, state: &mut ShopState, args: &Json
         .get("query")
         .and_then(JsonValue::as_str)
         .unwrap_or_default();
-    if let Err(message) = check_query(query) {
+    if let Err(message) = check_query(api, query) {
         return user_error(Some(&["query"]), &message, "INVALID");
     }
     let operation = BulkOperation {
@@ -145,18 +153,24 @@ pub(crate) fn run_query(shared: &Arc<Shared>, state: &mut ShopState, args: &Json
         created_at: Utc::now(),
         completed_at: None,
         result: None,
+        error_code: None,
         object_count: 0,
         root_object_count: 0,
     };
     let value = operation.json(&shared.base_url);
-    spawn(Arc::clone(shared), operation.id, operation.query.clone());
+    spawn(
+        Arc::clone(shared),
+        api,
+        operation.id,
+        operation.query.clone(),
+    );
     state.bulk.operations.push(operation);
     json!({ "bulkOperation": value, "userErrors": [] })
 }
 
 /// A bulk query must be a valid single query whose root selects a connection.
-fn check_query(query: &str) -> Result<(), String> {
-    let document = graphql::parse(query).map_err(|errors| {
+fn check_query(api: &Api, query: &str) -> Result<(), String> {
+    let document = api.parse(query).map_err(|errors| {
         let first = errors
             .first()
             .and_then(|e| e["message"].as_str())
@@ -182,27 +196,30 @@ fn check_query(query: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn(shared: Arc<Shared>, id: u64, query: String) {
+fn spawn(shared: Arc<Shared>, api: &'static Api, id: u64, query: String) {
     tokio::spawn(async move {
         let outcome = {
             let mut state = shared.state();
             if let Some(op) = state.bulk.get_mut(id) {
                 op.status = Status::Running;
             }
-            execute(&state, &query)
+            execute(api, &Access::new(&shared.options.scopes), &state, &query)
         };
         tokio::time::sleep(shared.options.bulk_delay).await;
         let mut state = shared.state();
         if let Some(op) = state.bulk.get_mut(id) {
             op.completed_at = Some(Utc::now());
             match outcome {
-                Some(lines) => {
+                Ok(lines) => {
                     op.status = Status::Completed;
                     op.object_count = lines.objects;
                     op.root_object_count = lines.roots;
                     op.result = Some(Arc::new(lines.text));
                 }
-                None => op.status = Status::Failed,
+                Err(code) => {
+                    op.status = Status::Failed;
+                    op.error_code = Some(code);
+                }
             }
         }
     });
@@ -216,28 +233,47 @@ struct Lines {
     roots: u64,
 }
 
-/// Runs a checked bulk query over `state`; `None` if execution failed (where the executor
-/// would have reported an error).
+/// Runs a checked bulk query over `state` as the app's `access` allows; the
+/// `BulkOperationErrorCode` if it failed: `ACCESS_DENIED` when a root field needs a scope the
+/// app lacks, `INTERNAL_SERVER_ERROR` where the executor would have reported an error.
 ///
 /// The document is validated and planned once; each node of a root connection is then
 /// projected straight from the store's records onto the node's selection (see
 /// [`selection`]), one line per node, its nested connections' items on the following lines.
-fn execute(state: &ShopState, query: &str) -> Option<Lines> {
-    let document = graphql::parse(query).ok()?;
-    let operation = document.operations.get(None).ok()?;
-    let variables = graphql::variables(&document, operation, &JsonMap::new()).ok()?;
+fn execute(
+    api: &Api,
+    access: &Access<'_>,
+    state: &ShopState,
+    query: &str,
+) -> Result<Lines, &'static str> {
+    const FAILED: &str = "INTERNAL_SERVER_ERROR";
+    let document = api.parse(query).map_err(|_| FAILED)?;
+    let operation = document.operations.get(None).map_err(|_| FAILED)?;
+    if let Some(denied) = operation
+        .selection_set
+        .fields()
+        .find_map(|f| access.check("QueryRoot", f.name.as_str()).err())
+    {
+        tracing::warn!(error = %denied.message, "bulk operation denied");
+        return Err("ACCESS_DENIED");
+    }
+    let variables = api
+        .variables(&document, operation, &JsonMap::new())
+        .map_err(|_| FAILED)?;
     let context = Context {
-        schema: graphql::schema(),
+        schema: api.schema(),
         document: &document,
         variables: &variables,
     };
-    run(&context, state, &operation.selection_set.selections)
-        .map_err(|error| tracing::warn!(%error, "bulk operation failed"))
-        .ok()
+    run(&context, access, state, &operation.selection_set.selections).map_err(|error| {
+        tracing::warn!(%error, "bulk operation failed");
+        FAILED
+    })
 }
 
 fn run<'d>(
     context: &Context<'d>,
+    access: &Access<'_>,
     state: &ShopState,
     selections: &'d [apollo_compiler::executable::Selection],
 ) -> Result<Lines, selection::Error> {
@@ -254,12 +290,16 @@ fn run<'d>(
     for entry in &plan.entries {
         let Some(ty) = entry.ty else { continue };
         let nodes: Vec<Node<'_>> = match entry.name.as_str() {
-            "orders" => root::page_records(state.orders.values(), &entry.arguments, false)
-                .map_err(|e| e.message)?
-                .items
-                .into_iter()
-                .map(|(_, order)| Node::Order(state, order))
-                .collect(),
+            "orders" => root::page_records(
+                state.orders.values().filter(|o| access.sees(o)),
+                &entry.arguments,
+                false,
+            )
+            .map_err(|e| e.message)?
+            .items
+            .into_iter()
+            .map(|(_, order)| Node::Order(state, order))
+            .collect(),
             "customers" => root::page_records(state.customers.values(), &entry.arguments, false)
                 .map_err(|e| e.message)?
                 .items
@@ -267,7 +307,12 @@ fn run<'d>(
                 .map(|(_, customer)| Node::Customer(state, customer))
                 .collect(),
             // Modeled, but not connections: they add no lines.
-            "shop" | "order" | "customer" | "node" | "currentBulkOperation" => continue,
+            "shop"
+            | "order"
+            | "customer"
+            | "node"
+            | "currentBulkOperation"
+            | "currentAppInstallation" => continue,
             other => {
                 projection::unmodeled("QueryRoot", other, ty).map_err(|e| e.message)?;
                 continue;
@@ -381,15 +426,19 @@ mod tests {
     /// The executor over the full JSON values, as bulk operations ran before: the reference
     /// the projector must agree with, line for line.
     fn reference(state: &ShopState, query: &str) -> Option<Lines> {
-        let document = graphql::parse(query).ok()?;
+        let document = api().parse(query).ok()?;
         let operation = document.operations.get(None).ok()?;
-        let variables = graphql::variables(&document, operation, &JsonMap::new()).ok()?;
+        let variables = api()
+            .variables(&document, operation, &JsonMap::new())
+            .ok()?;
+        let scopes = crate::shopify::access::default_scopes();
         let root = QueryRoot {
             state,
             base_url: "http://fake",
             injected: Default::default(),
+            access: &Access::new(&scopes),
         };
-        let response = graphql::execute(&document, operation, &variables, &root);
+        let response = api().execute(&document, operation, &variables, &root);
         if !response.errors.is_empty() {
             return None;
         }
@@ -436,6 +485,16 @@ mod tests {
         for child in children.into_iter().flat_map(connection_nodes) {
             emit(child, Some(&id), lines);
         }
+    }
+
+    fn api() -> &'static Api {
+        crate::shopify::graphql::api("2025-01").expect("served")
+    }
+
+    /// Runs `query` as an app with every scope tiersync asks for.
+    fn execute_all(state: &ShopState, query: &str) -> Option<Lines> {
+        let scopes = crate::shopify::access::default_scopes();
+        execute(api(), &Access::new(&scopes), state, query).ok()
     }
 
     const ORDERS: &str = r#"{
@@ -513,9 +572,9 @@ mod tests {
         ];
         let mut nested = false;
         for query in queries {
-            check_query(query).unwrap_or_else(|e| panic!("{e}: {query}"));
+            check_query(api(), query).unwrap_or_else(|e| panic!("{e}: {query}"));
             let expected = reference(&state, query).expect("the executor answers");
-            let actual = execute(&state, query).expect("the projector answers");
+            let actual = execute_all(&state, query).expect("the projector answers");
             assert!(actual.objects > 0, "{query}");
             assert_eq!(actual.text, expected.text, "{query}");
             assert_eq!(actual.objects, expected.objects, "{query}");
@@ -530,9 +589,9 @@ mod tests {
         let shared = shop(3);
         let state = shared.state();
         let query = "{ orders { nodes { id fulfillable } } }";
-        check_query(query).unwrap();
+        check_query(api(), query).unwrap();
         assert!(reference(&state, query).is_none());
-        assert!(execute(&state, query).is_none());
+        assert!(execute_all(&state, query).is_none());
     }
 
     /// `cargo test --release -p tiersync-mocks --lib bulk_timing -- --ignored --nocapture`
@@ -543,7 +602,7 @@ mod tests {
             let shared = shop(customers);
             let state = shared.state();
             let started = std::time::Instant::now();
-            let lines = execute(&state, ORDERS).unwrap();
+            let lines = execute_all(&state, ORDERS).unwrap();
             let elapsed = started.elapsed();
             eprintln!(
                 "{} orders: {elapsed:?} ({} lines, {} bytes)",

@@ -209,7 +209,7 @@ mod tests {
         pageInfo { hasNextPage endCursor } } }";
 
     fn requested_for(query: &str, variables: JsonValue) -> Result<u64, Vec<GraphqlError>> {
-        let document = graphql::parse(query).map_err(|e| e.to_vec())?;
+        let document = graphql::api("2025-01").unwrap().parse(query)?;
         let operation = document.operations.get(None).map_err(|_| vec![])?;
         let variables = variables.as_object().cloned().unwrap_or_default();
         requested(&document, operation, &variables)
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn actual_cost_counts_returned_nodes() {
-        let document = graphql::parse(ORDERS).unwrap();
+        let document = graphql::api("2025-01").unwrap().parse(ORDERS).unwrap();
         let operation = document.operations.get(None).unwrap();
         let data = json!({"orders": {"edges": [
             {"cursor": "a", "node": {"id": "1", "updatedAt": "x", "customer": null,

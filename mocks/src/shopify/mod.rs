@@ -2,17 +2,24 @@
 //! it: every document is validated against Shopify's published schema, answered by
 //! projecting stored records onto the selection, costed and paid for from a leaky bucket
 //! (`THROTTLED` / `MAX_COST_EXCEEDED` as Shopify answers them), paged with opaque cursors,
-//! filtered with Shopify's search syntax, and backfilled through bulk operations.
+//! filtered with Shopify's search syntax, and backfilled through bulk operations. Each request
+//! is validated against the schema of the API version in its path (2025-01 or 2026-10).
+//!
+//! Apps authenticate with a static token (an app created in the Shopify admin before 2026) or
+//! with expiring tokens from the client credentials grant (an app from the Dev Dashboard), and
+//! see and change only what their access scopes allow (see `access`).
 //!
 //! Tests drive it through [`FakeShopify`]: load a store, change records, force throttling,
 //! inject faults ([`FakeShopify::faults`]) and read back every request it received.
 
+mod access;
 mod bucket;
 mod bulk;
 mod connection;
 mod cost;
 mod graphql;
 mod mutations;
+mod oauth;
 mod objects;
 mod projection;
 mod query_filter;
@@ -34,8 +41,19 @@ use state::Shared;
 /// How the fake shop is set up.
 #[derive(Debug, Clone)]
 pub struct ShopifyOptions {
-    /// The value `X-Shopify-Access-Token` must carry.
+    /// The static token of an admin-created app, accepted in `X-Shopify-Access-Token`.
     pub access_token: String,
+    /// The Dev Dashboard app's client ID, for the client credentials grant.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: String,
+    /// How long a token from the grant lasts (`expires_in`); Shopify's are reported to last
+    /// 24 hours, tests set a few seconds.
+    pub token_lifetime: Duration,
+    /// The access scopes granted to the app (either way of authenticating). Without
+    /// `read_all_orders` only the last 60 days of orders are visible; without
+    /// `write_customers` tag and metafield writes are denied.
+    pub scopes: Vec<String>,
     /// `throttleStatus.maximumAvailable` (points).
     pub bucket_max: f64,
     /// `throttleStatus.restoreRate` (points per second).
@@ -53,6 +71,10 @@ impl Default for ShopifyOptions {
     fn default() -> Self {
         ShopifyOptions {
             access_token: "shpat_test_token".to_owned(),
+            client_id: "tiersync-test-client-id".to_owned(),
+            client_secret: "shpss_test_client_secret".to_owned(),
+            token_lifetime: Duration::from_secs(86_400),
+            scopes: access::default_scopes(),
             bucket_max: 2000.0,
             restore_rate: 100.0,
             max_query_cost: 1000.0,
@@ -93,9 +115,30 @@ impl FakeShopify {
         self.shared.base_url.clone()
     }
 
-    /// The access token requests must send.
+    /// The static access token (of an admin-created app) requests may send.
     pub fn access_token(&self) -> String {
         self.shared.options.access_token.clone()
+    }
+
+    /// The client ID the client credentials grant accepts.
+    pub fn client_id(&self) -> String {
+        self.shared.options.client_id.clone()
+    }
+
+    /// The client secret the client credentials grant accepts.
+    pub fn client_secret(&self) -> String {
+        self.shared.options.client_secret.clone()
+    }
+
+    /// How many access tokens the client credentials grant issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.tokens().issued()
+    }
+
+    /// Ends every token the grant issued, now (as if they had expired): the next request
+    /// with one gets 401.
+    pub fn expire_tokens(&self) {
+        self.shared.tokens().expire_all();
     }
 
     /// Replaces the shop's customers and orders (and its currency and time zone).

@@ -11,8 +11,9 @@ use apollo_compiler::response::{JsonMap, JsonValue};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::{self, Access};
 use super::cost;
-use super::graphql::{self, GraphqlError};
+use super::graphql::{self, Api, GraphqlError};
 use super::root::{MutationRoot, QueryRoot};
 use super::state::Shared;
 use crate::harness::faults::Injected;
@@ -46,9 +47,14 @@ struct GraphqlRequest {
     operation_name: Option<String>,
 }
 
-/// Answers the body of `POST /admin/api/{version}/graphql.json` (already authenticated);
-/// `injected` may force `THROTTLED` or a repeated page.
-pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8], injected: &Injected) -> Answer {
+/// Answers the body of `POST /admin/api/{version}/graphql.json` (already authenticated) with
+/// the schema of that version; `injected` may force `THROTTLED` or a repeated page.
+pub(crate) fn handle(
+    shared: &Arc<Shared>,
+    api: &'static Api,
+    body: &[u8],
+    injected: &Injected,
+) -> Answer {
     let Ok(request) = serde_json::from_slice::<GraphqlRequest>(body) else {
         return Answer {
             status: 400,
@@ -56,7 +62,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8], injected: &Injected) -> 
             throttled: false,
         };
     };
-    match run(shared, &request, injected) {
+    match run(shared, api, &request, injected) {
         Ok(answer) => answer,
         Err(errors) => Answer::ok(json!({
             "errors": errors,
@@ -67,10 +73,11 @@ pub(crate) fn handle(shared: &Arc<Shared>, body: &[u8], injected: &Injected) -> 
 
 fn run(
     shared: &Arc<Shared>,
+    api: &'static Api,
     request: &GraphqlRequest,
     injected: &Injected,
 ) -> Result<Answer, Vec<GraphqlError>> {
-    let document = graphql::parse(&request.query)?;
+    let document = api.parse(&request.query)?;
     let operation =
         graphql::operation(&document, request.operation_name.as_deref()).map_err(|e| vec![e])?;
     let raw = match request.variables.clone().map(JsonValue::from) {
@@ -83,7 +90,9 @@ fn run(
             )])
         }
     };
-    let variables = graphql::variables(&document, operation, &raw).map_err(|e| vec![e])?;
+    let variables = api
+        .variables(&document, operation, &raw)
+        .map_err(|e| vec![e])?;
     let requested = cost::requested(&document, operation, &variables)?;
 
     let max = shared.options.max_query_cost;
@@ -133,20 +142,25 @@ fn run(
         });
     }
 
-    let response = if operation.operation_type == OperationType::Mutation {
+    let access = Access::new(&shared.options.scopes);
+    let mut response = if operation.operation_type == OperationType::Mutation {
         let root = MutationRoot {
             state: RefCell::new(&mut state),
             shared,
+            api,
+            access: &access,
         };
-        graphql::execute(&document, operation, &variables, &root)
+        api.execute(&document, operation, &variables, &root)
     } else {
         let root = QueryRoot {
             state: &state,
             base_url: &shared.base_url,
             injected: injected.clone(),
+            access: &access,
         };
-        graphql::execute(&document, operation, &variables, &root)
+        api.execute(&document, operation, &variables, &root)
     };
+    access::mark_denied(&mut response.errors);
     let actual = response
         .data
         .as_ref()

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
 use apollo_compiler::response::{JsonMap, JsonValue};
 
+use super::access::Access;
 use super::connection::{self, connection_json};
+use super::graphql::Api;
 use super::query_filter::{SearchFilter, Searchable, TimeField};
 use super::state::{Shared, ShopState};
 use super::{bulk, mutations, objects, projection};
@@ -20,6 +22,8 @@ pub(crate) struct QueryRoot<'s> {
     pub base_url: &'s str,
     /// The request's injected fault: a root connection's page after `after` may repeat items.
     pub injected: Injected,
+    /// What the app's scopes let it see.
+    pub access: &'s Access<'s>,
 }
 
 impl ObjectValue for QueryRoot<'_> {
@@ -33,11 +37,16 @@ impl ObjectValue for QueryRoot<'_> {
     ) -> Result<ResolvedValue<'a>, FieldError> {
         let state = self.state;
         let args = info.arguments();
+        self.access.check("QueryRoot", info.field_name())?;
         let value = match info.field_name() {
             "shop" => objects::shop(state),
-            "orders" => list(state.orders.values(), args, self.repeat(args), |o| {
-                objects::order(state, o)
-            })?,
+            "currentAppInstallation" => self.access.installation(),
+            "orders" => list(
+                state.orders.values().filter(|o| self.access.sees(o)),
+                args,
+                self.repeat(args),
+                |o| objects::order(state, o),
+            )?,
             "customers" => list(state.customers.values(), args, self.repeat(args), |c| {
                 objects::customer(state, c)
             })?,
@@ -69,7 +78,11 @@ impl QueryRoot<'_> {
         let state = self.state;
         let found =
             match objects::parse_gid(gid).filter(|(kind, _)| only.is_none_or(|o| o == *kind)) {
-                Some(("Order", id)) => state.orders.get(&id).map(|o| objects::order(state, o)),
+                Some(("Order", id)) => state
+                    .orders
+                    .get(&id)
+                    .filter(|o| self.access.sees(o))
+                    .map(|o| objects::order(state, o)),
                 Some(("Customer", id)) => state
                     .customers
                     .get(&id)
@@ -136,6 +149,9 @@ fn string_argument<'a>(args: &'a JsonMap, name: &str) -> &'a str {
 pub(crate) struct MutationRoot<'s> {
     pub state: RefCell<&'s mut ShopState>,
     pub shared: &'s Arc<Shared>,
+    /// The request's API version (a bulk query is validated and run against it).
+    pub api: &'static Api,
+    pub access: &'s Access<'s>,
 }
 
 impl ObjectValue for MutationRoot<'_> {
@@ -148,12 +164,13 @@ impl ObjectValue for MutationRoot<'_> {
         info: &'a ResolveInfo<'a>,
     ) -> Result<ResolvedValue<'a>, FieldError> {
         let args = info.arguments();
+        self.access.check("Mutation", info.field_name())?;
         let mut state = self.state.borrow_mut();
         let value = match info.field_name() {
             "tagsAdd" => mutations::change_tags(&mut state, args, mutations::TagChange::Add),
             "tagsRemove" => mutations::change_tags(&mut state, args, mutations::TagChange::Remove),
             "metafieldsSet" => mutations::metafields_set(&mut state, args),
-            "bulkOperationRunQuery" => bulk::run_query(self.shared, &mut state, args),
+            "bulkOperationRunQuery" => bulk::run_query(self.shared, self.api, &mut state, args),
             other => return projection::unmodeled("Mutation", other, &info.field_definition().ty),
         };
         Ok(projection::resolve(

@@ -1,6 +1,8 @@
-//! The HTTP surface: `POST /admin/api/{version}/graphql.json` (token-checked like Shopify),
-//! `GET /bulk/{id}.jsonl` for bulk results, behind [`harness::guarded`], which injects faults
-//! and logs every request with the status it got and whether it was throttled.
+//! The HTTP surface: `POST /admin/api/{version}/graphql.json` (token-checked like Shopify,
+//! validated against that version's schema), `POST /admin/oauth/access_token` (the client
+//! credentials grant, see [`oauth`]), `GET /bulk/{id}.jsonl` for bulk results, behind
+//! [`harness::guarded`], which injects faults and logs every request with the status it got
+//! and whether it was throttled.
 
 use std::sync::Arc;
 
@@ -13,8 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::request;
 use super::state::Shared;
+use super::{graphql, oauth, request};
 use crate::faults::{FaultAnswers, Faults};
 use crate::harness::faults::Injected;
 use crate::harness::{self, Gate, ThrottledAnswer};
@@ -28,6 +30,7 @@ const INVALID_TOKEN: &str =
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let router = Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql))
+        .route("/admin/oauth/access_token", post(oauth::access_token))
         .route("/bulk/{file}", get(bulk_file))
         .fallback(|| async {
             (
@@ -76,17 +79,6 @@ impl FaultAnswers for Shared {
     }
 }
 
-/// Whether `version` looks like a Shopify API version (`YYYY-MM`).
-fn is_version(version: &str) -> bool {
-    let bytes = version.as_bytes();
-    bytes.len() == 7
-        && bytes[4] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || b.is_ascii_digit())
-}
-
 async fn graphql(
     State(shared): State<Arc<Shared>>,
     Path(version): Path<String>,
@@ -94,21 +86,24 @@ async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_version(&version) {
+    // A version the fake has no schema for is answered like a path Shopify does not serve.
+    let Some(api) = graphql::api(&version) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({ "errors": "Not Found" })),
         )
             .into_response();
-    }
+    };
     let token = headers
         .get("x-shopify-access-token")
-        .and_then(|v| v.to_str().ok());
-    if token != Some(shared.options.access_token.as_str()) {
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // The static token of an admin-created app, or an unexpired one from the grant.
+    if token != shared.options.access_token && !shared.tokens().valid(token) {
         let body = json!({ "errors": INVALID_TOKEN });
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
-    let answer = request::handle(&shared, &body, &injected);
+    let answer = request::handle(&shared, api, &body, &injected);
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = (status, Json(answer.body)).into_response();
     if answer.throttled {

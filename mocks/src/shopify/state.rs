@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::bucket::LeakyBucket;
 use super::bulk::BulkOperations;
+use super::oauth::Tokens;
 use super::query_filter::{Searchable, TimeField};
 use super::ShopifyOptions;
 use crate::data::{Customer, Order, StoreData};
@@ -21,6 +22,7 @@ pub(crate) struct Shared {
     pub recorder: Recorder,
     pub faults: Faults,
     state: Mutex<ShopState>,
+    tokens: Mutex<Tokens>,
 }
 
 impl Shared {
@@ -32,7 +34,15 @@ impl Shared {
             base_url,
             recorder: Recorder::default(),
             state: Mutex::new(ShopState::new(bucket)),
+            tokens: Mutex::default(),
         }
+    }
+
+    /// The access tokens the client credentials grant issued.
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The state, even if a panicking test thread poisoned the lock.

@@ -1,23 +1,24 @@
 //! The GraphQL transport: one POST per document, throttled by the shared cost bucket,
-//! retried on transient failures, with typed errors.
+//! authenticated by the configured credential (see [`super::auth`]), retried on transient
+//! failures, with typed errors.
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{Credential, Token};
 use super::throttle::{CostBucket, ThrottleStatus};
 use crate::config::Settings;
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
 
-const CREDENTIAL: &str = "shopify.access_token";
-
 pub struct ShopifyClient {
     http: reqwest::Client,
     endpoint: String,
-    token: SecretString,
+    credential: Credential,
     bucket: CostBucket,
     retry: RetryPolicy,
     stats: Arc<ApiStats>,
@@ -56,13 +57,14 @@ struct Cost {
 impl ShopifyClient {
     pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> ShopifyClient {
         let shopify = &settings.shopify;
+        let http = http::client(settings.sync.request_timeout);
         ShopifyClient {
-            http: http::client(settings.sync.request_timeout),
+            credential: Credential::new(settings, http.clone(), Arc::clone(&stats)),
+            http,
             endpoint: format!(
                 "{}/admin/api/{}/graphql.json",
                 shopify.base_url, shopify.api_version
             ),
-            token: shopify.access_token.clone(),
             bucket: CostBucket::new(),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
@@ -97,7 +99,7 @@ impl ShopifyClient {
             self.stats.request();
             http::send(ENDPOINT, self.http.get(url)).await?.into_body(
                 ENDPOINT,
-                CREDENTIAL,
+                self.credential.key(),
                 body_excerpt,
             )
         })
@@ -111,16 +113,15 @@ impl ShopifyClient {
         cost: f64,
     ) -> Result<T, ApiError> {
         self.stats.waited(self.bucket.reserve(cost).await);
-        self.stats.request();
-        let request = self
-            .http
-            .post(&self.endpoint)
-            .header("X-Shopify-Access-Token", self.token.expose_secret())
-            .json(body);
-        let result =
-            http::send(endpoint, request)
-                .await?
-                .into_body(endpoint, CREDENTIAL, body_excerpt);
+        let token = self.credential.token().await?;
+        let mut result = self.post(endpoint, body, &token).await;
+        // A granted token refused before its time: one new token, one more try.
+        if matches!(result, Err(ApiError::Unauthorized { status: 401, .. }))
+            && self.credential.refused(&token).await
+        {
+            let token = self.credential.token().await?;
+            result = self.post(endpoint, body, &token).await;
+        }
         if let Err(ApiError::RateLimited { .. }) = &result {
             self.stats.rate_limited();
         }
@@ -166,6 +167,28 @@ impl ShopifyClient {
             detail: "no data and no errors in the response".into(),
         })?;
         decode_data(endpoint, data)
+    }
+}
+
+impl ShopifyClient {
+    /// One POST of `body` with `token`; the body of a 2xx answer.
+    async fn post(
+        &self,
+        endpoint: &'static str,
+        body: &Value,
+        token: &Token,
+    ) -> Result<Bytes, ApiError> {
+        self.stats.request();
+        let request = self
+            .http
+            .post(&self.endpoint)
+            .header("X-Shopify-Access-Token", token.secret.expose_secret())
+            .json(body);
+        http::send(endpoint, request).await?.into_body(
+            endpoint,
+            self.credential.key(),
+            body_excerpt,
+        )
     }
 }
 

@@ -91,6 +91,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("bulk current", BULK_CURRENT.to_string()),
         ("shop time zone", SHOP_TIMEZONE.to_string()),
         ("customers bulk", bulk_customers_query("tiersync")),
+        ("access scopes", ACCESS_SCOPES.to_string()),
     ]
 }
 
@@ -127,4 +128,9 @@ pub fn bulk_orders_query(until: chrono::DateTime<chrono::Utc>) -> String {
 /// The shop's time zone, for calendar rules.
 pub const SHOP_TIMEZONE: &str = r#"query TiersyncShop {
   shop { ianaTimezone }
+}"#;
+
+/// The access scopes granted to the app on this shop.
+pub const ACCESS_SCOPES: &str = r#"query TiersyncAccessScopes {
+  currentAppInstallation { accessScopes { handle } }
 }"#;
