@@ -301,3 +301,59 @@ fn the_production_example_is_valid_once_secrets_are_given() {
     .unwrap();
     assert_eq!(settings.shopify.base_url, "https://acme.myshopify.com");
 }
+
+#[test]
+fn a_misspelt_key_is_refused_with_the_key_it_probably_meant() {
+    let cases = [
+        (
+            "[sync]\npoll_intervall = \"1m\"",
+            "`sync.poll_intervall`",
+            "did you mean `sync.poll_interval`?",
+        ),
+        (
+            "[syncc]\npoll_interval = \"1m\"",
+            "`syncc`",
+            "did you mean `sync`?",
+        ),
+        (
+            "[klaviyo]\napi_kee = \"pk_x\"",
+            "`klaviyo.api_kee`",
+            "did you mean `klaviyo.api_key`?",
+        ),
+        (
+            "[[tiers.levels]]\nname = \"Only\"\nmin_spnd = \"10.00\"",
+            "`tiers.levels.0.min_spnd`",
+            "did you mean `tiers.levels.N.min_spend`?",
+        ),
+    ];
+    for (fragment, key, suggestion) in cases {
+        let error = load(&merge(VALID, fragment), &[]).expect_err(fragment);
+        assert!(error.contains(key), "{fragment}: {error}");
+        assert!(error.contains(suggestion), "{fragment}: {error}");
+        assert!(error.contains("in the configuration file"), "{error}");
+    }
+    // The shipped files stay free of unknown keys.
+    for file in ["config/demo.toml", "config/production.example.toml"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file));
+        let text = text.unwrap();
+        if let Err(error) = Settings::from_toml(&text) {
+            assert!(!error.to_string().contains("unknown"), "{file}: {error}");
+        }
+    }
+}
+
+#[test]
+fn a_misspelt_environment_variable_is_named() {
+    let error = load(VALID, &[("TIERSYNC__SHOPIFY__ACCES_TOKEN", "shpat_x")]).unwrap_err();
+    assert!(
+        error.contains(
+            "`shopify.acces_token` in the environment variable TIERSYNC__SHOPIFY__ACCES_TOKEN"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("did you mean `shopify.access_token`?"),
+        "{error}"
+    );
+    assert!(!error.contains("shpat_x"), "{error}");
+}

@@ -5,6 +5,8 @@
 //! names the key and what is expected, because the person reading it is an operator editing a
 //! file at 3 a.m.
 
+mod unknown_keys;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// The documented defaults, compiled in so a config file only needs what differs.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Everything that can be wrong with a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,14 @@ pub enum ConfigError {
     Load(String),
     #[error("invalid configuration key `{key}`: {problem}")]
     Invalid { key: String, problem: String },
+    #[error("unknown configuration key `{key}` in {origin}{suggestion}; every key tiersync reads is listed in config/default.toml")]
+    Unknown {
+        key: String,
+        /// The file, or the environment variable that set it.
+        origin: String,
+        /// ` (did you mean `…`?)`, or empty when no known key is close.
+        suggestion: String,
+    },
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -255,12 +265,7 @@ impl Settings {
             config::FileFormat::Toml,
         ));
         if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError::Load(format!(
-                    "no configuration file at {} (pass an existing file with --config)",
-                    path.display()
-                )));
-            }
+            readable(path)?;
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
         let env: std::collections::HashMap<String, String> = env
@@ -272,27 +277,47 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
-                .source(Some(env)),
+                .source(Some(env.clone())),
         );
-        let raw: RawSettings = builder
+        let config = builder
             .build()
-            .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw: RawSettings = unknown_keys::deserialize_known(config, &env)?;
         raw.validate()
     }
 
     /// Parses a whole configuration from TOML text layered over the defaults (tests, demo).
     pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
-        let raw: RawSettings = config::Config::builder()
+        let config = config::Config::builder()
             .add_source(config::File::from_str(
                 DEFAULT_TOML,
                 config::FileFormat::Toml,
             ))
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()
-            .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw: RawSettings = unknown_keys::deserialize_known(config, &Default::default())?;
         raw.validate()
+    }
+}
+
+/// The configuration file can be opened: a missing file and one the service's user may not
+/// read are different mistakes with different fixes (a unit's `DynamicUser` cannot read a
+/// root-only directory).
+fn readable(path: &Path) -> Result<(), ConfigError> {
+    match std::fs::File::open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Load(format!(
+            "no configuration file at {} (pass an existing file with --config)",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(ConfigError::Load(format!(
+                "permission denied reading {}: the user tiersync runs as must be able to read the file and every directory above it (under systemd: the unit's User/Group or DynamicUser)",
+                path.display()
+            )))
+        }
+        Err(e) => Err(ConfigError::Load(format!("reading {}: {e}", path.display()))),
     }
 }
 
