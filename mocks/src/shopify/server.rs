@@ -1,5 +1,6 @@
 //! The HTTP surface: `POST /admin/api/{version}/graphql.json` (token-checked like Shopify),
-//! `GET /bulk/{id}.jsonl` for bulk results, behind [`harness::guarded`], which injects faults
+//! `GET /bulk/{id}.jsonl` for bulk results (at the pace of `ShopifyOptions::bulk_download`),
+//! behind [`harness::guarded`], which injects faults
 //! and logs every request with the status it got and whether it was throttled.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::paced::Paced;
 use super::request;
 use super::state::Shared;
 use crate::faults::{FaultAnswers, Faults};
@@ -125,7 +127,7 @@ async fn bulk_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>) 
     match file {
         Some(text) => (
             [(axum::http::header::CONTENT_TYPE, "application/jsonl")],
-            text.as_str().to_owned(),
+            axum::body::Body::new(Paced::new(text, shared.options.bulk_download)),
         )
             .into_response(),
         None => (

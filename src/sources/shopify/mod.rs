@@ -3,12 +3,14 @@
 
 mod bulk;
 mod client;
+mod jsonl;
 mod orders;
 pub mod queries;
 mod shop;
 mod throttle;
 
-pub use bulk::{jsonl, run_bulk_query};
+pub use bulk::run_bulk_query;
+pub use jsonl::BulkSink;
 pub use client::ShopifyClient;
 pub use orders::{ingest_orders, IngestError, IngestReport};
 pub use shop::shop_timezone;
