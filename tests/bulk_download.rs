@@ -83,7 +83,10 @@ async fn a_result_slower_than_the_request_timeout_streams_in() {
         .await
         .expect("reconcile succeeds");
     let readback = started.elapsed();
-    let storefront = reconciled.storefront.as_ref().expect("storefront read back");
+    let storefront = reconciled
+        .storefront
+        .as_ref()
+        .expect("storefront read back");
     assert_eq!(storefront.checked, CUSTOMERS as usize, "{reconciled}");
     assert_eq!(storefront.total(), 0, "{reconciled}");
     assert_eq!(bulk_downloads(&env), 2);

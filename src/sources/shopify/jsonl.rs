@@ -214,7 +214,9 @@ mod tests {
         let (mut held, mut reads) = (0usize, 0usize);
         loop {
             reads += 1;
-            let n = body.read(&mut buf[..1 + reads * 7_919 % 8_190]).expect("read");
+            let n = body
+                .read(&mut buf[..1 + reads * 7_919 % 8_190])
+                .expect("read");
             if n == 0 {
                 break;
             }

@@ -10,8 +10,8 @@ mod shop;
 mod throttle;
 
 pub use bulk::run_bulk_query;
-pub use jsonl::BulkSink;
 pub use client::ShopifyClient;
+pub use jsonl::BulkSink;
 pub use orders::{ingest_orders, IngestError, IngestReport};
 pub use shop::shop_timezone;
 pub use throttle::CostBucket;
