@@ -252,7 +252,11 @@ async fn with_loyalty_authority_the_apps_tier_reaches_klaviyo_and_the_storefront
     }
     let check = reconcile(&env, false).await;
     assert_eq!(check.drift(), 0, "{check}");
-    assert_eq!(check.loyalty.as_ref().unwrap().differing, 0, "{check}");
+    assert_eq!(
+        check.loyalty.as_ref().unwrap().differing.count,
+        0,
+        "{check}"
+    );
 }
 
 #[tokio::test]

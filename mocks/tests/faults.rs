@@ -195,7 +195,11 @@ impl Target<'_> {
                 next.strip_prefix(&base).expect("same server").to_owned()
             }
             (Vendor::Klaviyo, None) => "/api/profiles?page[size]=4".to_owned(),
-            (_, Some(cursor)) => format!("{}?limit=4&cursor={cursor}", self.path()),
+            // Smile's cursors are standard base64: `+` must be encoded.
+            (_, Some(cursor)) => {
+                let cursor: String = form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+                format!("{}?limit=4&cursor={cursor}", self.path())
+            }
             (_, None) => format!("{}?limit=4", self.path()),
         };
         let response = self.request(&client, &path, &graphql).send().await;

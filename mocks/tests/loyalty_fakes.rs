@@ -179,6 +179,69 @@ async fn smile_pages_updated_customers_once_newest_id_first() {
 }
 
 #[tokio::test]
+async fn smile_lists_only_vip_status_and_needs_encoded_cursors() {
+    let fake = smile().await;
+    for n in 0..3 {
+        fake.upsert_customer(smile_customer(&format!("m{n}@example.com"), 10, 600));
+    }
+    assert!(fake.set_tier("m1@example.com", Some("Silver")));
+    let token = fake.api_token();
+    // The list ignores the nested tier include (documented for one customer only)…
+    let (status, body) = get(
+        format!(
+            "{}/v1/customers?limit=1&include=vip_status.vip_tier",
+            fake.base_url()
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["customers"][0].get("vip_status").is_none(), "{body}");
+    // …and names the tier by id under `include=vip_status`; `GET /v1/vip_tiers` names it.
+    let (_, listed) = get(
+        format!(
+            "{}/v1/customers?email=m1@example.com&include=vip_status",
+            fake.base_url()
+        ),
+        &token,
+    )
+    .await;
+    let silver = &listed["customers"][0]["vip_status"];
+    assert!(silver.get("vip_tier").is_none(), "{silver}");
+    let (_, tiers) = get(format!("{}/v1/vip_tiers", fake.base_url()), &token).await;
+    let named: Vec<&Value> = tiers["vip_tiers"]
+        .as_array()
+        .expect("tiers")
+        .iter()
+        .filter(|t| t["id"] == silver["vip_tier_id"])
+        .collect();
+    assert_eq!(named[0]["name"], "Silver", "{tiers}");
+
+    let cursor = body["metadata"]["next_cursor"]
+        .as_str()
+        .expect("a next page");
+    assert!(
+        cursor.contains('+') && cursor.contains('/') && cursor.ends_with('='),
+        "{cursor}"
+    );
+    let raw = format!("{}/v1/customers?limit=1&cursor={cursor}", fake.base_url());
+    let (status, refused) = get(raw, &token).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "`+` read as a space: {refused}"
+    );
+    let encoded: String = form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+    let (status, page) = get(
+        format!("{}/v1/customers?limit=1&cursor={encoded}", fake.base_url()),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["customers"][0]["email"], "m1@example.com");
+}
+
+#[tokio::test]
 async fn smile_refuses_a_negative_balance() {
     let fake = smile().await;
     let customer = fake.upsert_customer(smile_customer("ann@example.com", 3, 50));
@@ -295,7 +358,7 @@ async fn loyaltylion_requires_a_bearer_key() {
 }
 
 #[tokio::test]
-async fn loyaltylion_pages_with_cursor_alone() {
+async fn loyaltylion_pages_with_the_cursor_and_limit_only() {
     let fake = loyaltylion().await;
     let mut expected = Vec::new();
     for n in 0..5u64 {
@@ -318,9 +381,30 @@ async fn loyaltylion_pages_with_cursor_alone() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["cursor"]["prev"].is_null());
+    // Beside a cursor only `limit` is read: other filters are ignored (the cursor carries the
+    // first request's), and without `limit` the page has the default size of 100.
+    let next = body["cursor"]["next"].as_str().expect("a next page");
+    let (status, rest) = get(
+        format!(
+            "{}/v2/customers?cursor={next}&updated_at_min=2030-01-01T00:00:00Z",
+            fake.base_url()
+        ),
+        &key,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    let rest: Vec<u64> = rest["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .map(|c| c["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(rest, expected[2..], "the rest in one default-sized page");
     let mut seen = Vec::new();
     loop {
-        for customer in body["customers"].as_array().expect("customers") {
+        let page: Vec<_> = body["customers"].as_array().expect("customers").clone();
+        assert!(page.len() <= 2, "limit repeated on every page: {page:?}");
+        for customer in &page {
             seen.push(customer["id"].as_u64().expect("id"));
             let membership = &customer["loyalty_tier_membership"];
             if customer["merchant_id"] == "7000000004" {
@@ -334,7 +418,7 @@ async fn loyaltylion_pages_with_cursor_alone() {
             break;
         };
         let (status, page) = get(
-            format!("{}/v2/customers?cursor={next}", fake.base_url()),
+            format!("{}/v2/customers?cursor={next}&limit=2", fake.base_url()),
             &key,
         )
         .await;

@@ -68,6 +68,9 @@ pub struct ShopifySettings {
     pub overlap: Duration,
     pub backfill: Backfill,
     pub bulk_poll_interval: Duration,
+    /// The longest wait for the next bytes of a bulk result download (which as a whole has no
+    /// time limit).
+    pub bulk_read_timeout: Duration,
     /// `None`: ask Shopify.
     pub timezone: Option<chrono_tz::Tz>,
 }
@@ -356,6 +359,7 @@ struct RawShopify {
     overlap: String,
     backfill: String,
     bulk_poll_interval: String,
+    bulk_read_timeout: String,
     timezone: String,
 }
 
@@ -555,6 +559,7 @@ impl RawShopify {
             overlap: duration("shopify.overlap", &self.overlap)?,
             backfill,
             bulk_poll_interval: duration("shopify.bulk_poll_interval", &self.bulk_poll_interval)?,
+            bulk_read_timeout: duration("shopify.bulk_read_timeout", &self.bulk_read_timeout)?,
             timezone: match self.timezone.trim() {
                 "" => None,
                 name => Some(name.parse().map_err(|_| {

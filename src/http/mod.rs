@@ -25,6 +25,17 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .expect("the HTTP client configuration is static and valid")
 }
 
+/// A client for downloads that may take minutes: no limit on the request as a whole, but
+/// each read fails after `read_timeout` without data (and connecting after at most 10 s).
+pub fn streaming_client(read_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .read_timeout(read_timeout)
+        .connect_timeout(read_timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("tiersync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
 /// Parses a `Retry-After` header given in whole seconds (the form Klaviyo and Shopify use).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers

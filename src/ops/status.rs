@@ -1,6 +1,7 @@
 //! `tiersync status`: per destination, what is acknowledged, pending and refused (with the
-//! API's own error), which customers the destinations do not yet show consistently, and the
-//! cursors — the page the engineer on call opens first. Reads the store only.
+//! API's own error), which customers the destinations do not yet show consistently, the
+//! loyalty members whose app tier is not ours, and the cursors — the page the engineer on
+//! call opens first. Reads the store only.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -10,7 +11,7 @@ use crate::store::{
     Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, Store,
     StorefrontState,
 };
-use crate::sync::desired_storefront;
+use crate::sync::{desired_storefront, loyalty_disagreements};
 
 /// Refused writes (and inconsistent customers) listed in full before the rest are counted.
 const LISTED: usize = 20;
@@ -67,6 +68,19 @@ pub fn status(store: &Store, settings: &Settings) -> anyhow::Result<String> {
         )?;
     }
     consistency(&mut out, store, settings)?;
+    if let Some(loyalty) = loyalty_disagreements(store, settings)? {
+        writeln!(
+            out,
+            "loyalty app        {} members; {} show another tier than tiersync",
+            loyalty.members, loyalty.count
+        )?;
+        for example in &loyalty.examples {
+            writeln!(out, "    {example}")?;
+        }
+        if loyalty.unnamed() > 0 {
+            writeln!(out, "    … and {} more", loyalty.unnamed())?;
+        }
+    }
     Ok(out)
 }
 

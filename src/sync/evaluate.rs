@@ -408,14 +408,10 @@ impl Evaluator<'_> {
             &self.settings.clv,
             self.today,
         );
-        let loyalty_tier = loyalty.and_then(|l| l.tier.as_deref()).map(|t| {
-            self.settings
-                .loyalty
-                .tier_names
-                .get(t)
-                .cloned()
-                .unwrap_or_else(|| t.to_string())
-        });
+        let loyalty_tier = super::loyalty::app_level(
+            loyalty.and_then(|l| l.tier.as_deref()),
+            &self.settings.loyalty.tier_names,
+        );
         let (qualified, mut placement) = match self.settings.loyalty.authority {
             Authority::Tiersync => {
                 let (level, why) = model::place(tiers, self.population, &inputs);

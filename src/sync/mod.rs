@@ -2,6 +2,7 @@
 
 mod evaluate;
 pub mod events;
+mod loyalty;
 mod pass;
 mod reconcile;
 mod report;
@@ -10,6 +11,7 @@ pub use evaluate::{
     desired_profile, desired_storefront, evaluate, recalculation_due, transition_name,
     EvaluationReport,
 };
+pub use loyalty::{loyalty_disagreements, LoyaltyDisagreements};
 pub use pass::{PassError, Pipeline};
 pub use reconcile::{Drift, DriftKind, LoyaltyDrift, ReconcileReport};
 pub use report::{PassReport, TierCount};

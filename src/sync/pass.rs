@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
+use super::loyalty::LoyaltyComparison;
 use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
 use crate::http::{ApiStats, ApiStatsSnapshot};
@@ -67,8 +68,36 @@ pub struct Pipeline {
 /// What the first half of a pass did: the sources read and the model applied.
 pub(super) struct Refresh {
     pub ingest: crate::sources::shopify::IngestReport,
-    pub loyalty_members: Option<usize>,
+    /// `None` without a loyalty app.
+    pub loyalty: Option<LoyaltyRead>,
     pub evaluation: super::EvaluationReport,
+}
+
+/// Which loyalty members a refresh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LoyaltyScope {
+    /// Those changed since the cursor (minus the overlap window): a pass.
+    Changed,
+    /// All of them: reconcile, which also catches changes an incremental read missed.
+    All,
+}
+
+/// How reading the loyalty app went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LoyaltyRead {
+    /// This many members read and stored.
+    Read(usize),
+    /// The app failed (logged); the stored members stand.
+    Failed,
+}
+
+impl LoyaltyRead {
+    pub fn members(self) -> usize {
+        match self {
+            LoyaltyRead::Read(n) => n,
+            LoyaltyRead::Failed => 0,
+        }
+    }
 }
 
 impl Pipeline {
@@ -120,9 +149,9 @@ impl Pipeline {
         let loyalty_before = self.loyalty_stats();
         let Refresh {
             ingest,
-            loyalty_members,
+            loyalty,
             evaluation,
-        } = self.refresh(cancel, now).await?;
+        } = self.refresh(cancel, now, LoyaltyScope::Changed).await?;
         let (delivery, events, storefront, storefront_seeding) = if self.dry_run {
             // A dry run reads what a first write would read, so its plan is the real one.
             let seeding = self.seed_storefront_if_new(cancel, now).await?;
@@ -153,7 +182,7 @@ impl Pipeline {
         let (customers, tiers, loyalty_disagreements) = self.tier_distribution()?;
         Ok(PassReport {
             ingest,
-            loyalty_members,
+            loyalty_members: loyalty.map(LoyaltyRead::members),
             loyalty_disagreements,
             loyalty_calls: self
                 .loyalty_stats()
@@ -253,6 +282,7 @@ impl Pipeline {
         &self,
         cancel: &CancellationToken,
         now: DateTime<Utc>,
+        loyalty_scope: LoyaltyScope,
     ) -> Result<Refresh, PassError> {
         self.check_access().await?;
         let tz = self.timezone().await?;
@@ -263,11 +293,11 @@ impl Pipeline {
         let released = self.store.release_order_map();
         let ingest = ingest?;
         released?;
-        let loyalty_members = self.ingest_loyalty().await?;
+        let loyalty = self.ingest_loyalty(loyalty_scope).await?;
         let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
         Ok(Refresh {
             ingest,
-            loyalty_members,
+            loyalty,
             evaluation,
         })
     }
@@ -323,21 +353,24 @@ impl Pipeline {
         self.loyalty.as_ref().map(|l| l.stats().snapshot())
     }
 
-    /// Reads the loyalty members changed since the cursor (minus the overlap window) into the
-    /// store. A loyalty app that is down or refuses the key does not stop the pass: the
-    /// stored balances are used and the error is logged. Returns the members read.
-    async fn ingest_loyalty(&self) -> Result<Option<usize>, PassError> {
+    /// Reads the loyalty members in `scope` into the store (a changed member dirties their
+    /// customer). A loyalty app that is down or refuses the key does not stop the pass: the
+    /// stored members are used and the error is logged.
+    async fn ingest_loyalty(&self, scope: LoyaltyScope) -> Result<Option<LoyaltyRead>, PassError> {
         let Some(client) = &self.loyalty else {
             return Ok(None);
         };
         let overlap = chrono::Duration::from_std(self.settings.shopify.overlap).unwrap_or_default();
         let stored_cursor = self.store.loyalty_cursor()?;
-        let since = stored_cursor.map(|c| c - overlap);
+        let since = match scope {
+            LoyaltyScope::Changed => stored_cursor.map(|c| c - overlap),
+            LoyaltyScope::All => None,
+        };
         let members = match client.members_updated_since(since).await {
             Ok(members) => members,
             Err(error) => {
-                tracing::error!(%error, "reading the loyalty app failed; using the stored points balances");
-                return Ok(Some(0));
+                tracing::error!(%error, "reading the loyalty app failed; using the stored members");
+                return Ok(Some(LoyaltyRead::Failed));
             }
         };
         let cursor = members.iter().map(|m| m.updated_at).max().or(stored_cursor);
@@ -356,7 +389,7 @@ impl Pipeline {
             .collect();
         let changed = self.store.apply_loyalty(&records, cursor)?;
         tracing::debug!(members = records.len(), changed, "loyalty members stored");
-        Ok(Some(records.len()))
+        Ok(Some(LoyaltyRead::Read(records.len())))
     }
 
     /// Refuses the pass, before anything is read or written, when the app lacks a scope
@@ -411,15 +444,16 @@ impl Pipeline {
     }
 
     /// Customers per level (with how many are in grace or lapsed), `None` first, and how
-    /// many customers' loyalty-app tier disagrees with the tier held.
+    /// many customers' loyalty-app tier disagrees with the tier held (the comparison
+    /// `status` and `reconcile` make, fed by this same scan).
     fn tier_distribution(&self) -> Result<(usize, Vec<TierCount>, usize), StoreError> {
         let mut counts: BTreeMap<Option<String>, TierCount> = BTreeMap::new();
         let mut total = 0;
-        let mut disagreements = 0;
+        let mut loyalty = LoyaltyComparison::new(&self.store, &self.settings)?;
         for record in self.store.customers() {
             let record = record?;
-            if record.loyalty_tier.is_some() && record.loyalty_tier != record.tier.level {
-                disagreements += 1;
+            if let Some(loyalty) = &mut loyalty {
+                loyalty.customer(&record);
             }
             let entry = counts.entry(record.tier.level.clone()).or_default();
             entry.customers += 1;
@@ -443,6 +477,7 @@ impl Pipeline {
                 ..counts.get(&name).cloned().unwrap_or_default()
             })
             .collect();
+        let disagreements = loyalty.map_or(0, |l| l.finish().count);
         Ok((total, tiers, disagreements))
     }
 }

@@ -11,13 +11,13 @@
 //! neither (a hand edit, another app, a write lost after its acknowledgement).
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::pass::{PassError, Pipeline, Refresh};
+use super::loyalty::{loyalty_disagreements, LoyaltyDisagreements};
+use super::pass::{LoyaltyRead, LoyaltyScope, PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
 use crate::config::Authority;
 use crate::sinks::shopify::{read_storefront, StorefrontReadback};
@@ -85,10 +85,10 @@ impl Drift {
 /// The loyalty app's tiers against the status tiersync propagates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoyaltyDrift {
+    /// Members read from the app.
     pub members: usize,
-    pub differing: usize,
+    pub differing: LoyaltyDisagreements,
     pub authority: String,
-    pub examples: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +239,11 @@ impl Pipeline {
         repair: bool,
         now: DateTime<Utc>,
     ) -> Result<ReconcileReport, PassError> {
-        let Refresh { ingest, .. } = self.refresh(cancel, now).await?;
+        // Every loyalty member is read (not only those changed since the cursor) and stored
+        // before the evaluation, so the comparison below sees what the app shows now.
+        let Refresh {
+            ingest, loyalty, ..
+        } = self.refresh(cancel, now, LoyaltyScope::All).await?;
         let records: Vec<CustomerRecord> = self.store.customers().collect::<Result<_, _>>()?;
         tracing::info!(
             customers = records.len(),
@@ -285,7 +289,10 @@ impl Pipeline {
             None
         };
 
-        let loyalty = self.loyalty_drift(&records).await;
+        let loyalty = match loyalty {
+            Some(LoyaltyRead::Read(members)) => self.loyalty_drift(members)?,
+            Some(LoyaltyRead::Failed) | None => None,
+        };
         self.store.flush()?;
         let delivered = if repair && !self.dry_run {
             Some(self.deliver_all(cancel).await?)
@@ -399,52 +406,22 @@ impl Pipeline {
         Ok(Some(report))
     }
 
-    /// The loyalty app's tiers (read in full) against the status tiersync holds. The
-    /// loyalty apps' APIs cannot set a tier, so this is reported, never repaired.
-    async fn loyalty_drift(&self, records: &[CustomerRecord]) -> Option<LoyaltyDrift> {
-        let client = self.loyalty.as_ref()?;
-        let members = match client.members_updated_since(None).await {
-            Ok(members) => members,
-            Err(error) => {
-                tracing::error!(%error, "reconcile: reading the loyalty app failed");
-                return None;
-            }
+    /// The loyalty app's tiers (read in full and stored by the refresh) against the status
+    /// tiersync holds: the same comparison as the pass report and `status`. The loyalty
+    /// apps' APIs cannot set a tier, so this is reported, never repaired.
+    fn loyalty_drift(&self, members: usize) -> Result<Option<LoyaltyDrift>, PassError> {
+        let Some(found) = loyalty_disagreements(&self.store, &self.settings)? else {
+            return Ok(None);
         };
-        let by_email: HashMap<&str, &CustomerRecord> = records
-            .iter()
-            .filter_map(|r| Some((r.email.as_deref()?, r)))
-            .collect();
-        let names = &self.settings.loyalty.tier_names;
-        let mut drift = LoyaltyDrift {
-            members: members.len(),
+        Ok(Some(LoyaltyDrift {
+            members,
             authority: match self.settings.loyalty.authority {
                 Authority::Tiersync => "tiersync",
                 Authority::Loyalty => "loyalty",
             }
             .to_string(),
-            ..LoyaltyDrift::default()
-        };
-        for member in &members {
-            let Some(record) = by_email.get(member.email.as_str()) else {
-                continue;
-            };
-            let app = member
-                .tier
-                .as_ref()
-                .map(|t| names.get(t).cloned().unwrap_or_else(|| t.clone()));
-            if app != record.tier.level {
-                drift.differing += 1;
-                if drift.examples.len() < EXAMPLES {
-                    drift.examples.push(format!(
-                        "{}: loyalty app {}, tiersync {}",
-                        member.email,
-                        app.as_deref().unwrap_or("no tier"),
-                        record.tier.level.as_deref().unwrap_or("None")
-                    ));
-                }
-            }
-        }
-        Some(drift)
+            differing: found,
+        }))
     }
 }
 
@@ -498,10 +475,13 @@ impl fmt::Display for ReconcileReport {
             writeln!(
                 f,
                 "  loyalty   {} members; {} show another tier than tiersync ({advice})",
-                loyalty.members, loyalty.differing
+                loyalty.members, loyalty.differing.count
             )?;
-            for example in &loyalty.examples {
+            for example in &loyalty.differing.examples {
                 writeln!(f, "      {example}")?;
+            }
+            if loyalty.differing.unnamed() > 0 {
+                writeln!(f, "      … and {} more", loyalty.differing.unnamed())?;
             }
         }
         match (&self.delivered, self.repair) {

@@ -36,8 +36,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
     harness::guarded(router, Arc::clone(&shared.gate)).with_state(shared)
 }
 
-/// The filters of a listing; a cursor carries them (and the limit), so later pages need only
-/// the `cursor` parameter.
+/// The filters of a listing; a cursor carries them, so later pages need only the `cursor`
+/// parameter — and `limit`, the one parameter LoyaltyLion reads beside a cursor. The cursor
+/// does not carry the limit: a page requested with a cursor and no `limit` has the default
+/// size, and other filters sent with a cursor are ignored
+/// (<https://developers.loyaltylion.com/api-reference/pagination>).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Filters {
@@ -60,7 +63,6 @@ struct Filters {
 struct Cursor {
     last_id: u64,
     direction: Direction,
-    limit: usize,
     #[serde(flatten)]
     filters: Filters,
 }
@@ -97,14 +99,11 @@ fn listing(query: Option<String>) -> Result<Listing, ApiError> {
                 DEFAULT_LIMIT
             })
     });
-    let (at, filters, cursor_limit) = match params.get("cursor").filter(|c| !c.is_empty()) {
+    let (at, filters) = match params.get("cursor").filter(|c| !c.is_empty()) {
+        // Every other filter in the query is ignored: the cursor's own apply.
         Some(text) => {
             let cursor = Cursor::decode(text)?;
-            (
-                Some((cursor.direction, cursor.last_id)),
-                cursor.filters,
-                Some(cursor.limit),
-            )
+            (Some((cursor.direction, cursor.last_id)), cursor.filters)
         }
         None => {
             let mut time = |name: &'static str| {
@@ -130,14 +129,14 @@ fn listing(query: Option<String>) -> Result<Listing, ApiError> {
                     parsed
                 }),
             };
-            (None, filters, None)
+            (None, filters)
         }
     };
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }
     Ok(Listing {
-        limit: limit.or(cursor_limit).unwrap_or(DEFAULT_LIMIT),
+        limit: limit.unwrap_or(DEFAULT_LIMIT),
         at,
         filters,
     })
@@ -169,7 +168,6 @@ async fn list_customers(
         Cursor {
             last_id,
             direction,
-            limit,
             filters: filters.clone(),
         }
         .encode()

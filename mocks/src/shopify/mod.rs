@@ -21,6 +21,7 @@ mod graphql;
 mod mutations;
 mod oauth;
 mod objects;
+mod paced;
 mod projection;
 mod query_filter;
 mod request;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use crate::data::{Customer, Order, StoreData};
 use crate::faults::{Fault, FaultPlan};
 use crate::harness;
+pub use paced::DownloadPace;
 use state::Shared;
 
 /// How the fake shop is set up.
@@ -62,6 +64,8 @@ pub struct ShopifyOptions {
     pub max_query_cost: f64,
     /// How long a bulk operation stays RUNNING before it completes.
     pub bulk_delay: Duration,
+    /// How fast the bulk result URL sends the file (at once by default).
+    pub bulk_download: DownloadPace,
     /// Injected faults (none by default); see [`crate::faults`].
     pub faults: FaultPlan,
 }
@@ -79,6 +83,7 @@ impl Default for ShopifyOptions {
             restore_rate: 100.0,
             max_query_cost: 1000.0,
             bulk_delay: Duration::from_millis(200),
+            bulk_download: DownloadPace::default(),
             faults: FaultPlan::none(),
         }
     }

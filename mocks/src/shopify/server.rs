@@ -1,8 +1,8 @@
 //! The HTTP surface: `POST /admin/api/{version}/graphql.json` (token-checked like Shopify,
 //! validated against that version's schema), `POST /admin/oauth/access_token` (the client
-//! credentials grant, see [`oauth`]), `GET /bulk/{id}.jsonl` for bulk results, behind
-//! [`harness::guarded`], which injects faults and logs every request with the status it got
-//! and whether it was throttled.
+//! credentials grant, see [`oauth`]), `GET /bulk/{id}.jsonl` for bulk results (at the pace of
+//! `ShopifyOptions::bulk_download`), behind [`harness::guarded`], which injects faults and logs
+//! every request with the status it got and whether it was throttled.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::paced::Paced;
 use super::state::Shared;
 use super::{graphql, oauth, request};
 use crate::faults::{FaultAnswers, Faults};
@@ -120,7 +121,7 @@ async fn bulk_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>) 
     match file {
         Some(text) => (
             [(axum::http::header::CONTENT_TYPE, "application/jsonl")],
-            text.as_str().to_owned(),
+            axum::body::Body::new(Paced::new(text, shared.options.bulk_download)),
         )
             .into_response(),
         None => (

@@ -1,7 +1,9 @@
 //! A stateful fake of the Smile.io REST API (`https://api.smile.io/v1`) on loopback.
 //!
 //! It serves what tiersync reads and writes: customers (cursor-paged, newest id first, with
-//! `updated_at_min`, `email`, `state` filters and `include=vip_status[.vip_tier|.next_vip_tier]`),
+//! `updated_at_min`, `email`, `state` filters; the list takes `include=vip_status` and one
+//! customer also `vip_status.vip_tier` and `vip_status.next_vip_tier`, as Smile documents;
+//! cursors are padded standard base64 holding `+`, `/` and `=`),
 //! points transactions (list and create; a transaction that would make the balance negative is
 //! refused with 422) and the VIP tiers the merchant configured. Requests need
 //! `Authorization: Bearer {token}` (401 otherwise); each token may make 10 requests per second

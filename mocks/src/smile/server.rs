@@ -27,6 +27,11 @@ use crate::harness::faults::Injected;
 /// Smile's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 250;
+/// What `include` may name on `GET /v1/customers`: the list documents `vip_status` alone,
+/// while `GET /v1/customers/{id}` also takes `vip_status.vip_tier` and
+/// `vip_status.next_vip_tier` (<https://dev.smile.io/api/resources/customers/list-customers>,
+/// `…/retrieve-a-customer`).
+const LIST_INCLUDES: [&str; 1] = ["vip_status"];
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let router = Router::new()
@@ -57,16 +62,33 @@ struct Cursor {
     updated_at_min: Option<String>,
 }
 
+/// Opaque bytes in front of a cursor's JSON. Smile's cursors are standard base64 with padding
+/// (<https://dev.smile.io/api/pagination/cursor-pagination>), which may hold `+`, `/` and `=`;
+/// this tag encodes as `+/+/` and the JSON is padded so the text ends in `==`, so every cursor
+/// the fake hands out holds all three, and a client that puts one in a URL without encoding
+/// it (`+` then reads as a space) gets 400 on its first cursor page, as it eventually would
+/// from Smile.
+const CURSOR_TAG: [u8; 3] = [0xFB, 0xFF, 0xBF];
+
 impl Cursor {
     fn encode(&self) -> String {
-        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
+        let mut bytes = CURSOR_TAG.to_vec();
+        bytes.extend(serde_json::to_vec(self).unwrap_or_default());
+        // JSON ignores trailing spaces; one byte past a multiple of 3 gives `==` padding.
+        while bytes.len() % 3 != 1 {
+            bytes.push(b' ');
+        }
+        STANDARD.encode(bytes)
     }
 
     fn decode(text: &str) -> Result<Cursor, ApiError> {
         STANDARD
-            .decode(text.trim())
+            .decode(text)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok())
+            .and_then(|bytes| {
+                let json = bytes.strip_prefix(CURSOR_TAG.as_slice())?;
+                serde_json::from_slice::<Cursor>(json).ok()
+            })
             .filter(|cursor| cursor.direction.is_some())
             .ok_or_else(|| ApiError::bad_request("The provided cursor is invalid."))
     }
@@ -165,7 +187,8 @@ fn metadata(filters: &Cursor, next: Option<u64>, prev: Option<u64>) -> Value {
     })
 }
 
-/// `GET /v1/customers`: newest id first, filtered by `email`, `state`, `updated_at_min`.
+/// `GET /v1/customers`: newest id first, filtered by `email`, `state`, `updated_at_min`;
+/// `include=vip_status` adds each customer's `vip_status` (with `vip_tier_id`).
 async fn list_customers(
     State(shared): State<Arc<Shared>>,
     injected: Injected,
@@ -193,10 +216,17 @@ async fn list_customers(
         listing.limit,
         injected.repeat_page(listing.at.is_some()),
     );
+    // The list documents `include=vip_status` only; the nested tier objects are for
+    // `GET /v1/customers/{id}`, so other values are ignored here.
+    let include: Vec<String> = listing
+        .include
+        .into_iter()
+        .filter(|i| LIST_INCLUDES.contains(&i.as_str()))
+        .collect();
     let customers: Vec<Value> = page
         .items
         .iter()
-        .map(|c| store.customer_json(c, &listing.include))
+        .map(|c| store.customer_json(c, &include))
         .collect();
     Ok(Json(json!({
         "customers": customers,
@@ -329,8 +359,11 @@ mod tests {
             updated_at_min: Some(timestamp(Utc::now())),
             ..Cursor::default()
         };
-        let decoded = Cursor::decode(&cursor.encode()).expect("decodes");
+        let text = cursor.encode();
+        assert!(['+', '/', '='].iter().all(|c| text.contains(*c)), "{text}");
+        let decoded = Cursor::decode(&text).expect("decodes");
         assert_eq!((decoded.id, decoded.direction), (7, Some(Direction::Next)));
+        assert!(Cursor::decode(&text.replace('+', " ")).is_err());
         assert!(Cursor::decode("not a cursor").is_err());
     }
 

@@ -1,6 +1,6 @@
 //! Reading the storefront back (reconcile): every customer's tags and tiersync's metafields,
 //! through one bulk query (a paged read of a large shop would take hours under the cost
-//! limit).
+//! limit), its result streamed line by line like the backfill's.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
-use crate::sources::shopify::{jsonl, queries, run_bulk_query, ShopifyClient};
+use crate::sources::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 use crate::store::StorefrontState;
 
 /// What the storefront holds, by customer GID: only customers carrying a tag in tiersync's
@@ -47,22 +47,45 @@ pub async fn read_storefront(
     cancel: &CancellationToken,
 ) -> Result<Option<StorefrontReadback>, ApiError> {
     let query = queries::bulk_customers_query(&settings.metafield_namespace);
-    let Some(body) = run_bulk_query(client, &query, shopify.bulk_poll_interval, cancel).await?
-    else {
+    let mut sink = ReadbackSink {
+        settings,
+        out: StorefrontReadback::default(),
+    };
+    if !run_bulk_query(client, &query, shopify, cancel, &mut sink).await? {
         return Ok(None);
-    };
-    let mut out = StorefrontReadback::default();
-    let blank = || StorefrontState {
-        tag: None,
-        vip_tier: String::new(),
-        vip_state: String::new(),
-        vip_peak_tier: None,
-        clv_blended: Decimal::ZERO,
-    };
-    for line in jsonl::<Line>(&body) {
-        match line? {
+    }
+    Ok(Some(sink.out))
+}
+
+/// The read-back, built as the bulk result streams in; a download that starts over starts
+/// from an empty read-back.
+struct ReadbackSink<'a> {
+    settings: &'a StorefrontSettings,
+    out: StorefrontReadback,
+}
+
+impl BulkSink<Line> for ReadbackSink<'_> {
+    type Error = ApiError;
+
+    fn restart(&mut self) {
+        self.out = StorefrontReadback::default();
+    }
+
+    fn line(&mut self, line: Line) -> Result<(), ApiError> {
+        let blank = || StorefrontState {
+            tag: None,
+            vip_tier: String::new(),
+            vip_state: String::new(),
+            vip_peak_tier: None,
+            clv_blended: Decimal::ZERO,
+        };
+        let out = &mut self.out;
+        match line {
             Line::Customer { id, tags } => {
-                let ours: Vec<String> = tags.into_iter().filter(|t| settings.owns_tag(t)).collect();
+                let ours: Vec<String> = tags
+                    .into_iter()
+                    .filter(|t| self.settings.owns_tag(t))
+                    .collect();
                 if !ours.is_empty() {
                     out.customers.entry(id.clone()).or_insert_with(blank).tag =
                         Some(ours.join(", "));
@@ -84,6 +107,6 @@ pub async fn read_storefront(
                 }
             }
         }
+        Ok(())
     }
-    Ok(Some(out))
 }

@@ -24,7 +24,7 @@ pub struct LoyaltyMember {
 pub struct LoyaltyClient {
     pub(super) platform: LoyaltyPlatform,
     http: reqwest::Client,
-    pub(super) base_url: String,
+    base_url: String,
     token: SecretString,
     limiter: WindowLimiter,
     retry: RetryPolicy,
@@ -69,23 +69,22 @@ impl LoyaltyClient {
         }
     }
 
-    /// GETs `path_and_query` (relative to the base URL, or absolute) and decodes the body.
+    /// GETs `path` (relative to the base URL) with `query`, encoded by reqwest (cursors are
+    /// base64, whose `+` would read as a space if sent as is), and decodes the body.
     pub(super) async fn get<T: serde::de::DeserializeOwned>(
         &self,
         endpoint: &'static str,
-        url: &str,
+        path: &str,
+        query: &[(&str, &str)],
     ) -> Result<T, ApiError> {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{}", self.base_url, url)
-        };
+        let url = format!("{}{path}", self.base_url);
         let body = with_retry(&self.retry, &self.stats, || async {
             self.stats.waited(self.limiter.acquire().await);
             self.stats.request();
             let request = self
                 .http
                 .get(&url)
+                .query(query)
                 .bearer_auth(self.token.expose_secret())
                 .header(reqwest::header::ACCEPT, "application/json");
             let result = http::send(endpoint, request).await?.into_body(
@@ -113,13 +112,6 @@ impl LoyaltyClient {
 }
 
 /// `updated_at_min` as both apps take it.
-pub(super) fn since_param(since: Option<DateTime<Utc>>) -> String {
-    since
-        .map(|s| {
-            format!(
-                "&updated_at_min={}",
-                s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )
-        })
-        .unwrap_or_default()
+pub(super) fn since_param(since: Option<DateTime<Utc>>) -> Option<String> {
+    since.map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }

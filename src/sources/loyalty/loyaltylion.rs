@@ -1,6 +1,9 @@
 //! LoyaltyLion: `GET /v2/customers?updated_at_min=…&limit=500`, cursor paging through
-//! `cursor.next` (which carries the filters); `points_approved` and the
-//! `loyalty_tier_membership`; 20 requests/s.
+//! `cursor.next`; `points_approved` and the `loyalty_tier_membership`; 20 requests/s.
+//!
+//! The cursor carries the first request's filters, and `limit` is the only parameter read
+//! beside it: a cursor page without `limit` falls back to 100 members, so `limit` goes with
+//! every page (<https://developers.loyaltylion.com/api-reference/pagination>).
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -9,6 +12,8 @@ use super::client::{since_param, LoyaltyClient, LoyaltyMember};
 use crate::http::ApiError;
 
 const ENDPOINT: &str = "loyaltylion customers";
+/// LoyaltyLion's largest page.
+const LIMIT: &str = "500";
 
 #[derive(Deserialize)]
 struct Page {
@@ -43,10 +48,17 @@ pub(super) async fn members_updated_since(
     client: &LoyaltyClient,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<LoyaltyMember>, ApiError> {
-    let mut url = format!("/customers?limit=500{}", since_param(since));
+    let since = since_param(since);
+    let mut cursor: Option<String> = None;
     let mut members = Vec::new();
     loop {
-        let page: Page = client.get(ENDPOINT, &url).await?;
+        let mut query = vec![("limit", LIMIT)];
+        match (&cursor, &since) {
+            (Some(cursor), _) => query.push(("cursor", cursor)),
+            (None, Some(since)) => query.push(("updated_at_min", since)),
+            (None, None) => {}
+        }
+        let page: Page = client.get(ENDPOINT, "/customers", &query).await?;
         members.extend(page.customers.into_iter().filter_map(|c| {
             Some(LoyaltyMember {
                 email: c.email?.trim().to_lowercase(),
@@ -56,7 +68,7 @@ pub(super) async fn members_updated_since(
             })
         }));
         match page.cursor.and_then(|c| c.next) {
-            Some(cursor) => url = format!("/customers?cursor={cursor}"),
+            Some(next) => cursor = Some(next),
             None => return Ok(members),
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::orders::{records, IngestError, IngestReport, OrderNode};
-use super::{queries, ShopifyClient};
+use super::{queries, BulkSink, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
 use crate::store::Store;
@@ -70,69 +70,84 @@ pub(super) async fn backfill(
     settings: &ShopifySettings,
     cancel: &CancellationToken,
 ) -> Result<IngestReport, IngestError> {
-    let mut report = IngestReport {
-        backfill: true,
-        ..IngestReport::default()
-    };
     let until = Utc::now();
-    let Some(body) = run_bulk_query(
-        client,
-        &queries::bulk_orders_query(until),
-        settings.bulk_poll_interval,
-        cancel,
-    )
-    .await?
-    else {
-        return Ok(report);
+    let mut sink = OrderSink {
+        store,
+        buffer: Vec::with_capacity(CHUNK),
+        report: IngestReport {
+            backfill: true,
+            ..IngestReport::default()
+        },
     };
-    let mut lines = jsonl::<OrderNode>(&body).peekable();
-    while lines.peek().is_some() {
-        let nodes = lines.by_ref().take(CHUNK).collect::<Result<Vec<_>, _>>()?;
-        let (chunk, skipped) = records(nodes);
-        report.orders_skipped += skipped;
-        report.orders_changed += store.apply_orders(&chunk, None)?;
-        report.orders_read += chunk.len();
+    let query = queries::bulk_orders_query(until);
+    if !run_bulk_query(client, &query, settings, cancel, &mut sink).await? {
+        return Ok(sink.report);
     }
+    sink.apply()?;
     // Every order updated up to `until` is stored: the cursor may move there.
     store.apply_orders(&[], Some(until))?;
     tracing::info!(
-        orders = report.orders_read,
+        orders = sink.report.orders_read,
         "bulk backfill of orders stored"
     );
-    Ok(report)
+    Ok(sink.report)
 }
 
-/// Each non-blank line of a bulk result decoded as `T`; a line that does not decode is an
-/// error naming its line number and field path.
-pub fn jsonl<T: DeserializeOwned>(body: &[u8]) -> impl Iterator<Item = Result<T, ApiError>> + '_ {
-    body.split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(number, line)| {
-            ApiError::decode("shopify bulk result", line).map_err(|e| match e {
-                ApiError::Malformed {
-                    endpoint,
-                    path,
-                    detail,
-                } => ApiError::Malformed {
-                    endpoint,
-                    path: format!("line {}: {path}", number + 1),
-                    detail,
-                },
-                other => other,
-            })
-        })
+/// The backfill's orders, stored [`CHUNK`] at a time as the result streams in. The cursor
+/// moves only after the last line, so a download that starts over (see [`BulkSink`]) applies
+/// some orders twice, which changes nothing: applying an order is idempotent in the store.
+struct OrderSink<'a> {
+    store: &'a Store,
+    buffer: Vec<OrderNode>,
+    report: IngestReport,
 }
 
-/// Runs a bulk query and downloads its JSONL result (empty when it matched nothing); `None`
-/// when `cancel` fired first. Waits first for an operation left running by a killed run:
-/// only one runs at a time per shop.
-pub async fn run_bulk_query(
+impl OrderSink<'_> {
+    /// Stores the buffered orders.
+    fn apply(&mut self) -> Result<(), IngestError> {
+        let (chunk, skipped) = records(std::mem::take(&mut self.buffer));
+        self.report.orders_skipped += skipped;
+        self.report.orders_changed += self.store.apply_orders(&chunk, None)?;
+        self.report.orders_read += chunk.len();
+        Ok(())
+    }
+}
+
+impl BulkSink<OrderNode> for OrderSink<'_> {
+    type Error = IngestError;
+
+    /// Counts start over; `orders_changed` keeps what earlier attempts changed (the orders
+    /// they stored are unchanged the second time).
+    fn restart(&mut self) {
+        self.buffer.clear();
+        self.report.orders_read = 0;
+        self.report.orders_skipped = 0;
+    }
+
+    fn line(&mut self, order: OrderNode) -> Result<(), IngestError> {
+        self.buffer.push(order);
+        if self.buffer.len() >= CHUNK {
+            self.apply()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a bulk query and streams its JSONL result into `sink` (nothing when it matched
+/// nothing); `false` when `cancel` fired first. Waits first for an operation left running by
+/// a killed run: only one runs at a time per shop.
+pub async fn run_bulk_query<T, S>(
     client: &ShopifyClient,
     query: &str,
-    poll_interval: Duration,
+    settings: &ShopifySettings,
     cancel: &CancellationToken,
-) -> Result<Option<bytes::Bytes>, ApiError> {
+    sink: &mut S,
+) -> Result<bool, S::Error>
+where
+    T: DeserializeOwned,
+    S: BulkSink<T> + Send,
+{
+    let poll_interval = settings.bulk_poll_interval;
     let current: CurrentData = client
         .execute(
             "shopify current bulk operation",
@@ -150,7 +165,7 @@ pub async fn run_bulk_query(
             .await?
             .is_none()
         {
-            return Ok(None);
+            return Ok(false);
         }
     }
     let run: RunData = client
@@ -174,12 +189,13 @@ pub async fn run_bulk_query(
                     .map(|e| e.message.as_str())
                     .collect::<Vec<_>>()
                     .join("; "),
-            })
+            }
+            .into())
         }
     };
     tracing::info!(operation = %id, "bulk operation started");
     let Some(done) = wait_for(client, &id, poll_interval, cancel).await? else {
-        return Ok(None);
+        return Ok(false);
     };
     if done.status != "COMPLETED" {
         return Err(ApiError::Rejected {
@@ -191,13 +207,16 @@ pub async fn run_bulk_query(
                 done.status,
                 done.error_code.as_deref().unwrap_or("none")
             ),
-        });
+        }
+        .into());
     }
     tracing::debug!(operation = %done.id, "bulk operation completed");
-    match &done.url {
-        Some(url) => client.download(url).await.map(Some),
-        None => Ok(Some(bytes::Bytes::new())),
+    if let Some(url) = &done.url {
+        client
+            .download(url, settings.bulk_read_timeout, sink)
+            .await?;
     }
+    Ok(true)
 }
 
 fn is_running(status: &str) -> bool {

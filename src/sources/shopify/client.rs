@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{Credential, Token};
+use super::jsonl::{self, BulkSink};
 use super::throttle::{CostBucket, ThrottleStatus};
 use crate::config::Settings;
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
@@ -91,19 +92,35 @@ impl ShopifyClient {
         .await
     }
 
-    /// Downloads a bulk operation's result. The URL is pre-signed storage, so the access
-    /// token is deliberately not sent.
-    pub async fn download(&self, url: &str) -> Result<bytes::Bytes, ApiError> {
-        const ENDPOINT: &str = "shopify bulk result download";
-        with_retry(&self.retry, &self.stats, || async {
-            self.stats.request();
-            http::send(ENDPOINT, self.http.get(url)).await?.into_body(
-                ENDPOINT,
-                self.credential.key(),
-                body_excerpt,
-            )
+    /// Streams a bulk operation's result (JSONL) into `sink`, one decoded line at a time,
+    /// holding only the unfinished line. The URL is pre-signed storage, so the access token
+    /// is deliberately not sent. A large result takes minutes, so the download as a whole
+    /// has no time limit; it fails when no data arrives for `read_timeout`. Any transfer
+    /// failure starts the download over from the first line (see [`BulkSink`]), up to
+    /// `sync.max_retry_time`; the sink's own failure ends it at once.
+    pub async fn download<T, S>(
+        &self,
+        url: &str,
+        read_timeout: std::time::Duration,
+        sink: &mut S,
+    ) -> Result<(), S::Error>
+    where
+        T: DeserializeOwned,
+        S: BulkSink<T> + Send,
+    {
+        let http = http::streaming_client(read_timeout);
+        // Each attempt needs the sink; attempts never overlap, so the lock is never contended.
+        let sink = tokio::sync::Mutex::new(sink);
+        let outcome = with_retry(&self.retry, &self.stats, || {
+            let (http, sink) = (&http, &sink);
+            async move {
+                self.stats.request();
+                let mut sink = sink.lock().await;
+                jsonl::stream(http, url, &mut **sink).await
+            }
         })
-        .await
+        .await?;
+        outcome
     }
 
     async fn attempt<T: DeserializeOwned>(
