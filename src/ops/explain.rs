@@ -8,8 +8,9 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 
 use crate::config::Settings;
+use crate::model::DestinationState;
 use crate::model::{ClvModel, VipState};
-use crate::store::{CustomerRecord, DestinationState, Store};
+use crate::store::{CustomerRecord, Store};
 use crate::sync::{desired_profile, desired_storefront, transition_name};
 
 /// Finds a customer by email, numeric Shopify id or GID.

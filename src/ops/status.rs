@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::config::Settings;
-use crate::store::{
-    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, Store,
-    StorefrontState,
-};
+use crate::model::{DestinationState, ProfileState, StorefrontState};
+use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store};
 use crate::sync::{desired_storefront, loyalty_disagreements};
 
 /// Refused writes (and inconsistent customers) listed in full before the rest are counted.

@@ -9,7 +9,7 @@
 //!   entries live in a second database, `<store>/order-map`, open only while orders are
 //!   applied (see `order_map`);
 //! - `customer_orders`: customer GID → every order of that customer (order GID and
-//!   [`OrderFacts`], sorted by order GID) in one compact value (see `codec`): evaluating a
+//!   [`OrderFacts`](crate::model::OrderFacts), sorted by order GID) in one compact value (see `codec`): evaluating a
 //!   customer is one read, and the daily recalculation scans one entry per customer;
 //! - `dirty`: customers whose orders changed since their last evaluation → latest email seen;
 //! - `customers`: customer GID → [`CustomerRecord`] (inputs, placement and tier state);
@@ -34,9 +34,9 @@
 
 mod codec;
 mod error;
+mod key_ranges;
 mod order_map;
 mod records;
-mod split;
 #[cfg(test)]
 mod tests;
 
@@ -50,10 +50,12 @@ use sled::{Transactional, Tree};
 
 pub use error::StoreError;
 
-use crate::model::Population;
+use crate::model::{
+    Destination, DestinationState, OrderFacts, Population, ProfileState, StorefrontState,
+};
 pub use records::{
-    Acknowledged, AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderFacts, OrderRecord,
-    OutboxEntry, ProfileState, StorefrontState, TierCheckpoint,
+    Acknowledged, AuditEntry, CustomerRecord, EventEntry, LoyaltyRecord, OrderRecord, OutboxEntry,
+    TierCheckpoint,
 };
 
 use codec::{
@@ -80,81 +82,6 @@ const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";
 /// When the storefront was first read back, before tiersync's first write to it.
 const KEY_STOREFRONT_SEEDED: &[u8] = b"storefront/seeded";
 const KEY_PARTIAL_HISTORY: &[u8] = b"shop/partial_history_since";
-
-/// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Destination {
-    Klaviyo,
-    /// Shopify customer tags and metafields.
-    Storefront,
-}
-
-impl Destination {
-    /// The name in outbox keys, logs and `status` (stable: part of the store format).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Destination::Klaviyo => "klaviyo",
-            Destination::Storefront => "shopify",
-        }
-    }
-}
-
-/// The state one destination holds for a customer: what the outbox carries and what an
-/// acknowledgement records.
-pub trait DestinationState:
-    serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq + Send + Sync
-{
-    const DESTINATION: Destination;
-
-    /// Whether a destination holding `other` already shows this state.
-    fn matches(&self, other: &Self) -> bool;
-
-    /// The state in a few words, for reports.
-    fn summary(&self) -> String;
-
-    /// Whether this state shows no tier at all (what a customer who never held a level may
-    /// carry after a repair removed someone else's tag).
-    fn shows_nothing(&self) -> bool {
-        false
-    }
-}
-
-impl DestinationState for ProfileState {
-    const DESTINATION: Destination = Destination::Klaviyo;
-
-    fn matches(&self, other: &Self) -> bool {
-        ProfileState::matches(self, other)
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "vip_tier {:?}, vip_state {:?}, clv_blended {}",
-            self.vip_tier, self.vip_state, self.clv_blended
-        )
-    }
-}
-
-impl DestinationState for StorefrontState {
-    const DESTINATION: Destination = Destination::Storefront;
-
-    fn matches(&self, other: &Self) -> bool {
-        StorefrontState::matches(self, other)
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "tags {:?}, vip_tier {:?}, vip_state {:?}, clv_blended {}",
-            self.tag.as_deref().unwrap_or(""),
-            self.vip_tier,
-            self.vip_state,
-            self.clv_blended
-        )
-    }
-
-    fn shows_nothing(&self) -> bool {
-        self.tag.is_none() && matches!(self.vip_tier.as_str(), "" | "None")
-    }
-}
 
 /// What a customer's evaluation does to its pending write at one destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -833,7 +760,7 @@ impl Store {
 
     /// Every customer with orders — their order facts and last checkpoint — in key order: the
     /// daily recalculation's one read of the store. The key space is cut into up to `parts`
-    /// ranges (see `split`), each scanned on its own thread with `visit` applied there; the
+    /// ranges (see `key_ranges`), each scanned on its own thread with `visit` applied there; the
     /// results come back in key order as chunks of at most [`SCAN_CHUNK`] (never one growing
     /// `Vec`: at a million customers its doublings copied hundreds of MiB and the copies'
     /// fresh pages were a third of the scan's time).
@@ -853,7 +780,7 @@ impl Store {
         ) else {
             return Ok(Vec::new());
         };
-        let ranges = split::key_ranges(&first, &last, parts);
+        let ranges = key_ranges::key_ranges(&first, &last, parts);
         let visit = &visit;
         let per_range: Vec<Result<Vec<Vec<R>>, StoreError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = ranges
@@ -876,7 +803,7 @@ impl Store {
     /// walked side by side.
     fn scan_range<R>(
         &self,
-        range: split::KeyRange,
+        range: key_ranges::KeyRange,
         visit: &impl Fn(&str, &[OrderFacts], Option<TierCheckpoint>) -> R,
     ) -> Result<Vec<Vec<R>>, StoreError> {
         let mut checkpoints = self.checkpoints.range(range.clone()).peekable();

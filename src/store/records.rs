@@ -4,11 +4,11 @@
 //! acknowledged state (which a reconcile can rebuild), so the encoding favours speed and
 //! simplicity over long-term portability; the store's schema version guards changes.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Inputs, TierState, Transition};
+use crate::model::{Inputs, OrderFacts, ProfileState, TierState, Transition};
 
 /// A Shopify order as tiersync needs it, normalized at ingest.
 #[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
@@ -59,15 +59,6 @@ impl OrderRecord {
             counts: self.counts(),
         }
     }
-}
-
-/// The part of an order the model reads, kept in the per-customer index so evaluating a
-/// customer is one prefix scan.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct OrderFacts {
-    pub created_at: DateTime<Utc>,
-    pub net: Decimal,
-    pub counts: bool,
 }
 
 /// A customer's inputs, placement and tier state, as of its last evaluation.
@@ -174,57 +165,6 @@ pub struct AuditEntry {
     pub inputs: Inputs,
 }
 
-/// The Klaviyo profile state tiersync wants (in the outbox) or Klaviyo acknowledged (in acks).
-/// Property names are the README's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProfileState {
-    pub email: Option<String>,
-    /// Numeric Shopify customer id.
-    pub external_id: String,
-    /// Level name or `"None"`.
-    pub vip_tier: String,
-    pub vip_state: String,
-    /// `None` for customers without a level.
-    pub vip_tier_since: Option<NaiveDate>,
-    pub vip_peak_tier: Option<String>,
-    pub clv_historic: Decimal,
-    pub clv_predicted: Decimal,
-    pub clv_blended: Decimal,
-    pub loyalty_points: i64,
-    pub orders_count: u32,
-    pub rfm_segment: Option<String>,
-    pub vip_next_tier: Option<String>,
-    pub vip_spend_to_next: Option<Decimal>,
-    pub suppress_discounts: bool,
-}
-
-impl ProfileState {
-    /// Whether a destination holding `other` already shows this state. Estimates (predicted
-    /// and blended CLV, the spend to the next level) drift a little every day as the model
-    /// ages; a move smaller than 1.00 or 1% is not worth re-writing every profile for.
-    pub fn matches(&self, other: &ProfileState) -> bool {
-        let close_opt = |a: Option<Decimal>, b: Option<Decimal>| match (a, b) {
-            (Some(a), Some(b)) => close(a, b),
-            (a, b) => a == b,
-        };
-        self.email == other.email
-            && self.external_id == other.external_id
-            && self.vip_tier == other.vip_tier
-            && self.vip_state == other.vip_state
-            && self.vip_tier_since == other.vip_tier_since
-            && self.vip_peak_tier == other.vip_peak_tier
-            && self.clv_historic == other.clv_historic
-            && close(self.clv_predicted, other.clv_predicted)
-            && close(self.clv_blended, other.clv_blended)
-            && self.loyalty_points == other.loyalty_points
-            && self.orders_count == other.orders_count
-            && self.rfm_segment == other.rfm_segment
-            && self.vip_next_tier == other.vip_next_tier
-            && close_opt(self.vip_spend_to_next, other.vip_spend_to_next)
-            && self.suppress_discounts == other.suppress_discounts
-    }
-}
-
 /// A flow-triggering event for one tier transition, pending in the outbox until Klaviyo
 /// accepts it. `unique_id` is derived from the transition, so a re-send is recorded once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,40 +189,9 @@ pub struct EventEntry {
     pub failed: Option<String>,
 }
 
-/// The storefront state tiersync wants on a Shopify customer (or Shopify acknowledged): the
-/// one tag in tiersync's prefix and the metafields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StorefrontState {
-    /// `vip:gold`; `None` for customers without a level (any tiersync tag is removed).
-    pub tag: Option<String>,
-    /// Level name or `"None"`.
-    pub vip_tier: String,
-    pub vip_state: String,
-    pub vip_peak_tier: Option<String>,
-    pub clv_blended: Decimal,
-}
-
-impl StorefrontState {
-    /// Whether Shopify holding `other` already shows this state (the blended CLV within the
-    /// same tolerance as Klaviyo's properties: it drifts daily).
-    pub fn matches(&self, other: &StorefrontState) -> bool {
-        self.tag.as_deref().map(str::to_lowercase) == other.tag.as_deref().map(str::to_lowercase)
-            && self.vip_tier == other.vip_tier
-            && self.vip_state == other.vip_state
-            && self.vip_peak_tier == other.vip_peak_tier
-            && close(self.clv_blended, other.clv_blended)
-    }
-}
-
-/// Estimates closer than 1.00 or 1% are the same for the destinations.
-fn close(a: Decimal, b: Decimal) -> bool {
-    let tolerance = (a.abs().max(b.abs()) / Decimal::ONE_HUNDRED).max(Decimal::ONE);
-    (a - b).abs() < tolerance
-}
-
 /// A durable pending write: the latest desired state of one customer at one destination
-/// (`S` is that destination's state: [`ProfileState`] for Klaviyo, [`StorefrontState`] for
-/// Shopify).
+/// (`S` is that destination's state: [`ProfileState`] for Klaviyo,
+/// [`StorefrontState`](crate::model::StorefrontState) for Shopify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry<S = ProfileState> {
     pub customer_id: String,

@@ -15,10 +15,10 @@ use crate::model::{
     self, History, Observation, Population, ShopDays, StateRules, TierState, TransitionKind,
     VipState,
 };
+use crate::model::{DestinationState, ProfileState, StorefrontState};
 use crate::store::{
-    Acknowledged, AuditEntry, CustomerRecord, DestinationState, Evaluation, LoyaltyRecord,
-    OutboxChange, OutboxEntry, ProfileState, RecordChange, Store, StoreError, StorefrontState,
-    TierCheckpoint,
+    Acknowledged, AuditEntry, CustomerRecord, Evaluation, LoyaltyRecord, OutboxChange, OutboxEntry,
+    RecordChange, Store, StoreError, TierCheckpoint,
 };
 
 /// Customers committed per store transaction.

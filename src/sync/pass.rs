@@ -13,6 +13,7 @@ use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
 use crate::http::{ApiStats, ApiStatsSnapshot};
 use crate::model::VipState;
+use crate::model::{Destination, ProfileState, StorefrontState};
 use crate::sinks::klaviyo::{self, KlaviyoClient};
 use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
@@ -20,7 +21,7 @@ use crate::sources::shopify::{
     check_access, granted_scopes, ingest_orders, shop_timezone, AccessError, IngestError,
     ShopifyClient, ORDER_WINDOW_DAYS,
 };
-use crate::store::{Destination, LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
+use crate::store::{LoyaltyRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
