@@ -25,6 +25,7 @@ pub mod sources;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod vendors;
 
 use std::future::Future;
 

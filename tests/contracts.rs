@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rust_decimal_macros::dec;
 use tiersync::model::ProfileState;
 use tiersync::sinks::klaviyo::{bulk_job_body, event_body, import_body};
-use tiersync::sources::shopify::queries;
+use tiersync::vendors::shopify::queries;
 use tiersync_mocks::klaviyo::{
     required_scopes, validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT,
 };

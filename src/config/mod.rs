@@ -554,7 +554,7 @@ impl RawShopify {
                 "shopify.page_size",
                 self.page_size,
                 1,
-                i64::from(crate::sources::shopify::queries::MAX_ORDERS_PAGE),
+                i64::from(crate::vendors::shopify::queries::MAX_ORDERS_PAGE),
             )? as u32,
             overlap: duration("shopify.overlap", &self.overlap)?,
             backfill,

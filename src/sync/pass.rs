@@ -19,9 +19,10 @@ use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{
     check_access, granted_scopes, ingest_orders, shop_timezone, AccessError, IngestError,
-    ShopifyClient, ORDER_WINDOW_DAYS,
+    ORDER_WINDOW_DAYS,
 };
 use crate::store::{LoyaltyRecord, Store, StoreError};
+use crate::vendors::shopify::ShopifyClient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
