@@ -18,6 +18,8 @@
 
 pub mod config;
 pub mod http;
+#[cfg(test)]
+mod layering;
 pub mod model;
 pub mod ops;
 pub mod sinks;
