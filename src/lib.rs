@@ -160,7 +160,7 @@ pub async fn run(
             match pipeline.reconcile_if_due(&cancel, every).await {
                 Ok(Some(report)) => tracing::info!(
                     klaviyo_drift = report.klaviyo.total(),
-                    shopify_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
+                    storefront_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
                     "scheduled reconcile repaired drift"
                 ),
                 Ok(None) => {}

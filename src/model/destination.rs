@@ -16,11 +16,12 @@ pub enum Destination {
 }
 
 impl Destination {
-    /// The name in outbox keys, logs and `status` (stable: part of the store format).
-    pub fn as_str(self) -> &'static str {
+    /// The name in logs and reports, the same as the configuration's section (`[klaviyo]`,
+    /// `[storefront]`). The store's keys keep their own, older spelling (`store::outbox`).
+    pub fn name(self) -> &'static str {
         match self {
             Destination::Klaviyo => "klaviyo",
-            Destination::Storefront => "shopify",
+            Destination::Storefront => "storefront",
         }
     }
 }

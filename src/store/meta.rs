@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::codec::{decode, encode};
+use super::outbox::key_name;
 use super::{Store, StoreError};
 use crate::model::{Destination, Population};
 
@@ -129,5 +130,5 @@ impl Store {
 }
 
 fn stopped_key(destination: Destination) -> Vec<u8> {
-    format!("stopped/{}", destination.as_str()).into_bytes()
+    format!("stopped/{}", key_name(destination)).into_bytes()
 }

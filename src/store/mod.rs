@@ -115,6 +115,7 @@ impl Store {
             loyalty: db.open_tree("loyalty").map_err(map)?,
             emails: db.open_tree("emails").map_err(map)?,
             ack_klaviyo: db.open_tree("ack/klaviyo").map_err(map)?,
+            // The storefront's older name, kept in the format (see `outbox::key_name`).
             ack_storefront: db.open_tree("ack/shopify").map_err(map)?,
             outbox: db.open_tree("outbox").map_err(map)?,
             order_map: Arc::new(order_map::OrderMap::new(path, cache_mb)),

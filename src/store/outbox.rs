@@ -138,7 +138,7 @@ impl Store {
         &self,
         ids: &[&str],
     ) -> Result<Vec<Option<OutboxEntry<S>>>, StoreError> {
-        let mut prefix = S::DESTINATION.as_str().as_bytes().to_vec();
+        let mut prefix = key_name(S::DESTINATION).as_bytes().to_vec();
         prefix.push(0);
         self.get_many(&self.outbox, "outbox", &prefix, ids)
     }
@@ -164,7 +164,7 @@ impl Store {
     }
 
     fn outbox_entries<S: DestinationState>(&self) -> Result<Vec<OutboxEntry<S>>, StoreError> {
-        self.outbox_section(S::DESTINATION.as_str())
+        self.outbox_section(key_name(S::DESTINATION))
     }
 
     /// Writes the destination refused for good, with the API's error detail.
@@ -364,5 +364,18 @@ fn unparked<S: DestinationState>(
 }
 
 pub(super) fn outbox_key(destination: Destination, customer_id: &str) -> Vec<u8> {
-    index_key(destination.as_str(), customer_id)
+    index_key(key_name(destination), customer_id)
+}
+
+/// The storefront's name in store keys (`shopify\0<customer>` in the outbox,
+/// `stopped/shopify` in `meta`, the `ack/shopify` tree): from before the destination was
+/// called the storefront, and part of the store format, so it stays.
+const STOREFRONT_KEY: &str = "shopify";
+
+/// A destination's name in store keys.
+pub(super) fn key_name(destination: Destination) -> &'static str {
+    match destination {
+        Destination::Klaviyo => "klaviyo",
+        Destination::Storefront => STOREFRONT_KEY,
+    }
 }

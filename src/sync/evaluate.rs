@@ -415,10 +415,7 @@ impl Evaluator<'_> {
             .map_or_else(|| TierState::new(self.today), |p| p.tier.clone());
         let (tier, transitions) = model::step(
             &tiers.level_names(),
-            &StateRules {
-                grace_days: tiers.grace_days,
-                lapse_after_days: tiers.lapse_after_days,
-            },
+            &StateRules::of(tiers),
             &prior,
             &Observation {
                 today: self.today,

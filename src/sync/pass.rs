@@ -237,7 +237,7 @@ impl Pipeline {
             }
             Err(DeliveryError::Api(error)) if error.is_credential() => {
                 let message = error.to_string();
-                tracing::error!(destination = destination.as_str(), %message, "destination stopped: its credential was refused; fix it and restart tiersync (writes wait in the outbox)");
+                tracing::error!(destination = destination.name(), %message, "destination stopped: its credential was refused; fix it and restart tiersync (writes wait in the outbox)");
                 self.store
                     .set_destination_stopped(destination, Some(&message))?;
                 self.stopped
@@ -259,7 +259,7 @@ impl Pipeline {
         let stopped = self.stopped.lock().expect("stopped lock");
         let mut out: Vec<String> = stopped
             .iter()
-            .map(|(d, why)| format!("{}: {why}", d.as_str()))
+            .map(|(d, why)| format!("{}: {why}", d.name()))
             .collect();
         out.sort();
         out

@@ -462,7 +462,7 @@ impl fmt::Display for ReconcileReport {
         };
         destination(f, "klaviyo", &self.klaviyo)?;
         if let Some(storefront) = &self.storefront {
-            destination(f, "shopify", storefront)?;
+            destination(f, "storefront", storefront)?;
         }
         if let Some(loyalty) = &self.loyalty {
             let advice = if loyalty.authority == "tiersync" {
