@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A place tiersync writes to. Each has its own acknowledged state and outbox entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
+    /// Klaviyo profiles (and the transition events, which have no acknowledged state).
     Klaviyo,
     /// Shopify customer tags and metafields.
     Storefront,
@@ -87,23 +88,35 @@ impl DestinationState for StorefrontState {
 /// Property names are the README's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileState {
+    /// What Klaviyo identifies the profile by; `None` when no order carried one.
     pub email: Option<String>,
-    /// Numeric Shopify customer id.
+    /// Numeric Shopify customer id: ties the profile to the customer when the email changes.
     pub external_id: String,
     /// Level name or `"None"`.
     pub vip_tier: String,
+    /// `active`, `grace`, `lapsed` or `none`: flows and segments tell perks from win-back.
     pub vip_state: String,
     /// `None` for customers without a level.
     pub vip_tier_since: Option<NaiveDate>,
+    /// Highest level ever held, for win-back messages.
     pub vip_peak_tier: Option<String>,
+    /// Lifetime net spend.
     pub clv_historic: Decimal,
+    /// The model's expected spend over the horizon (drifts daily; compared with a tolerance).
     pub clv_predicted: Decimal,
+    /// The blend the levels are placed by (drifts daily; compared with a tolerance).
     pub clv_blended: Decimal,
+    /// The loyalty app's balance as last read.
     pub loyalty_points: i64,
+    /// Counted orders ever.
     pub orders_count: u32,
+    /// RFM segment name, for segmentation in Klaviyo; `None` until there is a population.
     pub rfm_segment: Option<String>,
+    /// The next level up; `None` at the top (the property is then removed, not nulled).
     pub vip_next_tier: Option<String>,
+    /// The spend still needed for it; `None` at the top or when only orders can get there.
     pub vip_spend_to_next: Option<Decimal>,
+    /// True while the customer holds a level's perks (active or grace): no discount offers.
     pub suppress_discounts: bool,
 }
 
@@ -140,10 +153,13 @@ impl ProfileState {
 pub struct StorefrontState {
     /// `vip:gold`; `None` for customers without a level (any tiersync tag is removed).
     pub tag: Option<String>,
-    /// Level name or `"None"`.
+    /// Level name or `"None"` (metafield `vip_tier` in `storefront.namespace`, for themes and apps).
     pub vip_tier: String,
+    /// `active`, `grace`, `lapsed` or `none` (metafield `vip_state`).
     pub vip_state: String,
+    /// Highest level ever held (metafield `vip_peak_tier`).
     pub vip_peak_tier: Option<String>,
+    /// The blend the level was placed by (metafield `clv_blended`; drifts daily).
     pub clv_blended: Decimal,
 }
 

@@ -12,9 +12,13 @@ use crate::model::{Destination, ProfileState, StorefrontState};
 /// One evaluated customer, ready to commit.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
+    /// The customer's new record.
     pub record: CustomerRecord,
+    /// What the plan does to the Klaviyo profile write.
     pub klaviyo: OutboxChange<ProfileState>,
+    /// What the plan does to the storefront write.
     pub storefront: OutboxChange<StorefrontState>,
+    /// The transitions to record.
     pub audit: Vec<AuditEntry>,
     /// Events the transitions trigger (their `seq` is assigned at commit).
     pub events: Vec<EventEntry>,

@@ -73,20 +73,35 @@ pub const SCHEMA_VERSION: u32 = 6;
 /// The open checkpoint store. Cheap to clone (sled handles are reference counted).
 #[derive(Clone)]
 pub struct Store {
+    /// The directory, for error messages and the order map beside it.
     path: PathBuf,
+    /// The main database: flushes and ids for audit and event keys.
     db: sled::Db,
+    /// Format version, cursors and the day's population (`meta.rs`).
     meta: Tree,
+    /// The order map's overlay: orders applied since the map was last settled.
     orders: Tree,
+    /// Every customer's order facts in one value: what evaluation reads.
     customer_orders: Tree,
+    /// Customers to evaluate, with the latest email their changed orders carried.
     dirty: Tree,
+    /// Full customer records, for reports and `explain`.
     customers: Tree,
+    /// What the next evaluation needs of a record, so the recalculation decodes no records.
     checkpoints: Tree,
+    /// Every transition, for `explain`.
     audit: Tree,
+    /// Loyalty members by email.
     loyalty: Tree,
+    /// Email → customer, to join loyalty members to customers.
     emails: Tree,
+    /// What Klaviyo acknowledged per customer.
     ack_klaviyo: Tree,
+    /// What the storefront acknowledged per customer.
     ack_storefront: Tree,
+    /// Pending writes and events (`outbox.rs`).
     outbox: Tree,
+    /// The second database (order GID → customer), opened only while orders are applied.
     order_map: Arc<order_map::OrderMap>,
 }
 impl Store {

@@ -25,7 +25,9 @@ pub enum OutboxChange<S = ProfileState> {
 /// Outbox totals for one destination.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
+    /// Writes waiting for the next delivery.
     pub pending: usize,
+    /// Writes the destination refused for good (parked until the state changes or `retry`).
     pub failed: usize,
 }
 

@@ -17,10 +17,15 @@ pub struct OrderRecord {
     pub id: String,
     /// Shopify customer GID; `None` for guest checkouts (ignored for tiers).
     pub customer_id: Option<String>,
+    /// The order's own `email` (normalized), the customer's latest address for Klaviyo.
     pub customer_email: Option<String>,
+    /// When it was placed: window sums and purchase days count from it.
     pub created_at: DateTime<Utc>,
+    /// What the orders cursor follows.
     pub updated_at: DateTime<Utc>,
+    /// A cancelled order counts zero.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// A test order counts zero.
     pub test: bool,
     /// The order's net spend in the shop currency: its total less every refund, each counted
     /// once (computed at ingest, see `sources::shopify::orders::net_spend`). Part of the
@@ -64,15 +69,21 @@ impl OrderRecord {
 /// A customer's inputs, placement and tier state, as of its last evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRecord {
+    /// Shopify customer GID.
     pub id: String,
+    /// The latest email an order carried: what Klaviyo addresses.
     pub email: Option<String>,
+    /// What the placement read, kept for `explain`.
     pub inputs: Inputs,
     /// The rule that placed the customer (or why no level).
     pub placement: String,
     /// The level the inputs qualify for now (may differ from the level held during grace).
     pub qualified: Option<String>,
+    /// The standing the destinations show: level, state, clocks, peak.
     pub tier: TierState,
+    /// The next level up, for `vip_next_tier`.
     pub next_level: Option<String>,
+    /// What it takes to get there, for `vip_spend_to_next`.
     pub spend_to_next: Option<Decimal>,
     /// The loyalty app's tier for this customer, mapped to a level name where configured.
     pub loyalty_tier: Option<String>,
@@ -139,9 +150,13 @@ impl CustomerRecord {
 /// customer instead of decoding every record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierCheckpoint {
+    /// [`CustomerRecord::version`].
     pub version: u64,
+    /// The standing the state machine steps from.
     pub tier: TierState,
+    /// The email to keep when no changed order brings one.
     pub email: Option<String>,
+    /// Net spend, so a fall (refund, cancellation) is named in the placement.
     pub historic: Decimal,
     /// [`CustomerRecord::fingerprint`] of the stored record.
     pub fingerprint: u64,
@@ -150,18 +165,24 @@ pub struct TierCheckpoint {
 /// A loyalty-app member's balance and the app's own tier, keyed by email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoyaltyRecord {
+    /// The balance the blend values.
     pub points: i64,
     /// The app's tier name as the app reports it.
     pub tier: Option<String>,
+    /// The app's own change time: the loyalty cursor follows it.
     pub updated_at: DateTime<Utc>,
 }
 
 /// One recorded tier transition with what caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// When the evaluation recorded it.
     pub at: DateTime<Utc>,
+    /// From what to what, and of which kind.
     pub transition: Transition,
+    /// The placement at the time (the rule that decided).
     pub reason: String,
+    /// The inputs the decision read, so `explain` can show why later.
     pub inputs: Inputs,
 }
 
@@ -169,21 +190,34 @@ pub struct AuditEntry {
 /// accepts it. `unique_id` is derived from the transition, so a re-send is recorded once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEntry {
+    /// Shopify customer GID: the event is sent after this customer's profile write.
     pub customer_id: String,
     /// Position in the outbox (assigned when the transition commits); keeps a customer's
     /// events in order.
     pub seq: u64,
+    /// A pure function of the transition, so Klaviyo records a re-sent event once.
     pub unique_id: String,
+    /// The metric name (`klaviyo.metrics`) flows trigger on.
     pub metric: String,
+    /// The profile the event is attached to, as in [`ProfileState::email`].
     pub email: Option<String>,
+    /// Numeric Shopify customer id, as in [`ProfileState::external_id`].
     pub external_id: String,
+    /// The level before (`None`: no level), for the flow's message.
     pub from_tier: Option<String>,
+    /// The level after.
     pub to_tier: Option<String>,
+    /// `vip_state` before (`grace`, `lapsed`…).
     pub from_state: String,
+    /// `vip_state` after.
     pub to_state: String,
+    /// The blend at the transition, for personalised messages.
     pub clv_blended: Decimal,
+    /// Highest level ever held, for win-back messages.
     pub peak_tier: Option<String>,
+    /// The rule that placed the customer, as `explain` shows it.
     pub reason: String,
+    /// When the transition was evaluated (the event's time in Klaviyo).
     pub time: DateTime<Utc>,
     /// Klaviyo's error detail when it refused the event for good.
     pub failed: Option<String>,
@@ -194,10 +228,13 @@ pub struct EventEntry {
 /// [`StorefrontState`](crate::model::StorefrontState) for Shopify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry<S = ProfileState> {
+    /// Shopify customer GID.
     pub customer_id: String,
     /// The customer's desired-state version this write carries.
     pub version: u64,
+    /// What the destination should show.
     pub state: S,
+    /// When it was planned, for `status` and `explain`.
     pub enqueued_at: DateTime<Utc>,
     /// Set when the destination refused the write for good (a non-retryable 4xx): the API's
     /// error detail. Parked entries are retried only when the desired state changes.
@@ -207,6 +244,8 @@ pub struct OutboxEntry<S = ProfileState> {
 /// What a destination acknowledged holding for a customer, and the version it was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Acknowledged<S = ProfileState> {
+    /// The version of the write it acknowledged: `status` compares it with the current one.
     pub version: u64,
+    /// What the destination holds (or, after a repair, was read to hold).
     pub state: S,
 }
