@@ -24,6 +24,13 @@
 //! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write,
 //!   and `events\0<customer GID>\0<seq>` → [`EventEntry`].
 //!
+//! Files, by family of trees: `orders` (the overlay, `customer_orders`, the order map's
+//! settling, the scans), `evaluations` (`dirty`, `customers`, `checkpoints`, `audit`, the
+//! batch commit), `outbox` (pending writes, events, `ack/…`), `meta` (cursors and the other
+//! `meta` records), `loyalty` (`loyalty`, `emails`), `migrations` (format upgrades on open);
+//! `records` and `codec` hold the values and their encodings, `key_ranges` cuts the key space
+//! for the parallel scan.
+//!
 //! Invariants the rest of the daemon relies on: a page of orders, the customers it dirties and
 //! the cursor that covers it commit in one transaction; a customer's new tier state, its
 //! outbox entry, its transitions and the removal of its dirty mark commit in one transaction
