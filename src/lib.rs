@@ -3,21 +3,31 @@
 //!
 //! Layout, in the order data flows:
 //! - [`config`]: typed settings (defaults → TOML file → `TIERSYNC__…` environment).
-//! - [`sources`]: Shopify orders in, through the cost-limited GraphQL Admin API.
+//! - [`sources`]: facts in — Shopify orders, the shop's time zone and access scopes, and the
+//!   loyalty app's members.
 //! - [`store`]: the sled checkpoint store — cursors, orders, tier state, acknowledgements and
-//!   the durable outbox. The only module that touches sled.
-//! - [`model`]: pure functions from a customer's orders to their level.
-//! - [`sync`]: one pass (ingest → evaluate and plan → deliver) and its report.
+//!   the durable outbox, one file per family of trees. The only module that touches sled.
+//! - [`model`]: pure functions from a customer's orders to their level, and the state each
+//!   destination shows of it ([`model::ProfileState`], [`model::StorefrontState`]).
+//! - [`sync`]: one pass (ingest → evaluate and plan → deliver) and its report; `sync::plan`
+//!   decides each destination's desired state and what must be sent.
 //! - [`sinks`]: destinations — Klaviyo profiles and events, Shopify customer tags and
 //!   metafields — behind limiters shaped like each API's limits, and their read-back.
+//! - [`vendors`]: a vendor's transport used by both a source and a sink (Shopify: the client,
+//!   its credential, the cost bucket, bulk operations, every GraphQL document).
 //! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
 //!   calibrate).
+//!
+//! Imports run `ops → sync → sinks → sources → store → model`, with `vendors`, `config` and
+//! `http` below the modules that use them; a unit test (`layering.rs`) keeps it so.
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
 pub mod config;
 pub mod http;
+#[cfg(test)]
+mod layering;
 pub mod model;
 pub mod ops;
 pub mod sinks;
@@ -25,6 +35,7 @@ pub mod sources;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod vendors;
 
 use std::future::Future;
 
@@ -157,7 +168,7 @@ pub async fn run(
             match pipeline.reconcile_if_due(&cancel, every).await {
                 Ok(Some(report)) => tracing::info!(
                     klaviyo_drift = report.klaviyo.total(),
-                    shopify_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
+                    storefront_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
                     "scheduled reconcile repaired drift"
                 ),
                 Ok(None) => {}

@@ -7,8 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{customer, hand_built_store, order, spawn_with, store, TestEnv};
-use tiersync::sources::shopify::{shop_timezone, ShopifyClient};
+use tiersync::sources::shopify::shop_timezone;
 use tiersync::store::Store;
+use tiersync::vendors::shopify::ShopifyClient;
 use tiersync::Pipeline;
 use tiersync_mocks::MockOptions;
 use tokio_util::sync::CancellationToken;

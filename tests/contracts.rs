@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 use apollo_compiler::{ExecutableDocument, Schema};
 use chrono::NaiveDate;
 use rust_decimal_macros::dec;
+use tiersync::model::ProfileState;
 use tiersync::sinks::klaviyo::{bulk_job_body, event_body, import_body};
-use tiersync::sources::shopify::queries;
-use tiersync::store::ProfileState;
+use tiersync::vendors::shopify::queries;
 use tiersync_mocks::klaviyo::{
     required_scopes, validate_request_body, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT,
 };
@@ -178,8 +178,9 @@ fn the_event_body_is_valid_against_the_official_spec() {
 #[test]
 fn the_storefront_write_document_is_valid_and_within_the_cost_limit() {
     use tiersync::config::Settings;
+    use tiersync::model::StorefrontState;
     use tiersync::sinks::shopify::{build, CustomerWrite};
-    use tiersync::store::{Acknowledged, OutboxEntry, StorefrontState};
+    use tiersync::store::{Acknowledged, OutboxEntry};
 
     let settings = Settings::from_toml(
         "[shopify]\nshop = \"acme\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\"",

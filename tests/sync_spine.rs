@@ -190,7 +190,7 @@ async fn a_profile_klaviyo_refuses_is_parked_with_its_error_and_not_retried() {
     );
     let store = tiersync::store::Store::open(&env.settings.store.path).unwrap();
     let parked = store
-        .pending_entry::<tiersync::store::ProfileState>("gid://shopify/Customer/2")
+        .pending_entry::<tiersync::model::ProfileState>("gid://shopify/Customer/2")
         .unwrap()
         .expect("the write is kept");
     let detail = parked.failed.expect("parked with the error");

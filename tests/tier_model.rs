@@ -302,7 +302,7 @@ async fn explain_shows_the_rule_state_transitions_and_acknowledgement() {
         "{text}"
     );
     assert!(
-        text.contains("shopify       up to date (v1: tag vip:silver, vip_tier Silver"),
+        text.contains("storefront    up to date (v1: tag vip:silver, vip_tier Silver"),
         "{text}"
     );
     let missing =

@@ -97,27 +97,44 @@ pub enum Backfill {
 
 #[derive(Debug, Clone)]
 pub struct KlaviyoSettings {
+    /// API origin; the tests and `demo` point it at the fake.
     pub base_url: String,
+    /// The private API key; never logged (a refused key stops the destination).
     pub api_key: SecretString,
+    /// The `revision` header: Klaviyo versions its API by date, and bodies follow it.
     pub revision: String,
+    /// From this many pending profile writes on, bulk import jobs instead of one request each.
     pub bulk_threshold: usize,
+    /// Profile-import requests in flight at once, so latency does not cap the rate.
     pub concurrency: usize,
+    /// Klaviyo's per-second window for the profile endpoints (lower it to share the account).
     pub profiles_per_second: u32,
+    /// Klaviyo's per-minute window for the profile endpoints.
     pub profiles_per_minute: u32,
+    /// The bulk import job endpoints' per-second window.
     pub bulk_jobs_per_second: u32,
+    /// The bulk import job endpoints' per-minute window.
     pub bulk_jobs_per_minute: u32,
+    /// How often a running bulk import job is polled.
     pub bulk_poll_interval: Duration,
+    /// The Events API's per-second window.
     pub events_per_second: u32,
+    /// The Events API's per-minute window.
     pub events_per_minute: u32,
+    /// The metric names the transition events carry: flows trigger on them.
     pub metrics: MetricNames,
 }
 
 /// Klaviyo metric names of the transition events.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct MetricNames {
+    /// No level before, a level now.
     pub entered: String,
+    /// Promotion, demotion after grace, or a level removed from the configuration.
     pub changed: String,
+    /// No order for `tiers.lapse_after_days`.
     pub lapsed: String,
+    /// A lapsed customer ordered again and requalified.
     pub welcome_back: String,
 }
 
@@ -554,7 +571,7 @@ impl RawShopify {
                 "shopify.page_size",
                 self.page_size,
                 1,
-                i64::from(crate::sources::shopify::queries::MAX_ORDERS_PAGE),
+                i64::from(crate::vendors::shopify::queries::MAX_ORDERS_PAGE),
             )? as u32,
             overlap: duration("shopify.overlap", &self.overlap)?,
             backfill,

@@ -14,18 +14,29 @@ use crate::config::{ClvSettings, Level, TierSettings};
 /// Everything the tier decision reads, kept with the customer and shown by `explain`.
 #[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Inputs {
+    /// Lifetime net spend (refunds out): the CLV already earned, and `clv_historic`.
     pub historic: Decimal,
+    /// The fitted model's expected spend over `clv.horizon_months` (0 without a fit).
     pub predicted: Decimal,
+    /// The loyalty app's balance, which the blend values at `clv.point_value`.
     pub loyalty_points: i64,
+    /// `loyalty_points` in money, kept so `explain` shows what the points added.
     pub points_value: Decimal,
+    /// The weighted sum of the three above: what `min_clv` thresholds compare against.
     pub blended: Decimal,
+    /// Net spend within `tiers.window_days`, for the window rules of each level.
     pub window_net: Decimal,
+    /// Counted orders within the window, for `min_orders_in_window`.
     pub window_orders: u32,
+    /// Counted orders ever; Klaviyo's `orders_count`.
     pub lifetime_orders: u32,
+    /// Shop-local day of the first counted order, for `explain`.
     pub first_order: Option<NaiveDate>,
+    /// Shop-local day of the last counted order: the lapse clock runs from it.
     pub last_order: Option<NaiveDate>,
     /// RFM segment name, when the store has customers to rank against.
     pub rfm_segment: Option<String>,
+    /// The recency, frequency and monetary quintiles behind the segment, for `explain`.
     pub rfm_scores: Option<(u8, u8, u8)>,
 }
 

@@ -8,7 +8,14 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::store::OrderFacts;
+/// The part of an order the model reads, kept in the per-customer index so evaluating a
+/// customer is one prefix scan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OrderFacts {
+    pub created_at: DateTime<Utc>,
+    pub net: Decimal,
+    pub counts: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct History {

@@ -233,13 +233,13 @@ mod tests {
             now,
             ..Default::default()
         });
-        let mut by_customer: BTreeMap<u64, Vec<crate::store::OrderFacts>> = BTreeMap::new();
+        let mut by_customer: BTreeMap<u64, Vec<crate::model::OrderFacts>> = BTreeMap::new();
         for o in &store.orders {
             if let Some(c) = o.customer_id {
                 by_customer
                     .entry(c)
                     .or_default()
-                    .push(crate::store::OrderFacts {
+                    .push(crate::model::OrderFacts {
                         created_at: o.created_at,
                         net: o.shop_total - o.shop_refunded,
                         counts: o.cancelled_at.is_none() && !o.test,

@@ -21,6 +21,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::config::TierSettings;
+
 /// Where a customer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VipState {
@@ -75,8 +77,33 @@ impl TierState {
 /// Durations the rules use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateRules {
+    /// Days in a row below the level held before the demotion (`tiers.grace_days`).
     pub grace_days: u32,
+    /// Days without a counted order before a customer with a level lapses
+    /// (`tiers.lapse_after_days`).
     pub lapse_after_days: u32,
+}
+
+impl StateRules {
+    /// The rules the configured tiers set.
+    pub fn of(tiers: &TierSettings) -> StateRules {
+        StateRules {
+            grace_days: tiers.grace_days,
+            lapse_after_days: tiers.lapse_after_days,
+        }
+    }
+
+    /// The day a customer below their level since `below_since` is demoted, unless they
+    /// requalify first.
+    pub fn demoted_on(&self, below_since: NaiveDate) -> NaiveDate {
+        below_since + chrono::Duration::days(i64::from(self.grace_days))
+    }
+
+    /// The day a customer whose last counted order was on `last_order` lapses, unless they
+    /// order again first.
+    pub fn lapses_on(&self, last_order: NaiveDate) -> NaiveDate {
+        last_order + chrono::Duration::days(i64::from(self.lapse_after_days))
+    }
 }
 
 /// What the model sees at one evaluation.
@@ -129,7 +156,7 @@ pub fn step(
     let qualified_rank = rank(seen.qualified);
     let inactive = seen
         .last_order
-        .is_none_or(|day| (seen.today - day).num_days() >= i64::from(rules.lapse_after_days));
+        .is_none_or(|day| seen.today >= rules.lapses_on(day));
 
     let mut next = previous.clone();
     let mut transitions = Vec::new();
@@ -214,7 +241,7 @@ pub fn step(
                     (VipState::Grace, Some(day)) => day,
                     _ => seen.today,
                 };
-                if (seen.today - below_since).num_days() >= i64::from(rules.grace_days) {
+                if seen.today >= rules.demoted_on(below_since) {
                     let state = if qualified.is_some() {
                         VipState::Active
                     } else {

@@ -8,8 +8,9 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 
 use crate::config::Settings;
-use crate::model::{ClvModel, VipState};
-use crate::store::{CustomerRecord, DestinationState, Store};
+use crate::model::DestinationState;
+use crate::model::{ClvModel, StateRules, VipState};
+use crate::store::{CustomerRecord, Store};
 use crate::sync::{desired_profile, desired_storefront, transition_name};
 
 /// Finds a customer by email, numeric Shopify id or GID.
@@ -105,20 +106,18 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
         }
         _ => writeln!(out, "                RFM: not scored")?,
     }
+    let rules = StateRules::of(&settings.tiers);
     let grace = match (t.state, t.below_since) {
         (VipState::Grace, Some(since)) => format!(
             "in grace since {since}: demoted on {} unless they requalify",
-            since + chrono::Duration::days(i64::from(settings.tiers.grace_days))
+            rules.demoted_on(since)
         ),
         _ => "not in grace".to_string(),
     };
     let lapse = match (t.state, i.last_order) {
         (VipState::Lapsed, _) => "lapsed: an order that requalifies re-activates them".to_string(),
         (VipState::None, _) | (_, None) => "no level to lapse".to_string(),
-        (_, Some(last)) => format!(
-            "lapses on {} without another order",
-            last + chrono::Duration::days(i64::from(settings.tiers.lapse_after_days))
-        ),
+        (_, Some(last)) => format!("lapses on {} without another order", rules.lapses_on(last)),
     };
     writeln!(out, "  clocks        {grace}; {lapse}")?;
     if let Some(population) = store.population()? {
@@ -161,7 +160,7 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
     })?;
     writeln!(out, "  klaviyo       {klaviyo}")?;
     if settings.storefront.enabled {
-        let shopify = acknowledgement(
+        let storefront = acknowledgement(
             store,
             &record.id,
             desired_storefront(&record, &settings.storefront),
@@ -174,7 +173,7 @@ pub fn explain(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<
                 )
             },
         )?;
-        writeln!(out, "  shopify       {shopify}")?;
+        writeln!(out, "  storefront    {storefront}")?;
     }
     Ok(out)
 }

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::config::Settings;
-use crate::store::{
-    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, Store,
-    StorefrontState,
-};
+use crate::model::{DestinationState, ProfileState, StorefrontState};
+use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store};
 use crate::sync::{desired_storefront, loyalty_disagreements};
 
 /// Refused writes (and inconsistent customers) listed in full before the rest are counted.
@@ -45,11 +43,11 @@ pub fn status(store: &Store, settings: &Settings) -> anyhow::Result<String> {
     }
     destination::<ProfileState>(&mut out, store, "klaviyo profiles ", |p| p.email.clone())?;
     if settings.storefront.enabled {
-        destination::<StorefrontState>(&mut out, store, "shopify customers", |_| None)?;
+        destination::<StorefrontState>(&mut out, store, "storefront       ", |_| None)?;
     } else {
         writeln!(
             out,
-            "shopify customers  not written (storefront.enabled = false)"
+            "storefront         not written (storefront.enabled = false)"
         )?;
     }
     let events = store.event_counts()?;
@@ -175,7 +173,7 @@ fn consistency(out: &mut String, store: &Store, settings: &Settings) -> anyhow::
                 storefront_pending.get(&record.id),
                 |s| format!("{} ({})", s.vip_tier, s.vip_state),
             ) {
-                behind.push(format!("shopify {s}"));
+                behind.push(format!("storefront {s}"));
             }
         }
         if !behind.is_empty() {

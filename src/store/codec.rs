@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{OrderFacts, StoreError};
+use super::StoreError;
+use crate::model::OrderFacts;
 
 pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     postcard::to_allocvec(value)

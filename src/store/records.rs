@@ -4,11 +4,11 @@
 //! acknowledged state (which a reconcile can rebuild), so the encoding favours speed and
 //! simplicity over long-term portability; the store's schema version guards changes.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Inputs, TierState, Transition};
+use crate::model::{Inputs, OrderFacts, ProfileState, TierState, Transition};
 
 /// A Shopify order as tiersync needs it, normalized at ingest.
 #[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
@@ -17,10 +17,15 @@ pub struct OrderRecord {
     pub id: String,
     /// Shopify customer GID; `None` for guest checkouts (ignored for tiers).
     pub customer_id: Option<String>,
+    /// The order's own `email` (normalized), the customer's latest address for Klaviyo.
     pub customer_email: Option<String>,
+    /// When it was placed: window sums and purchase days count from it.
     pub created_at: DateTime<Utc>,
+    /// What the orders cursor follows.
     pub updated_at: DateTime<Utc>,
+    /// A cancelled order counts zero.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// A test order counts zero.
     pub test: bool,
     /// The order's net spend in the shop currency: its total less every refund, each counted
     /// once (computed at ingest, see `sources::shopify::orders::net_spend`). Part of the
@@ -61,27 +66,24 @@ impl OrderRecord {
     }
 }
 
-/// The part of an order the model reads, kept in the per-customer index so evaluating a
-/// customer is one prefix scan.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct OrderFacts {
-    pub created_at: DateTime<Utc>,
-    pub net: Decimal,
-    pub counts: bool,
-}
-
 /// A customer's inputs, placement and tier state, as of its last evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRecord {
+    /// Shopify customer GID.
     pub id: String,
+    /// The latest email an order carried: what Klaviyo addresses.
     pub email: Option<String>,
+    /// What the placement read, kept for `explain`.
     pub inputs: Inputs,
     /// The rule that placed the customer (or why no level).
     pub placement: String,
     /// The level the inputs qualify for now (may differ from the level held during grace).
     pub qualified: Option<String>,
+    /// The standing the destinations show: level, state, clocks, peak.
     pub tier: TierState,
+    /// The next level up, for `vip_next_tier`.
     pub next_level: Option<String>,
+    /// What it takes to get there, for `vip_spend_to_next`.
     pub spend_to_next: Option<Decimal>,
     /// The loyalty app's tier for this customer, mapped to a level name where configured.
     pub loyalty_tier: Option<String>,
@@ -148,9 +150,13 @@ impl CustomerRecord {
 /// customer instead of decoding every record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierCheckpoint {
+    /// [`CustomerRecord::version`].
     pub version: u64,
+    /// The standing the state machine steps from.
     pub tier: TierState,
+    /// The email to keep when no changed order brings one.
     pub email: Option<String>,
+    /// Net spend, so a fall (refund, cancellation) is named in the placement.
     pub historic: Decimal,
     /// [`CustomerRecord::fingerprint`] of the stored record.
     pub fingerprint: u64,
@@ -159,136 +165,76 @@ pub struct TierCheckpoint {
 /// A loyalty-app member's balance and the app's own tier, keyed by email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoyaltyRecord {
+    /// The balance the blend values.
     pub points: i64,
     /// The app's tier name as the app reports it.
     pub tier: Option<String>,
+    /// The app's own change time: the loyalty cursor follows it.
     pub updated_at: DateTime<Utc>,
 }
 
 /// One recorded tier transition with what caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// When the evaluation recorded it.
     pub at: DateTime<Utc>,
+    /// From what to what, and of which kind.
     pub transition: Transition,
+    /// The placement at the time (the rule that decided).
     pub reason: String,
+    /// The inputs the decision read, so `explain` can show why later.
     pub inputs: Inputs,
-}
-
-/// The Klaviyo profile state tiersync wants (in the outbox) or Klaviyo acknowledged (in acks).
-/// Property names are the README's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProfileState {
-    pub email: Option<String>,
-    /// Numeric Shopify customer id.
-    pub external_id: String,
-    /// Level name or `"None"`.
-    pub vip_tier: String,
-    pub vip_state: String,
-    /// `None` for customers without a level.
-    pub vip_tier_since: Option<NaiveDate>,
-    pub vip_peak_tier: Option<String>,
-    pub clv_historic: Decimal,
-    pub clv_predicted: Decimal,
-    pub clv_blended: Decimal,
-    pub loyalty_points: i64,
-    pub orders_count: u32,
-    pub rfm_segment: Option<String>,
-    pub vip_next_tier: Option<String>,
-    pub vip_spend_to_next: Option<Decimal>,
-    pub suppress_discounts: bool,
-}
-
-impl ProfileState {
-    /// Whether a destination holding `other` already shows this state. Estimates (predicted
-    /// and blended CLV, the spend to the next level) drift a little every day as the model
-    /// ages; a move smaller than 1.00 or 1% is not worth re-writing every profile for.
-    pub fn matches(&self, other: &ProfileState) -> bool {
-        let close_opt = |a: Option<Decimal>, b: Option<Decimal>| match (a, b) {
-            (Some(a), Some(b)) => close(a, b),
-            (a, b) => a == b,
-        };
-        self.email == other.email
-            && self.external_id == other.external_id
-            && self.vip_tier == other.vip_tier
-            && self.vip_state == other.vip_state
-            && self.vip_tier_since == other.vip_tier_since
-            && self.vip_peak_tier == other.vip_peak_tier
-            && self.clv_historic == other.clv_historic
-            && close(self.clv_predicted, other.clv_predicted)
-            && close(self.clv_blended, other.clv_blended)
-            && self.loyalty_points == other.loyalty_points
-            && self.orders_count == other.orders_count
-            && self.rfm_segment == other.rfm_segment
-            && self.vip_next_tier == other.vip_next_tier
-            && close_opt(self.vip_spend_to_next, other.vip_spend_to_next)
-            && self.suppress_discounts == other.suppress_discounts
-    }
 }
 
 /// A flow-triggering event for one tier transition, pending in the outbox until Klaviyo
 /// accepts it. `unique_id` is derived from the transition, so a re-send is recorded once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEntry {
+    /// Shopify customer GID: the event is sent after this customer's profile write.
     pub customer_id: String,
     /// Position in the outbox (assigned when the transition commits); keeps a customer's
     /// events in order.
     pub seq: u64,
+    /// A pure function of the transition, so Klaviyo records a re-sent event once.
     pub unique_id: String,
+    /// The metric name (`klaviyo.metrics`) flows trigger on.
     pub metric: String,
+    /// The profile the event is attached to, as in [`ProfileState::email`].
     pub email: Option<String>,
+    /// Numeric Shopify customer id, as in [`ProfileState::external_id`].
     pub external_id: String,
+    /// The level before (`None`: no level), for the flow's message.
     pub from_tier: Option<String>,
+    /// The level after.
     pub to_tier: Option<String>,
+    /// `vip_state` before (`grace`, `lapsed`…).
     pub from_state: String,
+    /// `vip_state` after.
     pub to_state: String,
+    /// The blend at the transition, for personalised messages.
     pub clv_blended: Decimal,
+    /// Highest level ever held, for win-back messages.
     pub peak_tier: Option<String>,
+    /// The rule that placed the customer, as `explain` shows it.
     pub reason: String,
+    /// When the transition was evaluated (the event's time in Klaviyo).
     pub time: DateTime<Utc>,
     /// Klaviyo's error detail when it refused the event for good.
     pub failed: Option<String>,
 }
 
-/// The storefront state tiersync wants on a Shopify customer (or Shopify acknowledged): the
-/// one tag in tiersync's prefix and the metafields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StorefrontState {
-    /// `vip:gold`; `None` for customers without a level (any tiersync tag is removed).
-    pub tag: Option<String>,
-    /// Level name or `"None"`.
-    pub vip_tier: String,
-    pub vip_state: String,
-    pub vip_peak_tier: Option<String>,
-    pub clv_blended: Decimal,
-}
-
-impl StorefrontState {
-    /// Whether Shopify holding `other` already shows this state (the blended CLV within the
-    /// same tolerance as Klaviyo's properties: it drifts daily).
-    pub fn matches(&self, other: &StorefrontState) -> bool {
-        self.tag.as_deref().map(str::to_lowercase) == other.tag.as_deref().map(str::to_lowercase)
-            && self.vip_tier == other.vip_tier
-            && self.vip_state == other.vip_state
-            && self.vip_peak_tier == other.vip_peak_tier
-            && close(self.clv_blended, other.clv_blended)
-    }
-}
-
-/// Estimates closer than 1.00 or 1% are the same for the destinations.
-fn close(a: Decimal, b: Decimal) -> bool {
-    let tolerance = (a.abs().max(b.abs()) / Decimal::ONE_HUNDRED).max(Decimal::ONE);
-    (a - b).abs() < tolerance
-}
-
 /// A durable pending write: the latest desired state of one customer at one destination
-/// (`S` is that destination's state: [`ProfileState`] for Klaviyo, [`StorefrontState`] for
-/// Shopify).
+/// (`S` is that destination's state: [`ProfileState`] for Klaviyo,
+/// [`StorefrontState`](crate::model::StorefrontState) for Shopify).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry<S = ProfileState> {
+    /// Shopify customer GID.
     pub customer_id: String,
     /// The customer's desired-state version this write carries.
     pub version: u64,
+    /// What the destination should show.
     pub state: S,
+    /// When it was planned, for `status` and `explain`.
     pub enqueued_at: DateTime<Utc>,
     /// Set when the destination refused the write for good (a non-retryable 4xx): the API's
     /// error detail. Parked entries are retried only when the desired state changes.
@@ -298,6 +244,8 @@ pub struct OutboxEntry<S = ProfileState> {
 /// What a destination acknowledged holding for a customer, and the version it was.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Acknowledged<S = ProfileState> {
+    /// The version of the write it acknowledged: `status` compares it with the current one.
     pub version: u64,
+    /// What the destination holds (or, after a repair, was read to hold).
     pub state: S,
 }

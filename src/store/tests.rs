@@ -3,6 +3,7 @@
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
+use super::codec::encode;
 use super::*;
 
 fn order(n: u64, customer: u64, cents: i64) -> OrderRecord {

@@ -4,14 +4,13 @@ mod evaluate;
 pub mod events;
 mod loyalty;
 mod pass;
+mod plan;
 mod reconcile;
 mod report;
 
-pub use evaluate::{
-    desired_profile, desired_storefront, evaluate, recalculation_due, transition_name,
-    EvaluationReport,
-};
+pub use evaluate::{evaluate, recalculation_due, transition_name, EvaluationReport};
 pub use loyalty::{loyalty_disagreements, LoyaltyDisagreements};
 pub use pass::{PassError, Pipeline};
+pub use plan::{desired_profile, desired_storefront};
 pub use reconcile::{Drift, DriftKind, LoyaltyDrift, ReconcileReport};
 pub use report::{PassReport, TierCount};

@@ -13,14 +13,16 @@ use super::{evaluate, PassReport, TierCount};
 use crate::config::Settings;
 use crate::http::{ApiStats, ApiStatsSnapshot};
 use crate::model::VipState;
+use crate::model::{Destination, ProfileState, StorefrontState};
 use crate::sinks::klaviyo::{self, KlaviyoClient};
 use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{
     check_access, granted_scopes, ingest_orders, shop_timezone, AccessError, IngestError,
-    ShopifyClient, ORDER_WINDOW_DAYS,
+    ORDER_WINDOW_DAYS,
 };
-use crate::store::{Destination, LoyaltyRecord, ProfileState, Store, StoreError, StorefrontState};
+use crate::store::{LoyaltyRecord, Store, StoreError};
+use crate::vendors::shopify::ShopifyClient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
@@ -235,7 +237,7 @@ impl Pipeline {
             }
             Err(DeliveryError::Api(error)) if error.is_credential() => {
                 let message = error.to_string();
-                tracing::error!(destination = destination.as_str(), %message, "destination stopped: its credential was refused; fix it and restart tiersync (writes wait in the outbox)");
+                tracing::error!(destination = destination.name(), %message, "destination stopped: its credential was refused; fix it and restart tiersync (writes wait in the outbox)");
                 self.store
                     .set_destination_stopped(destination, Some(&message))?;
                 self.stopped
@@ -257,7 +259,7 @@ impl Pipeline {
         let stopped = self.stopped.lock().expect("stopped lock");
         let mut out: Vec<String> = stopped
             .iter()
-            .map(|(d, why)| format!("{}: {why}", d.as_str()))
+            .map(|(d, why)| format!("{}: {why}", d.name()))
             .collect();
         out.sort();
         out

@@ -20,12 +20,10 @@ use super::loyalty::{loyalty_disagreements, LoyaltyDisagreements};
 use super::pass::{LoyaltyRead, LoyaltyScope, PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
 use crate::config::Authority;
+use crate::model::{DestinationState, ProfileState, StorefrontState};
 use crate::sinks::shopify::{read_storefront, StorefrontReadback};
 use crate::sinks::{klaviyo, DeliveryError, DeliveryReport};
-use crate::store::{
-    Acknowledged, CustomerRecord, DestinationState, OutboxEntry, ProfileState, StoreError,
-    StorefrontState,
-};
+use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, StoreError};
 
 /// Drifted customers named in the report before the rest are only counted.
 const EXAMPLES: usize = 10;
@@ -464,7 +462,7 @@ impl fmt::Display for ReconcileReport {
         };
         destination(f, "klaviyo", &self.klaviyo)?;
         if let Some(storefront) = &self.storefront {
-            destination(f, "shopify", storefront)?;
+            destination(f, "storefront", storefront)?;
         }
         if let Some(loyalty) = &self.loyalty {
             let advice = if loyalty.authority == "tiersync" {

@@ -130,14 +130,14 @@ impl fmt::Display for PassReport {
         if let Some(seen) = &self.storefront_seeding {
             writeln!(
                 f,
-                "  shopify first read   {} customers read before the first write: {} already right, {} to write, {} showing other tiers or tags to correct",
+                "  storefront first read {} customers read before the first write: {} already right, {} to write, {} showing other tiers or tags to correct",
                 seen.checked, seen.consistent, seen.missing, seen.stale + seen.foreign
             )?;
         }
         if let Some((delivery, outbox)) = &self.storefront {
             writeln!(
                 f,
-                "  shopify customers    {} written (tags, metafields), {} refused, {} deferred; outbox: {} pending, {} parked",
+                "  storefront           {} written (tags, metafields), {} refused, {} deferred; outbox: {} pending, {} parked",
                 delivery.written, delivery.parked, delivery.deferred, outbox.pending, outbox.failed
             )?;
         }

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::client::CREATE_EVENT;
 use super::{DeliveryError, KlaviyoClient};
 use crate::http::ApiError;
-use crate::store::{EventEntry, ProfileState, Store};
+use crate::model::ProfileState;
+use crate::store::{EventEntry, Store};
 
 /// What one event delivery did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -21,7 +21,8 @@ pub use readback::read_profiles;
 use tokio_util::sync::CancellationToken;
 
 pub use super::{DeliveryError, DeliveryReport};
-use crate::store::{ProfileState, Store};
+use crate::model::ProfileState;
+use crate::store::Store;
 
 /// Sends every pending Klaviyo write; stops starting new ones once `cancel` fires.
 pub async fn deliver(

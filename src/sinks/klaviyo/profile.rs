@@ -12,7 +12,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use crate::store::ProfileState;
+use crate::model::ProfileState;
 
 /// Every property tiersync owns, with its value for this state (`None`: remove it). Names are
 /// the README's.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::client::{KlaviyoClient, GET_PROFILES};
 use crate::http::ApiError;
-use crate::store::ProfileState;
+use crate::model::ProfileState;
 
 const FIRST_PAGE: &str =
     "/api/profiles?page[size]=100&fields[profile]=email,external_id,properties";

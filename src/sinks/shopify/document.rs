@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use crate::config::StorefrontSettings;
-use crate::store::{OutboxEntry, StorefrontState};
+use crate::model::StorefrontState;
+use crate::store::OutboxEntry;
 
 /// Metafields one `metafieldsSet` call may write (Shopify's maximum).
 const METAFIELDS_PER_CALL: usize = 25;

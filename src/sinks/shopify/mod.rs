@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::{DeliveryError, DeliveryReport};
 use crate::config::StorefrontSettings;
 use crate::http::ApiError;
-use crate::sources::shopify::ShopifyClient;
-use crate::store::{OutboxEntry, Store, StorefrontState};
+use crate::model::StorefrontState;
+use crate::store::{OutboxEntry, Store};
+use crate::vendors::shopify::ShopifyClient;
 
 /// Sends every pending storefront write, `customers_per_call` customers per document; stops
 /// starting new documents once `cancel` fires or Shopify keeps failing.

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
-use crate::sources::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
-use crate::store::StorefrontState;
+use crate::model::StorefrontState;
+use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 
 /// What the storefront holds, by customer GID: only customers carrying a tag in tiersync's
 /// prefix or a metafield in its namespace. A customer's several tiersync tags are joined

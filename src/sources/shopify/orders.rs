@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{bulk, queries, ShopifyClient};
+use super::backfill;
 use crate::config::{Backfill, ShopifySettings};
 use crate::http::ApiError;
 use crate::store::{OrderRecord, Store, StoreError};
+use crate::vendors::shopify::{queries, ShopifyClient};
 
 /// What one ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,7 +211,7 @@ pub async fn ingest_orders(
     let mut report = IngestReport::default();
     if store.orders_cursor()?.is_none() && settings.backfill == Backfill::Bulk {
         // Then fall through: orders changed while the bulk operation ran are read as pages.
-        report = bulk::backfill(client, store, settings, cancel).await?;
+        report = backfill::backfill(client, store, settings, cancel).await?;
     }
     let cursor = store.orders_cursor()?;
     let filter = cursor.map(|c| {
@@ -253,7 +254,7 @@ pub async fn ingest_orders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::shopify::client::decode_data;
+    use crate::vendors::shopify::decode_data;
 
     fn page(node: serde_json::Value) -> serde_json::Value {
         json!({ "orders": { "pageInfo": { "hasNextPage": false, "endCursor": null }, "nodes": [

@@ -11,9 +11,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{queries, ShopifyClient};
 use crate::config::Settings;
 use crate::http::ApiError;
+use crate::vendors::shopify::{queries, ShopifyClient};
 
 /// How far back Shopify shows orders without `read_all_orders`.
 pub const ORDER_WINDOW_DAYS: i64 = 60;

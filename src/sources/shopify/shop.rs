@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{queries, ShopifyClient};
 use crate::http::ApiError;
+use crate::vendors::shopify::{queries, ShopifyClient};
 
 #[derive(Deserialize)]
 struct ShopData {

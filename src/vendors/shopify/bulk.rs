@@ -1,23 +1,18 @@
-//! First-run backfill through a bulk operation: one query for the whole order history, run
-//! by Shopify in the background, downloaded as JSONL. Costs a few points instead of the
-//! hours a paged read of a large store would take under the cost limit.
+//! Bulk operations: one query run by Shopify in the background, its result downloaded as
+//! JSONL and streamed into a sink. The orders backfill and the storefront read-back both run
+//! through here: a few points instead of the hours a paged read would take under the cost
+//! limit.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::orders::{records, IngestError, IngestReport, OrderNode};
 use super::{queries, BulkSink, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
-use crate::store::Store;
-
-/// Orders per store transaction while loading the result.
-const CHUNK: usize = 2_000;
 /// A status poll or mutation costs at most this many points.
 const SMALL_COST: f64 = 10.0;
 
@@ -62,75 +57,6 @@ struct NodeData {
 #[serde(rename_all = "camelCase")]
 struct CurrentData {
     current_bulk_operation: Option<BulkOperation>,
-}
-
-pub(super) async fn backfill(
-    client: &ShopifyClient,
-    store: &Store,
-    settings: &ShopifySettings,
-    cancel: &CancellationToken,
-) -> Result<IngestReport, IngestError> {
-    let until = Utc::now();
-    let mut sink = OrderSink {
-        store,
-        buffer: Vec::with_capacity(CHUNK),
-        report: IngestReport {
-            backfill: true,
-            ..IngestReport::default()
-        },
-    };
-    let query = queries::bulk_orders_query(until);
-    if !run_bulk_query(client, &query, settings, cancel, &mut sink).await? {
-        return Ok(sink.report);
-    }
-    sink.apply()?;
-    // Every order updated up to `until` is stored: the cursor may move there.
-    store.apply_orders(&[], Some(until))?;
-    tracing::info!(
-        orders = sink.report.orders_read,
-        "bulk backfill of orders stored"
-    );
-    Ok(sink.report)
-}
-
-/// The backfill's orders, stored [`CHUNK`] at a time as the result streams in. The cursor
-/// moves only after the last line, so a download that starts over (see [`BulkSink`]) applies
-/// some orders twice, which changes nothing: applying an order is idempotent in the store.
-struct OrderSink<'a> {
-    store: &'a Store,
-    buffer: Vec<OrderNode>,
-    report: IngestReport,
-}
-
-impl OrderSink<'_> {
-    /// Stores the buffered orders.
-    fn apply(&mut self) -> Result<(), IngestError> {
-        let (chunk, skipped) = records(std::mem::take(&mut self.buffer));
-        self.report.orders_skipped += skipped;
-        self.report.orders_changed += self.store.apply_orders(&chunk, None)?;
-        self.report.orders_read += chunk.len();
-        Ok(())
-    }
-}
-
-impl BulkSink<OrderNode> for OrderSink<'_> {
-    type Error = IngestError;
-
-    /// Counts start over; `orders_changed` keeps what earlier attempts changed (the orders
-    /// they stored are unchanged the second time).
-    fn restart(&mut self) {
-        self.buffer.clear();
-        self.report.orders_read = 0;
-        self.report.orders_skipped = 0;
-    }
-
-    fn line(&mut self, order: OrderNode) -> Result<(), IngestError> {
-        self.buffer.push(order);
-        if self.buffer.len() >= CHUNK {
-            self.apply()?;
-        }
-        Ok(())
-    }
 }
 
 /// Runs a bulk query and streams its JSONL result into `sink` (nothing when it matched

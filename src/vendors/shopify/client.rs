@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{Credential, Token};
+use super::cost_bucket::{CostBucket, ThrottleStatus};
 use super::jsonl::{self, BulkSink};
-use super::throttle::{CostBucket, ThrottleStatus};
 use crate::config::Settings;
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
 
@@ -210,7 +210,7 @@ impl ShopifyClient {
 }
 
 /// A response's `data` as `T`, or an error naming the endpoint and the field path.
-pub(super) fn decode_data<T: DeserializeOwned>(
+pub(crate) fn decode_data<T: DeserializeOwned>(
     endpoint: &'static str,
     data: Value,
 ) -> Result<T, ApiError> {

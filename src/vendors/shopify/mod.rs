@@ -1,0 +1,17 @@
+//! The Shopify Admin GraphQL transport: the client (credentials, the cost bucket, retries),
+//! bulk operations with their streamed JSONL result, and every document tiersync sends.
+//! The orders source and the storefront sink both use it.
+
+mod auth;
+mod bulk;
+mod client;
+mod cost_bucket;
+mod jsonl;
+pub mod queries;
+
+pub use bulk::run_bulk_query;
+#[cfg(test)]
+pub(crate) use client::decode_data;
+pub use client::ShopifyClient;
+pub use cost_bucket::CostBucket;
+pub use jsonl::BulkSink;
