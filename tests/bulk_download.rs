@@ -107,6 +107,8 @@ async fn a_stalled_result_fails_on_the_read_timeout_and_the_cursor_stays() {
     .await;
     env.settings.shopify.bulk_read_timeout = Duration::from_millis(150);
     env.settings.sync.max_retry_time = Duration::from_secs(1);
+    // Only the download stalls: the other requests get time to spare on a loaded machine.
+    env.settings.sync.request_timeout = Duration::from_secs(10);
 
     let pipeline = Pipeline::open(env.settings.clone()).expect("store opens");
     let error = pipeline

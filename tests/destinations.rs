@@ -372,7 +372,7 @@ async fn first_sync_meets_what_is_already_there(bulk_threshold: usize) {
     );
     assert_eq!(report.storefront.as_ref().unwrap().0.written, 9, "{report}");
     assert!(
-        report.to_string().contains("storefront first read"),
+        report.to_string().contains("storefront read     "),
         "{report}"
     );
     for (email, tier) in &expected {

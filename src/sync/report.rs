@@ -130,7 +130,7 @@ impl fmt::Display for PassReport {
         if let Some(seen) = &self.storefront_seeding {
             writeln!(
                 f,
-                "  storefront first read {} customers read before the first write: {} already right, {} to write, {} showing other tiers or tags to correct",
+                "  storefront read     {} customers read before the first write: {} already right, {} to write, {} showing other tiers or tags to correct",
                 seen.checked, seen.consistent, seen.missing, seen.stale + seen.foreign
             )?;
         }
