@@ -3,11 +3,9 @@
 //! `sync.request_timeout` to arrive still loads, and one that stalls fails without moving
 //! the cursor.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{customer, order, spawn_with, store};
+use crate::common::{self, customer, order, spawn_with, store};
 use tiersync::Pipeline;
 use tiersync_mocks::shopify::{DownloadPace, ShopifyOptions};
 use tiersync_mocks::MockOptions;

@@ -2,11 +2,9 @@
 //! credentials grant, renewed by the daemon across expiries (and once on a 401), a refused
 //! client secret, and the access scopes checked before anything is read or written.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{customer, hand_built_store, order, spawn_with, store, TestEnv};
+use crate::common::{customer, hand_built_store, order, spawn_with, store, TestEnv};
 use tiersync::sources::shopify::{shop_timezone, ShopifyClient};
 use tiersync::store::Store;
 use tiersync::Pipeline;

@@ -1,13 +1,11 @@
 //! Crash safety of the real binary: SIGKILL in the middle of delivery, then a restart, and a
 //! clean stop on SIGTERM.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::common::{expected_profiles, klaviyo_profiles, order, spawn};
 use chrono::Utc;
-use common::{expected_profiles, klaviyo_profiles, order, spawn};
 use tiersync_mocks::generator::{generate, GenConfig};
 
 fn generated(customers: usize, seed: u64) -> tiersync_mocks::data::StoreData {

@@ -6,13 +6,11 @@
 //!
 //! `TIERSYNC_CHAOS_KILLS=200 cargo test --release --test chaos -- --nocapture` is the long run.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common::{self, expected_profiles, order, spawn_with};
 use chrono::Utc;
-use common::{expected_profiles, order, spawn_with};
 use tiersync::store::Store;
 use tiersync_mocks::faults::{Fault, FaultPlan, Phase};
 use tiersync_mocks::generator::{generate, GenConfig};

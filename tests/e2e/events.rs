@@ -1,8 +1,6 @@
 //! Flow-triggering events: one per transition, after the profile write, never twice.
 
-mod common;
-
-use common::{customer, order, spawn, store};
+use crate::common::{customer, order, spawn, store};
 use serde_json::json;
 use tiersync_mocks::data::StoreData;
 

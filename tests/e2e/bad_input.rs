@@ -2,9 +2,7 @@
 //! bodies, refused credentials and unusable stores. Each case gets a clear error or a
 //! documented skip; nothing panics and the store stays usable.
 
-mod common;
-
-use common::{customer, order, spawn, store};
+use crate::common::{self, customer, order, spawn, store};
 use tiersync::store::Store;
 use tiersync_mocks::data::StoreData;
 use tiersync_mocks::faults::{Fault, FaultKind};

@@ -2,10 +2,8 @@
 //! even when hundreds of customers change at once (every write one by one, below the bulk
 //! threshold, with several in flight).
 
-mod common;
-
+use crate::common::{order, spawn};
 use chrono::{DateTime, Duration, Utc};
-use common::{order, spawn};
 use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync_mocks::generator::{generate, loyalty_members, GenConfig};
 use tiersync_mocks::recorder::RecordedRequest;
