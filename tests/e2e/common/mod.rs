@@ -1,8 +1,6 @@
 //! One spawn helper for every end-to-end test: fake Shopify and Klaviyo on port 0, a fresh
 //! store directory, and settings (or a config file, for the binary) pointing at them.
 
-#![allow(dead_code)] // each test binary uses a different part of this helper
-
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
