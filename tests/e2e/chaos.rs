@@ -47,6 +47,7 @@ fn fault_plan(seed: u64) -> FaultPlan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kills_under_faults_lose_and_duplicate_nothing() {
+    let _clock = common::timing_sensitive().await; // kills at random moments; a daemon of its own
     let kills: usize = std::env::var("TIERSYNC_CHAOS_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())

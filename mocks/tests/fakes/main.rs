@@ -9,3 +9,4 @@ mod faults;
 mod klaviyo_fake;
 mod loyalty_fakes;
 mod shopify_fake;
+mod timing;
