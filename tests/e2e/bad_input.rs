@@ -1,4 +1,4 @@
-//! The bad-input matrix beyond configuration (tests/config.rs holds those cases): odd API
+//! The bad-input matrix beyond configuration (the `config` module holds those cases): odd API
 //! bodies, refused credentials and unusable stores. Each case gets a clear error or a
 //! documented skip; nothing panics and the store stays usable.
 

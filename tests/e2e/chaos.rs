@@ -4,7 +4,7 @@
 //! At the end every destination holds exactly the expected state, and every promotion made
 //! exactly one flow event at Klaviyo.
 //!
-//! `TIERSYNC_CHAOS_KILLS=200 cargo test --release --test chaos -- --nocapture` is the long run.
+//! `TIERSYNC_CHAOS_KILLS=200 cargo test --release --test e2e chaos -- --nocapture` is the long run.
 
 use std::collections::HashMap;
 use std::time::Duration;
