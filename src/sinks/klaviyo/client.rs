@@ -35,7 +35,7 @@ pub struct Call {
     /// The spec's path template.
     pub path: &'static str,
     pub limit: Limit,
-    /// What a private key needs for it: the spec's `x-klaviyo-scopes` (tests/contracts.rs
+    /// What a private key needs for it: the spec's `x-klaviyo-scopes` (tests/e2e/contracts.rs
     /// checks these against the vendored spec). Klaviyo's 403 does not say which scope is
     /// missing, so a refusal names these.
     pub scopes: &'static [&'static str],

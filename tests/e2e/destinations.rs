@@ -2,9 +2,7 @@
 //! and the loyalty app agree; reconcile finds hand edits and repairs them without touching
 //! anything that is not tiersync's.
 
-mod common;
-
-use common::{hand_built_store, order, spawn, TestEnv};
+use crate::common::{hand_built_store, order, spawn, TestEnv};
 use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync::sync::ReconcileReport;
 use tiersync::Pipeline;

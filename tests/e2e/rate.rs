@@ -2,10 +2,8 @@
 //! even when hundreds of customers change at once (every write one by one, below the bulk
 //! threshold, with several in flight).
 
-mod common;
-
+use crate::common::{self, order, spawn};
 use chrono::{DateTime, Duration, Utc};
-use common::{order, spawn};
 use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync_mocks::generator::{generate, loyalty_members, GenConfig};
 use tiersync_mocks::recorder::RecordedRequest;
@@ -34,6 +32,7 @@ fn stamps(requests: &[RecordedRequest], path: &str) -> Vec<DateTime<Utc>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_fake_ever_sees_more_than_the_published_rate() {
+    let _clock = common::timing_sensitive().await; // request rates per second at the fakes
     let data = generate(&GenConfig {
         customers: 300,
         seed: 7,

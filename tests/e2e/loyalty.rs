@@ -3,9 +3,7 @@
 //! not stop the pass. The vendors' paging quirks — LoyaltyLion reads only `limit` beside a
 //! cursor, Smile's cursors are base64 and its list names tiers by id — are read correctly.
 
-mod common;
-
-use common::{customer, order, spawn, store};
+use crate::common::{self, customer, order, spawn, store};
 use serde_json::json;
 use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync::Pipeline;

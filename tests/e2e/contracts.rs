@@ -22,7 +22,7 @@ fn schema() -> &'static Valid {
     static SCHEMA: OnceLock<Valid> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         Schema::parse_and_validate(
-            include_str!("../mocks/contracts/shopify-admin-2026-10.graphql"),
+            include_str!("../../mocks/contracts/shopify-admin-2026-10.graphql"),
             "shopify-admin-2026-10.graphql",
         )
         .expect("the vendored schema is valid")
@@ -34,7 +34,7 @@ fn schema_2025_01() -> &'static Valid {
     static SCHEMA: OnceLock<Valid> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         Schema::parse_and_validate(
-            include_str!("../mocks/contracts/shopify-admin-2025-01.graphql"),
+            include_str!("../../mocks/contracts/shopify-admin-2025-01.graphql"),
             "shopify-admin-2025-01.graphql",
         )
         .expect("the vendored schema is valid")
@@ -131,8 +131,8 @@ fn every_klaviyo_call_names_the_scopes_the_spec_requires() {
 
 #[test]
 fn the_readme_and_default_config_ask_for_every_scope_tiersync_needs() {
-    let readme = include_str!("../README.md");
-    let config = include_str!("../config/default.toml");
+    let readme = include_str!("../../README.md");
+    let config = include_str!("../../config/default.toml");
     for call in tiersync::sinks::klaviyo::CALLS {
         for scope in call.scopes {
             assert!(

@@ -3,11 +3,11 @@
 //! `sync.request_timeout` to arrive still loads, and one that stalls fails without moving
 //! the cursor.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{customer, order, spawn_with, store};
+use crate::common::{self, customer, order, spawn_with, store};
+use tiersync::sources::shopify::shop_timezone;
+use tiersync::vendors::shopify::ShopifyClient;
 use tiersync::Pipeline;
 use tiersync_mocks::shopify::{DownloadPace, ShopifyOptions};
 use tiersync_mocks::MockOptions;
@@ -37,6 +37,14 @@ async fn env_at(pace: DownloadPace) -> common::TestEnv {
         ..MockOptions::default()
     };
     let mut env = spawn_with(store(customers, orders), options).await;
+    // The fake Shopify compiles its Admin schema on the first request that names the version
+    // (seconds in a debug build), and meanwhile a test on one thread, client and fake alike,
+    // stands still; a test on another thread that asks for it waits too. Pay for it before the
+    // timeouts shrink, so that only the paced download races them.
+    let client = ShopifyClient::new(&env.settings, Default::default());
+    shop_timezone(&client)
+        .await
+        .expect("the fake Shopify answers");
     env.settings.sync.request_timeout = Duration::from_secs(1);
     env.settings.tiers.levels[0].min_clv = Some("500".parse().expect("decimal"));
     env
@@ -53,8 +61,9 @@ fn bulk_downloads(env: &common::TestEnv) -> usize {
 
 #[tokio::test]
 async fn a_result_slower_than_the_request_timeout_streams_in() {
-    // 1 KiB every 40 ms: each read waits far less than the 1 s read timeout, but the files
-    // take several seconds in all.
+    let _clock = common::timing_sensitive().await; // 1 s timeouts against a paced download
+                                                   // 1 KiB every 40 ms: each read waits far less than the 1 s read timeout, but the files
+                                                   // take several seconds in all.
     let mut env = env_at(DownloadPace {
         chunk_bytes: 1024,
         chunk_delay: Duration::from_millis(40),
@@ -100,6 +109,7 @@ async fn a_result_slower_than_the_request_timeout_streams_in() {
 
 #[tokio::test]
 async fn a_stalled_result_fails_on_the_read_timeout_and_the_cursor_stays() {
+    let _clock = common::timing_sensitive().await; // a 150 ms read timeout
     let mut env = env_at(DownloadPace {
         chunk_bytes: 4096,
         chunk_delay: Duration::from_millis(600),

@@ -1,8 +1,6 @@
 //! The sync spine end to end over HTTP: Shopify orders in, tiers out to Klaviyo profiles.
 
-mod common;
-
-use common::{hand_built_store, order, spawn, ALICE};
+use crate::common::{hand_built_store, order, spawn, ALICE};
 use serde_json::json;
 
 /// A dozen customers whose tiers are worked out by hand against `common::TIERS`

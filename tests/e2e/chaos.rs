@@ -4,15 +4,13 @@
 //! At the end every destination holds exactly the expected state, and every promotion made
 //! exactly one flow event at Klaviyo.
 //!
-//! `TIERSYNC_CHAOS_KILLS=200 cargo test --release --test chaos -- --nocapture` is the long run.
-
-mod common;
+//! `TIERSYNC_CHAOS_KILLS=200 cargo test --release --test e2e chaos -- --nocapture` is the long run.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common::{self, expected_profiles, order, spawn_with};
 use chrono::Utc;
-use common::{expected_profiles, order, spawn_with};
 use tiersync::store::Store;
 use tiersync_mocks::faults::{Fault, FaultPlan, Phase};
 use tiersync_mocks::generator::{generate, GenConfig};
@@ -49,6 +47,7 @@ fn fault_plan(seed: u64) -> FaultPlan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kills_under_faults_lose_and_duplicate_nothing() {
+    let _clock = common::timing_sensitive().await; // kills at random moments; a daemon of its own
     let kills: usize = std::env::var("TIERSYNC_CHAOS_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())

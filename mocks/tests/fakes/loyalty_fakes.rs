@@ -291,6 +291,7 @@ async fn smile_refuses_a_negative_balance() {
 
 #[tokio::test]
 async fn smile_throttles_past_ten_per_second_then_recovers() {
+    let _clock = crate::timing::timing_sensitive().await; // 14 requests in one 1 s window
     let fake = smile().await;
     let url = format!("{}/v1/vip_tiers", fake.base_url());
     let (ok, throttled) = burst(url.clone(), fake.api_token(), 14).await;
@@ -479,6 +480,7 @@ async fn loyaltylion_patch_accepts_only_birthday_and_blocked() {
 
 #[tokio::test]
 async fn loyaltylion_throttles_past_twenty_per_second_then_recovers() {
+    let _clock = crate::timing::timing_sensitive().await; // 26 requests in one 1 s window
     let fake = loyaltylion().await;
     let url = format!("{}/v2/customers", fake.base_url());
     let (ok, throttled) = burst(url.clone(), fake.api_key(), 26).await;

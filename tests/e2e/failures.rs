@@ -3,9 +3,7 @@
 //! refused writes wait for `tiersync retry`, and a store that cannot be used says so and names
 //! `tiersync rebuild`.
 
-mod common;
-
-use common::{hand_built_store, order, spawn, ALICE};
+use crate::common::{self, hand_built_store, order, spawn, ALICE};
 use tiersync::store::{Store, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,10 +2,8 @@
 //! re-activation reach Klaviyo, properties a new tier no longer has are removed from the
 //! profile (bulk jobs included), and `explain` / `calibrate` work on a real store.
 
-mod common;
-
+use crate::common::{self, customer, order, spawn, store};
 use chrono::Utc;
-use common::{customer, order, spawn, store};
 use serde_json::json;
 use tiersync::store::Store;
 use tiersync_mocks::data::Order;

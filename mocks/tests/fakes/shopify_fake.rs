@@ -226,8 +226,9 @@ async fn a_250_order_page_costs_what_shopify_charges() {
 
 #[tokio::test]
 async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
-    // 52 points refill in 260 ms: slow enough that a debug build on a busy machine still
-    // reaches the bucket before it can pay.
+    let _clock = crate::timing::timing_sensitive().await; // before a 260 ms refill
+                                                          // 52 points refill in 260 ms: slow enough that a debug build on a busy machine still
+                                                          // reaches the bucket before it can pay.
     let shop = start(ShopifyOptions {
         restore_rate: 200.0,
         ..ShopifyOptions::default()
@@ -262,7 +263,8 @@ async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
 
 #[tokio::test]
 async fn bulk_operation_end_to_end() {
-    // Long enough that the second run surely arrives while the first is still in progress.
+    let _clock = crate::timing::timing_sensitive().await; // a second run within 500 ms
+                                                          // Long enough that the second run surely arrives while the first is still in progress.
     let shop = start(ShopifyOptions {
         bulk_delay: Duration::from_millis(500),
         ..ShopifyOptions::default()

@@ -5,10 +5,8 @@
 //! see `tiersync_mocks::data::Order`), and what the user sees is the `clv_historic` property
 //! (lifetime net spend) of their Klaviyo profile.
 
-mod common;
-
+use crate::common::{self, customer, order, spawn, store};
 use chrono::Utc;
-use common::{customer, order, spawn, store};
 use rust_decimal::Decimal;
 use tiersync_mocks::data::{Change, Order};
 

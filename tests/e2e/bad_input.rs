@@ -1,10 +1,8 @@
-//! The bad-input matrix beyond configuration (tests/config.rs holds those cases): odd API
+//! The bad-input matrix beyond configuration (the `config` module holds those cases): odd API
 //! bodies, refused credentials and unusable stores. Each case gets a clear error or a
 //! documented skip; nothing panics and the store stays usable.
 
-mod common;
-
-use common::{customer, order, spawn, store};
+use crate::common::{self, customer, order, spawn, store};
 use tiersync::store::Store;
 use tiersync_mocks::data::StoreData;
 use tiersync_mocks::faults::{Fault, FaultKind};

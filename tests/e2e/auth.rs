@@ -2,11 +2,9 @@
 //! credentials grant, renewed by the daemon across expiries (and once on a 401), a refused
 //! client secret, and the access scopes checked before anything is read or written.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{customer, hand_built_store, order, spawn_with, store, TestEnv};
+use crate::common::{self, customer, hand_built_store, order, spawn_with, store, TestEnv};
 use tiersync::sources::shopify::shop_timezone;
 use tiersync::store::Store;
 use tiersync::vendors::shopify::ShopifyClient;
@@ -53,6 +51,7 @@ fn new_buyer(env: &TestEnv, n: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_keeps_syncing_across_token_expiries() {
+    let _clock = common::timing_sensitive().await; // 2 s tokens, passes by a deadline
     let env = env_with(Duration::from_secs(2), None).await;
     let config = env.config_file();
     let mut daemon = env
@@ -175,7 +174,8 @@ async fn concurrent_requests_share_one_token_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_renewed_before_it_expires() {
-    // 3 s tokens are renewed 0.3 s (a tenth) before they expire.
+    let _clock = common::timing_sensitive().await; // sleeps to 0.25 s before the expiry
+                                                   // 3 s tokens are renewed 0.3 s (a tenth) before they expire.
     let env = env_with(Duration::from_secs(3), None).await;
     let client = ShopifyClient::new(&env.settings, Default::default());
     shop_timezone(&client).await.expect("first request");

@@ -370,6 +370,7 @@ async fn events_are_deduplicated_by_unique_id() {
 
 #[tokio::test]
 async fn burst_limit_answers_429_until_the_window_resets() {
+    let _clock = crate::timing::timing_sensitive().await; // four requests in one 1 s window
     let fake = start_with(KlaviyoOptions {
         limits: KlaviyoLimits {
             profiles: Limit::new(3, 100),

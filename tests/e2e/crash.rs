@@ -1,13 +1,11 @@
 //! Crash safety of the real binary: SIGKILL in the middle of delivery, then a restart, and a
 //! clean stop on SIGTERM.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::common::{self, expected_profiles, klaviyo_profiles, order, spawn};
 use chrono::Utc;
-use common::{expected_profiles, klaviyo_profiles, order, spawn};
 use tiersync_mocks::generator::{generate, GenConfig};
 
 fn generated(customers: usize, seed: u64) -> tiersync_mocks::data::StoreData {
@@ -33,6 +31,7 @@ async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_delivery_a_restart_finishes_without_loss_or_needless_duplicates() {
+    let _clock = common::timing_sensitive().await; // the kill must land mid-delivery
     let env = spawn(generated(300, 7)).await;
     let config = env.config_file();
     let config = config.to_str().unwrap();
@@ -122,6 +121,7 @@ async fn killed_mid_delivery_a_restart_finishes_without_loss_or_needless_duplica
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_daemon_cleanly_after_the_writes_in_flight() {
+    let _clock = common::timing_sensitive().await; // a daemon of its own, stopped by a deadline
     let env = spawn(generated(200, 11)).await;
     let config = env.config_file();
     let mut daemon = env

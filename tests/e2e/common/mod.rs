@@ -1,7 +1,6 @@
 //! One spawn helper for every end-to-end test: fake Shopify and Klaviyo on port 0, a fresh
-//! store directory, and settings (or a config file, for the binary) pointing at them.
-
-#![allow(dead_code)] // each test binary uses a different part of this helper
+//! store directory, and settings (or a config file, for the binary) pointing at them; and the
+//! lock that keeps the tests racing a clock from running side by side ([`timing_sensitive`]).
 
 use std::path::PathBuf;
 
@@ -12,6 +11,9 @@ use tiersync::{PassReport, Pipeline, Settings};
 use tiersync_mocks::data::{Customer, Order, StoreData};
 use tiersync_mocks::{MockOptions, MockServers};
 use tokio_util::sync::CancellationToken;
+
+mod timing;
+pub use timing::timing_sensitive;
 
 pub const ALICE: (u64, &str) = (1, "alice@example.com");
 

@@ -1,8 +1,6 @@
 //! Flow-triggering events: one per transition, after the profile write, never twice.
 
-mod common;
-
-use common::{customer, order, spawn, store};
+use crate::common::{self, customer, order, spawn, store};
 use serde_json::json;
 use tiersync_mocks::data::StoreData;
 
@@ -138,6 +136,7 @@ async fn lapse_and_welcome_back_send_their_own_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_right_after_sending_the_event_a_restart_still_leaves_exactly_one() {
+    let _clock = common::timing_sensitive().await; // the kill must land before the retry
     let env = spawn(two_customers()).await;
     env.pass().await;
     let config = env.config_file();

@@ -394,6 +394,7 @@ async fn shopify_answers_injected_throttled_with_the_cost_extension() {
 
 #[tokio::test]
 async fn slow_answers_outlast_the_client_timeout() {
+    let _clock = crate::timing::timing_sensitive().await; // a 300 ms client timeout
     let servers = start(&FaultPlan::none()).await;
     let client = Client::builder()
         .timeout(Duration::from_millis(300))

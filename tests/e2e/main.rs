@@ -1,0 +1,24 @@
+//! The end-to-end tests: the daemon, as a library and as the `tiersync` binary, against the
+//! fakes over real HTTP on loopback, plus the configuration, contract and CLV oracle tests.
+//!
+//! One test binary, one module per subject: linking a single binary instead of one per file
+//! is most of what `cargo test` spends on this crate's integration tests, and `common` is
+//! compiled once. Run one subject with a filter: `cargo test --test e2e chaos`.
+
+mod auth;
+mod bad_input;
+mod bulk_download;
+mod chaos;
+mod clv_oracle;
+mod common;
+mod config;
+mod contracts;
+mod crash;
+mod destinations;
+mod events;
+mod failures;
+mod loyalty;
+mod net_spend;
+mod rate;
+mod sync_spine;
+mod tier_model;
