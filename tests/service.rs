@@ -98,7 +98,10 @@ async fn sigterm_during_a_long_retry_after_stops_within_seconds_and_loses_nothin
     assert!(exited && took < STOP_BOUND, "stopped after {took:?}: {log}");
     println!("SIGTERM during a 100 s Retry-After: exited after {took:?}");
     let status = daemon.wait().unwrap();
-    assert!(status.success(), "a requested stop is a clean stop: {status:?}: {log}");
+    assert!(
+        status.success(),
+        "a requested stop is a clean stop: {status:?}: {log}"
+    );
     assert!(log.contains("shutdown requested"), "{log}");
     assert!(log.contains("tiersync daemon stopped"), "{log}");
     assert!(
@@ -114,11 +117,17 @@ async fn sigterm_during_a_long_retry_after_stops_within_seconds_and_loses_nothin
         .unwrap();
     assert!(once.success(), "{}", env.log("once.log"));
     assert_eq!(env.klaviyo_tier(ALICE.1).as_deref(), Some("Gold"));
-    assert_eq!(env.klaviyo_tier("frank@example.com").as_deref(), Some("Silver"));
+    assert_eq!(
+        env.klaviyo_tier("frank@example.com").as_deref(),
+        Some("Silver")
+    );
     let writes = profile_writes_by_email(&env);
     assert_eq!(
         writes,
-        HashMap::from([(ALICE.1.to_string(), 1), ("frank@example.com".to_string(), 1)])
+        HashMap::from([
+            (ALICE.1.to_string(), 1),
+            ("frank@example.com".to_string(), 1)
+        ])
     );
     let mut entered: Vec<_> = env
         .servers
@@ -152,7 +161,10 @@ async fn once_with_klaviyo_unreachable_fails_naming_the_cause() {
     let config = env.config_file();
     let status = env
         .binary(&["once", "--config", config.to_str().unwrap()], "once.log")
-        .env("TIERSYNC__KLAVIYO__BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env(
+            "TIERSYNC__KLAVIYO__BASE_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
         .env("TIERSYNC__SYNC__MAX_RETRY_TIME", "1s")
         .status()
         .unwrap();
@@ -197,7 +209,10 @@ async fn json_logs_are_one_object_per_line_with_their_fields() {
     let config = env.config_file();
     let stderr = env.dir.path().join("stderr.jsonl");
     let status = env
-        .binary(&["once", "--config", config.to_str().unwrap()], "stdout.log")
+        .binary(
+            &["once", "--config", config.to_str().unwrap()],
+            "stdout.log",
+        )
         .env("TIERSYNC__LOG__FORMAT", "json")
         .stderr(std::fs::File::create(&stderr).unwrap())
         .status()
@@ -207,9 +222,7 @@ async fn json_logs_are_one_object_per_line_with_their_fields() {
     let text = std::fs::read_to_string(&stderr).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-        })
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
         .collect();
     assert!(lines.len() >= 5, "{text}");
     for line in &lines {
@@ -281,11 +294,15 @@ fn the_systemd_units_are_rated_ok_and_keep_what_the_service_needs() {
             assert!(unit.lines().any(|l| l == line), "{name} lacks {line}");
         }
         assert!(
-            unit.lines().any(|l| l.starts_with("LoadCredential=tiersync.toml:/etc/tiersync/"))
+            unit.lines()
+                .any(|l| l.starts_with("LoadCredential=tiersync.toml:/etc/tiersync/"))
                 && unit.contains("--config ${CREDENTIALS_DIRECTORY}/tiersync.toml"),
             "{name}: the config reaches the service user through LoadCredential"
         );
-        assert!(!unit.contains("PrivateNetwork=yes"), "{name} must reach the APIs");
+        assert!(
+            !unit.contains("PrivateNetwork=yes"),
+            "{name} must reach the APIs"
+        );
 
         let Some(score) = exposure(&path) else {
             // .ci/run installs systemd-analyze, so CI never skips this.

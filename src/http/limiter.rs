@@ -160,7 +160,15 @@ mod tests {
             stopper.cancel();
         });
         let start = Instant::now();
-        assert_eq!(limiter.acquire(&stop).await, None, "no request after a stop");
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert_eq!(
+            limiter.acquire(&stop).await,
+            None,
+            "no request after a stop"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -106,15 +106,20 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let policy = RetryPolicy::new(Duration::from_secs(60));
         let start = Instant::now();
-        let result = with_retry(&policy, &ApiStats::default(), &CancellationToken::new(), || {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match n {
-                    0 => Err(rate_limited(Duration::from_secs(100))),
-                    _ => Ok(n),
+        let result = with_retry(
+            &policy,
+            &ApiStats::default(),
+            &CancellationToken::new(),
+            || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => Err(rate_limited(Duration::from_secs(100))),
+                        _ => Ok(n),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(result.unwrap(), 1);
         assert!(start.elapsed() >= Duration::from_secs(100));
@@ -131,12 +136,11 @@ mod tests {
             stopper.cancel();
         });
         let start = Instant::now();
-        let result: Result<(), ApiError> =
-            with_retry(&policy, &ApiStats::default(), &stop, || {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(rate_limited(Duration::from_secs(100))) }
-            })
-            .await;
+        let result: Result<(), ApiError> = with_retry(&policy, &ApiStats::default(), &stop, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err(rate_limited(Duration::from_secs(100))) }
+        })
+        .await;
         assert!(matches!(result, Err(ApiError::RateLimited { .. })));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "no attempt after the stop");
         let waited = start.elapsed();

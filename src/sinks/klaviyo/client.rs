@@ -135,7 +135,11 @@ struct ErrorSource {
 }
 
 impl KlaviyoClient {
-    pub fn new(settings: &Settings, stats: Arc<ApiStats>, stop: CancellationToken) -> KlaviyoClient {
+    pub fn new(
+        settings: &Settings,
+        stats: Arc<ApiStats>,
+        stop: CancellationToken,
+    ) -> KlaviyoClient {
         let k = &settings.klaviyo;
         KlaviyoClient {
             http: http::client(settings.sync.request_timeout),
@@ -186,12 +190,9 @@ impl KlaviyoClient {
             Limit::BulkJobs => &self.bulk_jobs,
             Limit::Events => &self.events,
         };
-        let waited = limiter
-            .acquire(&self.stop)
-            .await
-            .ok_or(ApiError::Stopped {
-                endpoint: call.name,
-            })?;
+        let waited = limiter.acquire(&self.stop).await.ok_or(ApiError::Stopped {
+            endpoint: call.name,
+        })?;
         self.stats.waited(waited);
         self.stats.request();
         let mut request = self

@@ -59,7 +59,11 @@ struct Cost {
 }
 
 impl ShopifyClient {
-    pub fn new(settings: &Settings, stats: Arc<ApiStats>, stop: CancellationToken) -> ShopifyClient {
+    pub fn new(
+        settings: &Settings,
+        stats: Arc<ApiStats>,
+        stop: CancellationToken,
+    ) -> ShopifyClient {
         let shopify = &settings.shopify;
         let http = http::client(settings.sync.request_timeout);
         ShopifyClient {

@@ -139,7 +139,11 @@ mod tests {
         });
         let start = Instant::now();
         assert_eq!(bucket.reserve(1000.0, &stop).await, None);
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
         // Nothing was taken: the refill since is all there.
         let level = bucket.level.lock().unwrap().available_at(Instant::now());
         assert!((level - 50.0).abs() < 1.0, "{level}");
