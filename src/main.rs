@@ -102,14 +102,31 @@ enum Command {
     },
 }
 
+/// Exit status of a pass that ran but left writes in an outbox (README, "Commands"): a timer
+/// or script running `once` must see them, and tell them from a failure (status 1).
+const EXIT_UNDELIVERED: u8 = 3;
+
+/// A pass that ran but left writes undelivered; exits with [`EXIT_UNDELIVERED`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Undelivered(String);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
-    match runtime.block_on(dispatch(cli.command)) {
+    let outcome = runtime.block_on(dispatch(cli.command));
+    // Requests still in flight after a stop were answered and recorded; anything else the
+    // runtime holds (the signal task, idle connections) need not be waited for.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            tiersync::telemetry::fatal(&error);
+            if error.is::<Undelivered>() {
+                ExitCode::from(EXIT_UNDELIVERED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -121,7 +138,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             seed,
             store,
         } => {
-            tiersync::telemetry::init("warn");
+            tiersync::telemetry::init("warn", Default::default());
             tiersync::ops::demo::run(tiersync::ops::demo::DemoOptions {
                 customers,
                 seed,
@@ -134,33 +151,26 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             dry_run: true,
         } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("info");
+            tiersync::telemetry::init("info", settings.log.format);
             let (report, planned) = tiersync::dry_run(settings, shutdown_signal()).await?;
             println!("dry run: nothing was sent\n{report}\n{planned}");
             Ok(())
         }
         Command::Once { config, .. } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("info");
+            tiersync::telemetry::init("info", settings.log.format);
             let report = tiersync::once(settings, shutdown_signal()).await?;
             println!("pass finished\n{report}");
-            // A script or timer running `once` must see a refused credential, not exit 0.
-            if !report.stopped.is_empty() {
-                anyhow::bail!(
-                    "{} destination(s) stopped because their credential was refused (see STOPPED above); their writes wait in the outbox for a run with a working credential",
-                    report.stopped.len()
-                );
-            }
-            Ok(())
+            finished(&report)
         }
         Command::Run { config } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("info");
+            tiersync::telemetry::init("info", settings.log.format);
             tiersync::run(settings, shutdown_signal()).await
         }
         Command::Explain { config, customer } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("warn");
+            tiersync::telemetry::init("warn", settings.log.format);
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!(
                 "{}",
@@ -170,7 +180,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Status { config } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("warn");
+            tiersync::telemetry::init("warn", settings.log.format);
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!("{}", tiersync::ops::status::status(&store, &settings)?);
             Ok(())
@@ -181,7 +191,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             dry_run,
         } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("warn");
+            tiersync::telemetry::init("warn", settings.log.format);
             let (report, planned) =
                 tiersync::reconcile(settings, repair, dry_run, shutdown_signal()).await?;
             println!("{report}");
@@ -192,14 +202,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Retry { config } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("info");
+            tiersync::telemetry::init("info", settings.log.format);
             let (count, report) = tiersync::retry(settings, shutdown_signal()).await?;
             println!("{count} refused writes and events un-parked\npass finished\n{report}");
-            Ok(())
+            finished(&report)
         }
         Command::Rebuild { config } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("info");
+            tiersync::telemetry::init("info", settings.log.format);
             let (aside, report) = tiersync::rebuild(settings, shutdown_signal()).await?;
             if let Some(aside) = aside {
                 println!("the old store was moved to {}", aside.display());
@@ -212,7 +222,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             target_share,
         } => {
             let settings = load(config)?;
-            tiersync::telemetry::init("warn");
+            tiersync::telemetry::init("warn", settings.log.format);
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!(
                 "{}",
@@ -221,6 +231,32 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A one-shot pass's outcome for the exit status: a refused credential, a stop or writes
+/// that kept failing leave work in the outbox, which a script or timer must see.
+fn finished(report: &tiersync::PassReport) -> anyhow::Result<()> {
+    if !report.stopped.is_empty() {
+        return Err(Undelivered(format!(
+            "{} destination(s) stopped because their credential was refused (see STOPPED above); their writes wait in the outbox for a run with a working credential",
+            report.stopped.len()
+        ))
+        .into());
+    }
+    let left = report.undelivered();
+    if report.interrupted {
+        return Err(Undelivered(format!(
+            "stopped before the pass finished; {left} write(s) and event(s) wait in the outbox for the next run"
+        ))
+        .into());
+    }
+    if left > 0 {
+        return Err(Undelivered(format!(
+            "{left} write(s) and event(s) were not delivered (the warnings above say why); they wait in the outbox for the next pass"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn load(path: Option<PathBuf>) -> anyhow::Result<Settings> {

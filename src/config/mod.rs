@@ -52,6 +52,24 @@ pub struct Settings {
     pub clv: ClvSettings,
     pub tiers: TierSettings,
     pub storefront: StorefrontSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Coloured text on a terminal, plain text elsewhere (journald, a file, a pipe).
+    #[default]
+    Auto,
+    /// Plain text without colour codes, wherever stderr goes.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +371,12 @@ struct RawSettings {
     clv: RawClv,
     tiers: RawTiers,
     storefront: RawStorefront,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+struct RawLog {
+    format: String,
 }
 
 #[derive(Deserialize)]
@@ -490,6 +514,19 @@ impl RawSettings {
             clv: self.clv.validate()?,
             tiers: self.tiers.validate()?,
             storefront: self.storefront.validate()?,
+            log: LogSettings {
+                format: match self.log.format.trim() {
+                    "auto" => LogFormat::Auto,
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => {
+                        return Err(invalid(
+                            "log.format",
+                            format!("`{other}` is not a log format; expected \"auto\", \"text\" or \"json\""),
+                        ))
+                    }
+                },
+            },
         })
     }
 }

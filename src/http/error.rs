@@ -26,13 +26,18 @@ pub enum ApiError {
         status: u16,
         detail: String,
     },
-    /// Timeout, refused or dropped connection: back off and retry.
-    #[error("{endpoint}: request failed: {source}")]
+    /// Timeout, refused or dropped connection: back off and retry. The message carries every
+    /// cause (reqwest's own stops at "error sending request", leaving out the "connection
+    /// refused" or "dns error" the operator needs), so it is no `source` to print again.
+    #[error("{endpoint}: request failed: {}", causes(.error))]
     Transport {
         endpoint: &'static str,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
+    /// Not sent: tiersync was asked to stop while this request waited for a rate limiter.
+    /// The write stays pending; it is sent on the next run.
+    #[error("{endpoint}: not sent, tiersync is stopping")]
+    Stopped { endpoint: &'static str },
     /// Another 4xx (or a GraphQL error): the request itself is wrong for this input; retrying
     /// the same request cannot help.
     #[error("{endpoint}: refused (HTTP {status}): {detail}")]
@@ -60,6 +65,7 @@ impl ApiError {
                 | ApiError::Server { .. }
                 | ApiError::Transport { .. }
                 | ApiError::Malformed { .. }
+                | ApiError::Stopped { .. }
         )
     }
 
@@ -82,6 +88,22 @@ impl ApiError {
     }
 }
 
+/// An error and its causes, each said once: `error sending request for url (…): client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The first 300 characters of a body, for error messages.
 pub fn body_excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
@@ -90,4 +112,32 @@ pub fn body_excerpt(body: &[u8]) -> String {
         excerpt.push('…');
     }
     excerpt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .expect_err("nothing listens");
+        let message = ApiError::Transport {
+            endpoint: "test",
+            error,
+        }
+        .to_string();
+        assert!(
+            message.to_lowercase().contains("connection refused"),
+            "{message}"
+        );
+        assert_eq!(message.matches("127.0.0.1").count(), 1, "{message}");
+    }
 }

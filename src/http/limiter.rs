@@ -8,6 +8,10 @@
 //! fixed windows never sees more either. The refill is spread over the window plus a margin
 //! (5%, at most 200 ms) so that requests bunched up on the way (scheduling, the network)
 //! still arrive within the limit.
+//!
+//! A wait here can be long (a `Retry-After` pause, a minute window spent), so it ends as soon
+//! as tiersync is asked to stop: nothing is sent after the stop, and the caller records the
+//! write as still pending.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -15,6 +19,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub struct WindowLimiter {
     per_second: DefaultDirectRateLimiter,
@@ -37,16 +42,20 @@ impl WindowLimiter {
         }
     }
 
-    /// Waits until one more request fits every window; returns how long it waited.
-    pub async fn acquire(&self) -> Duration {
+    /// Waits until one more request fits every window; returns how long it waited, or `None`
+    /// when `stop` fired first (then the request must not be sent).
+    pub async fn acquire(&self, stop: &CancellationToken) -> Option<Duration> {
         let start = Instant::now();
         let paused = *self.paused_until.lock().expect("limiter lock");
-        if let Some(until) = paused {
-            tokio::time::sleep_until(until).await;
-        }
-        self.per_minute.until_ready().await;
-        self.per_second.until_ready().await;
-        start.elapsed()
+        stop.run_until_cancelled(async {
+            if let Some(until) = paused {
+                tokio::time::sleep_until(until).await;
+            }
+            self.per_minute.until_ready().await;
+            self.per_second.until_ready().await;
+        })
+        .await?;
+        Some(start.elapsed())
     }
 
     /// Holds every caller for `duration` (a server-given `Retry-After`).
@@ -136,7 +145,30 @@ mod tests {
     async fn pause_holds_callers_for_the_retry_after() {
         let limiter = WindowLimiter::new(75, 750);
         limiter.pause(Duration::from_secs(3));
-        let waited = limiter.acquire().await;
+        let waited = limiter.acquire(&CancellationToken::new()).await.unwrap();
         assert!(waited >= Duration::from_secs(3), "waited only {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_a_pause_at_once() {
+        let limiter = WindowLimiter::new(75, 750);
+        limiter.pause(Duration::from_secs(100));
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stopper.cancel();
+        });
+        let start = Instant::now();
+        assert_eq!(
+            limiter.acquire(&stop).await,
+            None,
+            "no request after a stop"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

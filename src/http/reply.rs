@@ -23,13 +23,13 @@ pub async fn send(
     let response = request
         .send()
         .await
-        .map_err(|source| ApiError::Transport { endpoint, source })?;
+        .map_err(|error| ApiError::Transport { endpoint, error })?;
     let status = response.status().as_u16();
     let retry_after = super::retry_after(response.headers());
     let body = response
         .bytes()
         .await
-        .map_err(|source| ApiError::Transport { endpoint, source })?;
+        .map_err(|error| ApiError::Transport { endpoint, error })?;
     Ok(Reply {
         status,
         retry_after,

@@ -65,6 +65,10 @@ pub struct Pipeline {
     /// they pass the check (scopes change only with a new app version; while one is missing
     /// they are read again each pass, so granting it needs no restart).
     scopes: std::sync::Mutex<Option<Vec<String>>>,
+    /// Shared by the clients: fired (for good) by the first cancelled pass or reconcile, it
+    /// ends every back-off, rate-limiter and cost-bucket wait at once, so a stop never waits
+    /// out a `Retry-After`. Requests already sent still get their answers.
+    stop: CancellationToken,
 }
 
 /// What the first half of a pass did: the sources read and the model applied.
@@ -105,10 +109,12 @@ impl LoyaltyRead {
 impl Pipeline {
     pub fn open(settings: Settings) -> Result<Pipeline, StoreError> {
         let store = Store::open_with_cache(&settings.store.path, settings.store.cache_mb)?;
+        let stop = CancellationToken::new();
         Ok(Pipeline {
-            shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default())),
-            klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default())),
-            loyalty: LoyaltyClient::new(&settings, Arc::new(ApiStats::default())),
+            shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
+            klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
+            loyalty: LoyaltyClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
+            stop,
             settings,
             store,
             dry_run: false,
@@ -141,6 +147,30 @@ impl Pipeline {
     /// A pass that evaluates the model as of `now` (windows, grace and lapse clocks, the daily
     /// recalculation). Tests use it to let days pass.
     pub async fn pass_at(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+    ) -> Result<PassReport, PassError> {
+        self.stopping_on(cancel, self.run_pass(cancel, now)).await
+    }
+
+    /// Runs `work` (a pass or a reconcile); once `cancel` fires, the clients stop waiting
+    /// (see [`Pipeline::stop`]) while `work` winds down and records what was done.
+    pub(super) async fn stopping_on<T>(
+        &self,
+        cancel: &CancellationToken,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            biased;
+            done = &mut work => return done,
+            () = cancel.cancelled() => self.stop.cancel(),
+        }
+        work.await
+    }
+
+    async fn run_pass(
         &self,
         cancel: &CancellationToken,
         now: DateTime<Utc>,
@@ -206,6 +236,7 @@ impl Pipeline {
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
             stopped: self.stopped_destinations(),
             partial_history_since: self.store.partial_history_since()?,
+            interrupted: cancel.is_cancelled(),
             elapsed: started.elapsed(),
         })
     }

@@ -237,6 +237,16 @@ impl Pipeline {
         repair: bool,
         now: DateTime<Utc>,
     ) -> Result<ReconcileReport, PassError> {
+        self.stopping_on(cancel, self.run_reconcile(cancel, repair, now))
+            .await
+    }
+
+    async fn run_reconcile(
+        &self,
+        cancel: &CancellationToken,
+        repair: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileReport, PassError> {
         // Every loyalty member is read (not only those changed since the cursor) and stored
         // before the evaluation, so the comparison below sees what the app shows now.
         let Refresh {

@@ -50,7 +50,19 @@ pub struct PassReport {
     /// Where the order history starts when the first backfill ran without `read_all_orders`
     /// (`shopify.accept_partial_history`): only orders from then on are known.
     pub partial_history_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// A stop (SIGTERM, SIGINT) arrived during the pass: it started nothing new after it.
+    pub interrupted: bool,
     pub elapsed: Duration,
+}
+
+impl PassReport {
+    /// Writes and events still waiting in an outbox after the pass (not those parked after a
+    /// refusal: they wait for `tiersync retry`).
+    pub fn undelivered(&self) -> usize {
+        self.klaviyo_outbox.pending
+            + self.storefront.as_ref().map_or(0, |(_, o)| o.pending)
+            + self.event_outbox.pending
+    }
 }
 
 impl fmt::Display for PassReport {
@@ -148,6 +160,12 @@ impl fmt::Display for PassReport {
         )?;
         for stopped in &self.stopped {
             writeln!(f, "  STOPPED              {stopped}")?;
+        }
+        if self.interrupted {
+            writeln!(
+                f,
+                "  INTERRUPTED          asked to stop: nothing new was started; what was not sent waits in the outbox"
+            )?;
         }
         let apis = [
             ("shopify", Some(&self.shopify_calls)),

@@ -154,7 +154,7 @@ async fn a_refused_token_is_replaced_once_and_the_request_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_one_token_fetch() {
     let env = env_with(Duration::from_secs(86_400), None).await;
-    let client = ShopifyClient::new(&env.settings, Default::default());
+    let client = ShopifyClient::new(&env.settings, Default::default(), Default::default());
     let all = || futures::future::join_all((0..8).map(|_| shop_timezone(&client)));
     assert!(all().await.iter().all(Result::is_ok));
     assert_eq!(
@@ -177,7 +177,7 @@ async fn a_token_is_renewed_before_it_expires() {
     let _clock = common::timing_sensitive().await; // sleeps to 0.25 s before the expiry
                                                    // 3 s tokens are renewed 0.3 s (a tenth) before they expire.
     let env = env_with(Duration::from_secs(3), None).await;
-    let client = ShopifyClient::new(&env.settings, Default::default());
+    let client = ShopifyClient::new(&env.settings, Default::default(), Default::default());
     shop_timezone(&client).await.expect("first request");
     tokio::time::sleep(Duration::from_millis(2_750)).await;
     shop_timezone(&client).await.expect("second request");

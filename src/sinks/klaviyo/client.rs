@@ -8,6 +8,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy, WindowLimiter};
@@ -110,6 +111,8 @@ pub struct KlaviyoClient {
     retry: RetryPolicy,
     pub(super) bulk_poll_interval: std::time::Duration,
     stats: Arc<ApiStats>,
+    /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
+    stop: CancellationToken,
 }
 
 #[derive(Deserialize)]
@@ -132,7 +135,11 @@ struct ErrorSource {
 }
 
 impl KlaviyoClient {
-    pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> KlaviyoClient {
+    pub fn new(
+        settings: &Settings,
+        stats: Arc<ApiStats>,
+        stop: CancellationToken,
+    ) -> KlaviyoClient {
         let k = &settings.klaviyo;
         KlaviyoClient {
             http: http::client(settings.sync.request_timeout),
@@ -145,6 +152,7 @@ impl KlaviyoClient {
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             bulk_poll_interval: k.bulk_poll_interval,
             stats,
+            stop,
         }
     }
 
@@ -165,7 +173,10 @@ impl KlaviyoClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<bytes::Bytes, ApiError> {
-        with_retry(&self.retry, &self.stats, || self.attempt(call, path, body)).await
+        with_retry(&self.retry, &self.stats, &self.stop, || {
+            self.attempt(call, path, body)
+        })
+        .await
     }
 
     async fn attempt(
@@ -179,7 +190,10 @@ impl KlaviyoClient {
             Limit::BulkJobs => &self.bulk_jobs,
             Limit::Events => &self.events,
         };
-        self.stats.waited(limiter.acquire().await);
+        let waited = limiter.acquire(&self.stop).await.ok_or(ApiError::Stopped {
+            endpoint: call.name,
+        })?;
+        self.stats.waited(waited);
         self.stats.request();
         let mut request = self
             .http

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{LoyaltyPlatform, Settings};
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy, WindowLimiter};
@@ -29,11 +30,17 @@ pub struct LoyaltyClient {
     limiter: WindowLimiter,
     retry: RetryPolicy,
     stats: Arc<ApiStats>,
+    /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
+    stop: CancellationToken,
 }
 
 impl LoyaltyClient {
     /// `None` when no loyalty app is configured.
-    pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> Option<LoyaltyClient> {
+    pub fn new(
+        settings: &Settings,
+        stats: Arc<ApiStats>,
+        stop: CancellationToken,
+    ) -> Option<LoyaltyClient> {
         let loyalty = &settings.loyalty;
         if loyalty.platform == LoyaltyPlatform::None {
             return None;
@@ -48,6 +55,7 @@ impl LoyaltyClient {
             limiter: WindowLimiter::new(per_second, per_second * 60),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
+            stop,
         })
     }
 
@@ -78,8 +86,13 @@ impl LoyaltyClient {
         query: &[(&str, &str)],
     ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base_url);
-        let body = with_retry(&self.retry, &self.stats, || async {
-            self.stats.waited(self.limiter.acquire().await);
+        let body = with_retry(&self.retry, &self.stats, &self.stop, || async {
+            let waited = self
+                .limiter
+                .acquire(&self.stop)
+                .await
+                .ok_or(ApiError::Stopped { endpoint })?;
+            self.stats.waited(waited);
             self.stats.request();
             let request = self
                 .http

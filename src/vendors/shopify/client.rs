@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::auth::{Credential, Token};
 use super::cost_bucket::{CostBucket, ThrottleStatus};
@@ -23,6 +24,8 @@ pub struct ShopifyClient {
     bucket: CostBucket,
     retry: RetryPolicy,
     stats: Arc<ApiStats>,
+    /// Fired when tiersync is asked to stop: cost-bucket and back-off waits end at once.
+    stop: CancellationToken,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,11 @@ struct Cost {
 }
 
 impl ShopifyClient {
-    pub fn new(settings: &Settings, stats: Arc<ApiStats>) -> ShopifyClient {
+    pub fn new(
+        settings: &Settings,
+        stats: Arc<ApiStats>,
+        stop: CancellationToken,
+    ) -> ShopifyClient {
         let shopify = &settings.shopify;
         let http = http::client(settings.sync.request_timeout);
         ShopifyClient {
@@ -69,6 +76,7 @@ impl ShopifyClient {
             bucket: CostBucket::new(),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
+            stop,
         }
     }
 
@@ -86,7 +94,7 @@ impl ShopifyClient {
         cost: f64,
     ) -> Result<T, ApiError> {
         let body = json!({ "query": query, "variables": variables });
-        with_retry(&self.retry, &self.stats, || {
+        with_retry(&self.retry, &self.stats, &self.stop, || {
             self.attempt(endpoint, &body, cost)
         })
         .await
@@ -97,7 +105,9 @@ impl ShopifyClient {
     /// is deliberately not sent. A large result takes minutes, so the download as a whole
     /// has no time limit; it fails when no data arrives for `read_timeout`. Any transfer
     /// failure starts the download over from the first line (see [`BulkSink`]), up to
-    /// `sync.max_retry_time`; the sink's own failure ends it at once.
+    /// `sync.max_retry_time`; the sink's own failure ends it at once. A stop ends it too
+    /// (`ApiError::Stopped`): minutes of download must not hold up a shutdown, and the lines
+    /// stored so far are stored again, unchanged, when the next run starts it over.
     pub async fn download<T, S>(
         &self,
         url: &str,
@@ -111,12 +121,17 @@ impl ShopifyClient {
         let http = http::streaming_client(read_timeout);
         // Each attempt needs the sink; attempts never overlap, so the lock is never contended.
         let sink = tokio::sync::Mutex::new(sink);
-        let outcome = with_retry(&self.retry, &self.stats, || {
+        let outcome = with_retry(&self.retry, &self.stats, &self.stop, || {
             let (http, sink) = (&http, &sink);
             async move {
                 self.stats.request();
                 let mut sink = sink.lock().await;
-                jsonl::stream(http, url, &mut **sink).await
+                self.stop
+                    .run_until_cancelled(jsonl::stream(http, url, &mut **sink))
+                    .await
+                    .ok_or(ApiError::Stopped {
+                        endpoint: jsonl::ENDPOINT,
+                    })?
             }
         })
         .await?;
@@ -129,7 +144,12 @@ impl ShopifyClient {
         body: &Value,
         cost: f64,
     ) -> Result<T, ApiError> {
-        self.stats.waited(self.bucket.reserve(cost).await);
+        let waited = self
+            .bucket
+            .reserve(cost, &self.stop)
+            .await
+            .ok_or(ApiError::Stopped { endpoint })?;
+        self.stats.waited(waited);
         let token = self.credential.token().await?;
         let mut result = self.post(endpoint, body, &token).await;
         // A granted token refused before its time: one new token, one more try.

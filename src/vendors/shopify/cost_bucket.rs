@@ -4,12 +4,13 @@
 //! No crate models Shopify's calculated-cost limit, so this is hand-written: the bucket's
 //! size, level and restore rate come from the `throttleStatus` of every response; between
 //! responses the level refills at the restore rate. Before a query we wait until the level
-//! covers the query's cost, then reserve it.
+//! covers the query's cost, then reserve it; a stop ends that wait at once.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// The `throttleStatus` Shopify returns in `extensions.cost`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
@@ -47,8 +48,9 @@ impl CostBucket {
         }
     }
 
-    /// Waits until `cost` points are available, reserves them, and returns the wait.
-    pub async fn reserve(&self, cost: f64) -> Duration {
+    /// Waits until `cost` points are available, reserves them, and returns the wait; `None`
+    /// (nothing reserved) when `stop` fired first.
+    pub async fn reserve(&self, cost: f64, stop: &CancellationToken) -> Option<Duration> {
         let start = Instant::now();
         loop {
             let wait = {
@@ -67,8 +69,8 @@ impl CostBucket {
                 }
             };
             match wait {
-                None => return start.elapsed(),
-                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Some(start.elapsed()),
+                Some(wait) => stop.run_until_cancelled(tokio::time::sleep(wait)).await?,
             }
         }
     }
@@ -106,16 +108,44 @@ mod tests {
             currently_available: 100.0,
             restore_rate: 50.0,
         });
-        let waited = bucket.reserve(602.0).await;
+        let never = CancellationToken::new();
+        let waited = bucket.reserve(602.0, &never).await.unwrap();
         // 502 points missing at 50 points/s is a little over 10 s.
         assert!(waited >= Duration::from_secs(10), "waited {waited:?}");
         assert!(waited < Duration::from_secs(11), "waited {waited:?}");
-        assert_eq!(bucket.reserve(0.0).await, Duration::ZERO);
+        assert_eq!(bucket.reserve(0.0, &never).await, Some(Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_affordable_query_does_not_wait() {
         let bucket = CostBucket::new();
-        assert_eq!(bucket.reserve(802.0).await, Duration::ZERO);
+        let never = CancellationToken::new();
+        assert_eq!(bucket.reserve(802.0, &never).await, Some(Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_the_wait_and_reserves_nothing() {
+        let bucket = CostBucket::new();
+        bucket.observe(ThrottleStatus {
+            maximum_available: 1000.0,
+            currently_available: 0.0,
+            restore_rate: 50.0,
+        });
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stopper.cancel();
+        });
+        let start = Instant::now();
+        assert_eq!(bucket.reserve(1000.0, &stop).await, None);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        // Nothing was taken: the refill since is all there.
+        let level = bucket.level.lock().unwrap().available_at(Instant::now());
+        assert!((level - 50.0).abs() < 1.0, "{level}");
     }
 }

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::{self, body_excerpt, ApiError, Reply};
 
-const ENDPOINT: &str = "shopify bulk result download";
+pub(super) const ENDPOINT: &str = "shopify bulk result download";
 /// What a 401/403 from the download points at.
 const CREDENTIAL: &str = "shopify.access_token";
 
@@ -108,9 +108,9 @@ where
     T: DeserializeOwned,
     S: BulkSink<T>,
 {
-    let transport = |source| ApiError::Transport {
+    let transport = |error| ApiError::Transport {
         endpoint: ENDPOINT,
-        source,
+        error,
     };
     let mut response = client.get(url).send().await.map_err(transport)?;
     let status = response.status().as_u16();
