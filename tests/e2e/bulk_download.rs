@@ -41,7 +41,7 @@ async fn env_at(pace: DownloadPace) -> common::TestEnv {
     // (seconds in a debug build), and meanwhile a test on one thread, client and fake alike,
     // stands still; a test on another thread that asks for it waits too. Pay for it before the
     // timeouts shrink, so that only the paced download races them.
-    let client = ShopifyClient::new(&env.settings, Default::default());
+    let client = ShopifyClient::new(&env.settings, Default::default(), Default::default());
     shop_timezone(&client)
         .await
         .expect("the fake Shopify answers");

@@ -20,5 +20,6 @@ mod failures;
 mod loyalty;
 mod net_spend;
 mod rate;
+mod service;
 mod sync_spine;
 mod tier_model;

@@ -3,12 +3,10 @@
 //! terminal carry no colour codes (or are JSON), and the systemd units pass
 //! `systemd-analyze security`.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{hand_built_store, order, spawn, TestEnv, ALICE};
+use crate::common::{self, hand_built_store, order, spawn, TestEnv, ALICE};
 use tiersync_mocks::faults::FaultKind;
 
 /// The bound on a stop during back-off: the daemon has nothing to wait for but the requests
@@ -44,6 +42,7 @@ fn profile_writes_by_email(env: &TestEnv) -> HashMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_retry_after_stops_within_seconds_and_loses_nothing() {
+    let _clock = common::timing_sensitive().await; // the stop is timed
     let (data, _) = hand_built_store();
     let env = spawn(data).await;
     // The first sync (it triggers no flows), then two customers reach a level: each needs a
