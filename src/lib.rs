@@ -12,7 +12,8 @@
 //!   metafields — behind limiters shaped like each API's limits, and their read-back.
 //! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
-//!   calibrate).
+//!   calibrate). The demo's fake servers come from `tiersync-mocks` with the `demo` feature,
+//!   on by default and left out of the production build.
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
