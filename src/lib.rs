@@ -17,7 +17,8 @@
 //!   its credential, the cost bucket, bulk operations, every GraphQL document).
 //! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
-//!   calibrate).
+//!   calibrate). The demo's fake servers come from `tiersync-mocks` with the `demo` feature,
+//!   on by default and left out of the production build.
 //!
 //! Imports run `ops → sync → sinks → sources → store → model`, with `vendors`, `config` and
 //! `http` below the modules that use them; a unit test (`layering.rs`) keeps it so.

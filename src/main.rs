@@ -25,7 +25,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon against fake Shopify and Klaviyo servers started in-process, with a
-    /// generated store, and print what two passes did.
+    /// generated store, and print what two passes did. Only in builds with the `demo` feature
+    /// (the default); the production build (`--no-default-features`) has no fake servers.
     Demo {
         /// Customers in the generated store.
         #[arg(long, default_value_t = 10_000)]
@@ -139,7 +140,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             store,
         } => {
             tiersync::telemetry::init("warn", Default::default());
-            tiersync::ops::demo::run(tiersync::ops::demo::DemoOptions {
+            tiersync::ops::demo::run(tiersync::ops::DemoOptions {
                 customers,
                 seed,
                 store,

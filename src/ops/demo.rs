@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{LoyaltyPlatform, Settings, ShopifyAuth};
 use crate::ops::explain::explain;
+use crate::ops::DemoOptions;
 use crate::sync::Pipeline;
 
 /// Edits what a merchant's staff might edit by hand: a Gold customer retagged Platinum in
@@ -52,13 +53,6 @@ fn inject_drift(servers: &MockServers, store: &crate::store::Store) -> anyhow::R
 
 /// The demo's own configuration (tier levels and pacing), embedded in the binary.
 pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
-
-pub struct DemoOptions {
-    pub customers: usize,
-    pub seed: u64,
-    /// Keep the checkpoint store here (a new directory) instead of a temporary one.
-    pub store: Option<std::path::PathBuf>,
-}
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     // A Shopify Plus shop (1,000 query points/s): the first sync tags and writes metafields
