@@ -7,12 +7,11 @@
 /// One page of orders updated since a time, oldest update first.
 /// Cost: 2 + first × 10 (order, customer, and four money bags of one money each) points.
 ///
-/// The four totals are what net spend is computed from (see `orders::net_spend`): the current
-/// total, the totals before refunds (at checkout and after edits), and every refund.
-pub const ORDERS_PAGE: &str = r#"query TiersyncOrdersPage($first: Int!, $after: String, $query: String) {
-  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
+/// The order fields both reads select, written once so the page and the bulk read cannot
+/// drift apart.
+macro_rules! order_fields {
+    () => {
+        "
       id
       email
       createdAt
@@ -24,30 +23,35 @@ pub const ORDERS_PAGE: &str = r#"query TiersyncOrdersPage($first: Int!, $after: 
       originalTotalPriceSet { shopMoney { amount } }
       totalPriceSet { shopMoney { amount } }
       totalRefundedSet { shopMoney { amount } }
-    }
+    "
+    };
+}
+
+/// The four totals are what net spend is computed from (see `orders::net_spend`): the current
+/// total, the totals before refunds (at checkout and after edits), and every refund.
+pub const ORDERS_PAGE: &str = concat!(
+    "query TiersyncOrdersPage($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {",
+    order_fields!(),
+    "}
   }
-}"#;
+}"
+);
 
 /// The bulk-operation form of the orders read (no page size: bulk reads everything).
-pub const ORDERS_BULK: &str = r#"{
+pub const ORDERS_BULK: &str = concat!(
+    r#"{
   orders(query: "updated_at:<='{until}'") {
     edges {
-      node {
-        id
-        email
-        createdAt
-        updatedAt
-        cancelledAt
-        test
-        customer { id }
-        currentTotalPriceSet { shopMoney { amount currencyCode } }
-        originalTotalPriceSet { shopMoney { amount } }
-        totalPriceSet { shopMoney { amount } }
-        totalRefundedSet { shopMoney { amount } }
-      }
+      node {"#,
+    order_fields!(),
+    "}
     }
   }
-}"#;
+}"
+);
 
 /// Starts a bulk operation.
 pub const BULK_RUN: &str = r#"mutation TiersyncBulkRun($query: String!) {
