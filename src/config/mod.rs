@@ -44,19 +44,33 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
 /// Validated settings for one store.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `[shopify]`: the Admin API that orders, the shop's time zone and the app's scopes are
+    /// read from, and that the storefront destination writes through.
     pub shopify: ShopifySettings,
+    /// `[klaviyo]`: the profile, bulk-import and event endpoints the tier is written to, with
+    /// their rate limits and the metric names flows trigger on.
     pub klaviyo: KlaviyoSettings,
+    /// `[store]`: where the checkpoint store lives and how much memory its cache may take.
     pub store: StoreSettings,
+    /// `[loyalty]`: the loyalty app whose points feed the blended CLV and whose tiers are
+    /// compared with tiersync's (or followed, with `authority = "loyalty"`).
     pub loyalty: LoyaltySettings,
+    /// `[sync]`: the daemon's schedule (passes, daily recalculation, reconcile) and every vendor
+    /// client's request timeout and retry budget.
     pub sync: SyncSettings,
+    /// `[clv]`: how the blended CLV is computed, which `min_clv` and percentile ranks use.
     pub clv: ClvSettings,
+    /// `[tiers]`: the levels, how they are placed, and the clocks of the state machine.
     pub tiers: TierSettings,
+    /// `[storefront]`: whether and how the tier is written to Shopify customers.
     pub storefront: StorefrontSettings,
+    /// `[log]`: how log lines look (the level comes from `RUST_LOG`).
     pub log: LogSettings,
 }
 
 #[derive(Debug, Clone)]
 pub struct LogSettings {
+    /// `log.format`: read once by `main` when it installs the tracing subscriber.
     pub format: LogFormat,
 }
 
@@ -74,17 +88,28 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct ShopifySettings {
+    /// The myshopify subdomain (`acme` for acme.myshopify.com); the default `base_url` is
+    /// built from it.
     pub shop: String,
     /// Origin without a trailing slash, e.g. `https://acme.myshopify.com`.
     pub base_url: String,
+    /// Admin API version (`YYYY-MM`), part of every GraphQL URL
+    /// (`/admin/api/{version}/graphql.json`); Shopify supports each for at least 12 months.
     pub api_version: String,
     /// How tiersync authenticates to the Admin API.
     pub auth: ShopifyAuth,
     /// Run even though the app lacks `read_all_orders`, on the last 60 days of orders only.
     pub accept_partial_history: bool,
+    /// Orders per page when orders are read by pages (at most 99: at 10 cost points an order, a
+    /// bigger page would pass Shopify's 1,000-point limit on one query).
     pub page_size: u32,
+    /// How far behind the stored cursor each incremental read starts again, to catch late
+    /// `updated_at` changes (refunds arrive late); the loyalty members' cursor uses it too.
     pub overlap: Duration,
+    /// How a first run with no orders cursor reads the history: one bulk operation, or pages.
     pub backfill: Backfill,
+    /// How often a running bulk operation's status is polled (the backfill and the storefront
+    /// read-back).
     pub bulk_poll_interval: Duration,
     /// The longest wait for the next bytes of a bulk result download (which as a whole has no
     /// time limit).
@@ -159,10 +184,19 @@ pub struct MetricNames {
 /// The loyalty app, if any.
 #[derive(Debug, Clone)]
 pub struct LoyaltySettings {
+    /// Which app, if any: picks the client's endpoints and JSON; `None` means no loyalty client,
+    /// no points in the blend and no tier comparison.
     pub platform: LoyaltyPlatform,
+    /// API origin with its version path (`https://api.smile.io/v1`); the platform's own when the
+    /// file leaves it empty, and empty when no platform is set.
     pub base_url: String,
+    /// The Bearer key for the app's API; never logged.
     pub api_key: SecretString,
+    /// The client's rate limit: the platform's published one (Smile 10, LoyaltyLion 20) unless
+    /// the file sets it lower to share the key.
     pub requests_per_second: u32,
+    /// Whose tier is propagated: tiersync's computed level, or the loyalty app's tier (the
+    /// evaluation then places customers by it). Reconcile's advice on disagreements follows it.
     pub authority: Authority,
     /// Loyalty-app tier name → tiersync level name.
     pub tier_names: std::collections::BTreeMap<String, String>,
@@ -184,6 +218,8 @@ pub enum Authority {
 
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
+    /// Directory of the sled checkpoint store (the order map lives inside it). Keep it on
+    /// persistent local disk: without it the next run backfills every order again.
     pub path: PathBuf,
     /// sled's page cache, MiB.
     pub cache_mb: u64,
@@ -191,8 +227,13 @@ pub struct StoreSettings {
 
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// Time between two passes of `tiersync run`.
     pub poll_interval: Duration,
+    /// Timeout of one HTTP request to any vendor, except a bulk result download: that has no
+    /// overall limit, and `shopify.bulk_read_timeout` bounds its silences instead.
     pub request_timeout: Duration,
+    /// How long one request keeps retrying 429s, 5xx and timeouts before giving up; a write
+    /// that gives up stays in the outbox for the next pass.
     pub max_retry_time: Duration,
     /// Shop-local time of the daily recalculation.
     pub recalc_at: chrono::NaiveTime,
@@ -204,9 +245,13 @@ pub struct SyncSettings {
 /// The storefront destination: Shopify customer tags and metafields.
 #[derive(Debug, Clone)]
 pub struct StorefrontSettings {
+    /// Write the tier to Shopify customers. Off, nothing is planned, sent or read back for the
+    /// storefront, and the app needs no `write_customers` scope.
     pub enabled: bool,
     /// The one tag tiersync keeps per VIP is this prefix + the level in lower case.
     pub tag_prefix: String,
+    /// Namespace of the `vip_tier`, `vip_state`, `vip_peak_tier` and `clv_blended` metafields
+    /// tiersync writes and reads back.
     pub metafield_namespace: String,
     /// Customers written per GraphQL document.
     pub customers_per_call: usize,
@@ -233,18 +278,30 @@ impl StorefrontSettings {
 /// The blended CLV and its predictive part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClvSettings {
+    /// Months of future purchases the predicted CLV counts (1–120).
     pub horizon_months: u32,
+    /// Rate per month that future value is discounted by (0.01 is 1%), as in `lifetimes`.
     pub monthly_discount: f64,
+    /// Fewest customers with orders for the fit to be trusted; below it the predicted part is 0
+    /// and `explain` says why.
     pub min_customers: usize,
+    /// Fewest days of order history (from the earliest first purchase to the recalculation) for
+    /// the fit to be trusted; below it the predicted part is 0.
     pub min_history_days: u32,
+    /// Shop-currency value of one loyalty point: what a points balance adds to the blend.
     pub point_value: Decimal,
+    /// How much each part counts in the blended CLV.
     pub weights: ClvWeights,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClvWeights {
+    /// Multiplies lifetime net spend (1 by default: real money counts in full).
     pub historic: Decimal,
+    /// Multiplies the predicted CLV (0.5 by default: an estimate, so tiers stay anchored on
+    /// real spend).
     pub predicted: Decimal,
+    /// Multiplies the points balance's value (`point_value` × points).
     pub loyalty: Decimal,
 }
 
@@ -259,9 +316,17 @@ pub enum TierMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TierSettings {
+    /// Whether levels are reached by fixed thresholds or by share of customers ranked by
+    /// blended CLV (the cutoffs recomputed at each daily recalculation).
     pub mode: TierMode,
+    /// Days back from now within which orders and net spend count toward `min_spend` and
+    /// `min_orders`.
     pub window_days: u32,
+    /// Days in a row a customer may qualify below the level held before being demoted
+    /// (0 demotes at once).
     pub grace_days: u32,
+    /// Days without a counted order after which a customer with a level is lapsed: the level
+    /// is kept for win-back flows, the perks are off.
     pub lapse_after_days: u32,
     /// Lowest level first.
     pub levels: Vec<Level>,
@@ -276,6 +341,8 @@ impl TierSettings {
 /// One VIP level: reached by any of its thresholds ("big spender OR frequent buyer").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
+    /// What destinations show (`vip_tier`, the tag's suffix in lower case, the events' tiers)
+    /// and what `loyalty.tier_names` maps to; unique, and `"None"` is reserved for no level.
     pub name: String,
     /// Blended CLV at least this.
     pub min_clv: Option<Decimal>,

@@ -10,8 +10,12 @@ use super::ApiError;
 
 /// A response read to the end.
 pub struct Reply {
+    /// The HTTP status, which [`Reply::into_body`] turns into the body or a typed error.
     pub status: u16,
+    /// The `Retry-After` header, if any: on a 429 it is how long the retry waits.
     pub retry_after: Option<Duration>,
+    /// The whole body: the payload of a 2xx, otherwise the vendor's words for the error's
+    /// `detail`.
     pub body: Bytes,
 }
 

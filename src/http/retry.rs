@@ -14,7 +14,9 @@ use super::{ApiError, ApiStats};
 /// How long and how fast to retry one request.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// The first back-off; each next one doubles (with ±50% jitter).
     pub initial: Duration,
+    /// The longest single back-off, however many attempts failed.
     pub max_interval: Duration,
     /// Give up (the write stays in the outbox) after this long.
     pub max_elapsed: Duration,

@@ -24,6 +24,7 @@ pub struct ApiStatsSnapshot {
     pub retries: u64,
     /// Times a request waited for the limiter or a server-given delay.
     pub waits: u64,
+    /// Total time those waits took, for the pass report's per-vendor line.
     pub waited: Duration,
 }
 

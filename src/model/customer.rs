@@ -26,7 +26,7 @@ pub struct Inputs {
     pub blended: Decimal,
     /// Net spend within `tiers.window_days`, for the window rules of each level.
     pub window_net: Decimal,
-    /// Counted orders within the window, for `min_orders_in_window`.
+    /// Counted orders within the window, which `min_orders` compares against.
     pub window_orders: u32,
     /// Counted orders ever; Klaviyo's `orders_count`.
     pub lifetime_orders: u32,

@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 /// customer is one prefix scan.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OrderFacts {
+    /// When the order was placed: whether it falls in the tier window, and (as a shop-local
+    /// day) which purchase day it belongs to.
     pub created_at: DateTime<Utc>,
+    /// What it adds to net spend, in the shop currency: its total less refunds, or zero when it
+    /// does not count.
     pub net: Decimal,
+    /// False for cancelled and test orders, which add no money, no order and no purchase day.
     pub counts: bool,
 }
 
@@ -21,11 +26,17 @@ pub struct OrderFacts {
 pub struct History {
     /// Net spend after refunds; cancelled and test orders count neither money nor orders.
     pub lifetime_net: Decimal,
+    /// Counted orders ever: the RFM frequency, and Klaviyo's `orders_count`.
     pub lifetime_orders: u32,
     /// The same, for orders placed within the tier window.
     pub window_net: Decimal,
+    /// Counted orders within the window, which `min_orders` compares against.
     pub window_orders: u32,
+    /// Shop-local day of the first counted order: the customer's age (`T`) and recency (`t_x`)
+    /// for the CLV model are measured from it.
     pub first_day: Option<NaiveDate>,
+    /// Shop-local day of the last counted order: the lapse clock and the RFM recency run from
+    /// it; `None` for a customer without counted orders.
     pub last_day: Option<NaiveDate>,
     /// Distinct days with a counted order (same-day orders are one purchase, as in the CLV
     /// literature).

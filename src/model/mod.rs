@@ -1,7 +1,7 @@
 //! The model: pure functions from a customer's facts to their tier. No I/O here, so every
 //! rule can be tested directly.
 //!
-//! - [`history`]: orders → lifetime/window sums and the purchase-day summary.
+//! - [`history`](mod@history): orders → lifetime/window sums and the purchase-day summary.
 //! - [`predict`]: the BG/NBD + Gamma-Gamma predicted CLV ([`clv`] holds the statistics).
 //! - [`segments`]: RFM scores and segments against the day's quintiles.
 //! - [`population`]: what the daily recalculation derives from all customers.

@@ -15,7 +15,11 @@ use crate::config::{ClvSettings, TierMode, TierSettings};
 pub struct Population {
     /// Shop-local day of the recalculation.
     pub as_of: NaiveDate,
+    /// The day's fitted CLV model, or why there is none: every evaluation until the next
+    /// recalculation predicts with it, and `explain` shows it.
     pub clv: ClvModel,
+    /// The day's RFM quintile breakpoints that every customer is scored against; `None` when
+    /// no customer has orders (then nobody gets a segment).
     pub rfm: Option<RfmBreaks>,
     /// Percentile mode: the lowest blended CLV in each level's share (lowest level first);
     /// `None` where no customer falls in the share. Empty in fixed mode.

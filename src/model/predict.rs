@@ -33,18 +33,26 @@ pub enum ClvModel {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedModel {
+    /// Shop-local day of the recalculation that fitted it, shown by `explain`.
     pub fitted_on: NaiveDate,
     /// BG/NBD r, alpha (days), a, b.
     pub bgnbd: [f64; 4],
+    /// The BG/NBD fit's log-likelihood at its optimum: logged at the recalculation and shown by
+    /// `explain`, to compare one day's fit with another's.
     pub bgnbd_log_likelihood: f64,
     /// Gamma-Gamma p, q, v.
     pub gamma_gamma: [f64; 3],
+    /// The Gamma-Gamma fit's log-likelihood at its optimum, kept in the stored model for
+    /// diagnosis (no command prints it yet).
     pub gamma_gamma_log_likelihood: f64,
     /// Customers with orders the BG/NBD fit used.
     pub customers: usize,
     /// Repeat buyers the Gamma-Gamma fit used.
     pub repeat_buyers: usize,
+    /// `clv.horizon_months` at the fit: predictions until the next recalculation use the
+    /// horizon the model was fitted with, even if the setting changes meanwhile.
     pub horizon_months: u32,
+    /// `clv.monthly_discount` at the fit, kept for the same reason as `horizon_months`.
     pub monthly_discount: f64,
 }
 

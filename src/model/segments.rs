@@ -26,9 +26,13 @@ pub struct RfmBreaks {
 /// One customer's scores and segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfm {
+    /// Recency score, 1–5 (higher: ordered more recently); with `f` and `m`, shown by `explain`.
     pub r: u8,
+    /// Frequency score, 1–5 (higher: more counted orders).
     pub f: u8,
+    /// Monetary score, 1–5 (higher: more lifetime net spend).
     pub m: u8,
+    /// The R × FM grid's segment; its name is what Klaviyo profiles carry as `rfm_segment`.
     pub segment: Segment,
 }
 

@@ -51,7 +51,11 @@ impl VipState {
 /// A customer's standing, as stored between evaluations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierState {
+    /// The level held (a configured name; `None`: no level). During grace it is above what the
+    /// customer qualifies for, and it is kept while lapsed. Destinations show it as `vip_tier`.
     pub level: Option<String>,
+    /// Active, grace, lapsed or none: the `vip_state` destinations show, and which rules the
+    /// next step applies.
     pub state: VipState,
     /// Day the current level (or no level) began.
     pub since: NaiveDate,
@@ -133,11 +137,19 @@ pub enum TransitionKind {
 /// One recorded change of standing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
+    /// Shop-local day of the evaluation that made the change; part of the Klaviyo event's
+    /// `unique_id`, so a re-sent event is recorded once.
     pub on: NaiveDate,
+    /// Which rule fired: it picks the Klaviyo metric (grace changes send none).
     pub kind: TransitionKind,
+    /// The level held before (`None`: no level); the event's `from_tier`.
     pub from_level: Option<String>,
+    /// The level held after; the event's `to_tier`. A pass counts a level change where it
+    /// differs from `from_level`.
     pub to_level: Option<String>,
+    /// The state before, sent with the event and shown in `explain`'s transitions.
     pub from_state: VipState,
+    /// The state after, sent with the event and shown in `explain`'s transitions.
     pub to_state: VipState,
 }
 

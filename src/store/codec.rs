@@ -103,7 +103,12 @@ const CUSTOMER_GID_PREFIX: &str = "gid://shopify/Customer/";
 /// What the store remembers of an order it has seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct SeenOrder {
+    /// The customer GID the order was stored under (`None`: a guest checkout). When a later
+    /// read names another customer, the order's facts leave this one's index and this one is
+    /// re-evaluated.
     pub customer_id: Option<String>,
+    /// `OrderRecord::fingerprint` when stored: an order seen again with the same fingerprint and
+    /// customer changes nothing.
     pub fingerprint: u64,
 }
 

@@ -44,6 +44,8 @@ pub(super) struct OrderMap {
 /// The map database while it is open.
 pub(super) struct Opened {
     _db: sled::Db,
+    /// The map's one tree, keyed and valued like the main store's `orders` overlay: read when
+    /// the overlay has no entry for an order, written by [`OrderMap::settle`].
     pub orders: Tree,
 }
 

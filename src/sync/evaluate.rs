@@ -26,6 +26,7 @@ const BATCH: usize = 4_096;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EvaluationReport {
+    /// Customers evaluated: those whose facts changed, or everyone at the daily recalculation.
     pub evaluated: usize,
     /// True when this was the daily recalculation (model refitted, everyone re-evaluated).
     pub recalculated: bool,

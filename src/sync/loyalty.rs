@@ -22,7 +22,7 @@ pub struct LoyaltyDisagreements {
     pub members: usize,
     /// Members whose app tier is not the level tiersync holds.
     pub count: usize,
-    /// The first [`NAMED`]: `email: loyalty app X, tiersync Y`.
+    /// The first `NAMED` (ten), as `email: loyalty app X, tiersync Y`.
     pub examples: Vec<String>,
 }
 

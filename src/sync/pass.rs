@@ -52,10 +52,15 @@ impl PassError {
 }
 
 pub struct Pipeline {
+    /// The validated configuration every step reads.
     pub(super) settings: Settings,
+    /// The checkpoint store: cursors, orders, tier state, the outbox and acknowledgements.
     pub(super) store: Store,
+    /// The Admin API client: orders, scopes and time zone in; storefront writes and read-back.
     pub(super) shopify: ShopifyClient,
+    /// The Klaviyo client: profile writes, events, and the profiles' read-back.
     pub(super) klaviyo: KlaviyoClient,
+    /// The loyalty app's client; `None` when `loyalty.platform` is `none`.
     pub(super) loyalty: Option<LoyaltyClient>,
     /// Plan but send nothing to destinations (`--dry-run`).
     pub(super) dry_run: bool,
@@ -73,9 +78,11 @@ pub struct Pipeline {
 
 /// What the first half of a pass did: the sources read and the model applied.
 pub(super) struct Refresh {
+    /// What reading Shopify orders did: read, changed, skipped, and whether it was the backfill.
     pub ingest: crate::sources::shopify::IngestReport,
     /// `None` without a loyalty app.
     pub loyalty: Option<LoyaltyRead>,
+    /// What evaluating the dirty customers (everyone, at the daily recalculation) did.
     pub evaluation: super::EvaluationReport,
 }
 

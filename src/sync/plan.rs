@@ -10,7 +10,11 @@ use crate::store::{Acknowledged, CustomerRecord, OutboxChange, OutboxEntry, Stor
 
 /// What one destination acknowledged and has pending for a customer.
 pub(super) struct Held<'a, S> {
+    /// The last state the destination confirmed, with its version; `None` if it never confirmed
+    /// one. Nothing is sent when it already shows the desired state at the current version.
     pub(super) acknowledged: Option<&'a Acknowledged<S>>,
+    /// The write already in the outbox, if any: kept when it carries the desired state (a parked
+    /// one stays parked), replaced when it does not, dropped when nothing needs sending.
     pub(super) pending: Option<&'a OutboxEntry<S>>,
 }
 

@@ -48,10 +48,17 @@ impl DriftKind {
 /// What reconcile found at one destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drift {
+    /// Customers compared at this destination (at the storefront, only those Shopify still has).
     pub checked: usize,
+    /// Customers showing the desired state, or showing nothing where nothing is desired.
     pub consistent: usize,
+    /// Customers the destination shows nothing for while a state is desired.
     pub missing: usize,
+    /// Customers still showing tiersync's last acknowledged write while a newer state is
+    /// desired: the pending write will fix them.
     pub stale: usize,
+    /// Customers showing what tiersync neither wants nor last wrote: a hand edit, another app,
+    /// or a write lost after its acknowledgement.
     pub foreign: usize,
     /// Customers the destination does not know (deleted there); not repaired.
     pub gone: usize,
@@ -59,6 +66,7 @@ pub struct Drift {
     pub adopted: usize,
     /// Repairs put in the outbox.
     pub enqueued: usize,
+    /// The first ten drifted customers as `who: kind: detail`, printed under the counts.
     pub examples: Vec<String>,
 }
 
@@ -85,17 +93,28 @@ impl Drift {
 pub struct LoyaltyDrift {
     /// Members read from the app.
     pub members: usize,
+    /// Members whose app tier is not the level tiersync holds, the first few named.
     pub differing: LoyaltyDisagreements,
+    /// `loyalty.authority` as written (`tiersync` or `loyalty`): it picks the advice printed
+    /// with the disagreements.
     pub authority: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
+    /// Orders read while refreshing the desired state before the comparison.
     pub orders_read: usize,
+    /// Customers in the store: those compared at each destination.
     pub customers: usize,
+    /// What reading every Klaviyo profile back found; its total counts toward `drift()`.
     pub klaviyo: Drift,
+    /// What reading Shopify customers back found; `None` when the storefront destination is off.
     pub storefront: Option<Drift>,
+    /// The loyalty app's tiers against tiersync's; `None` without a loyalty app or when reading
+    /// it failed. Reported only: neither app's API can set a tier.
     pub loyalty: Option<LoyaltyDrift>,
+    /// Whether the fixes were enqueued and consistent customers' acknowledgements brought up to
+    /// date (`--repair`, or the daemon's scheduled reconcile); without it drift is only reported.
     pub repair: bool,
     /// What delivering the repairs did (`None`: not delivered — no `--repair`, or dry run).
     pub delivered: Option<(DeliveryReport, DeliveryReport)>,

@@ -20,6 +20,7 @@ const MUTATION_COST: f64 = 10.0;
 /// What one customer's write sends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerWrite {
+    /// The customer's GID (`gid://shopify/Customer/…`): the `id` of its tag mutations.
     pub customer_gid: String,
     /// `tagsAdd` with this tag.
     pub add: Option<String>,
@@ -118,9 +119,15 @@ pub enum Field {
 /// A batch as one document, its variables, its cost, and what each alias answers for.
 #[derive(Debug, Clone)]
 pub struct Document {
+    /// The `mutation` text: one aliased root field per tag mutation and per `metafieldsSet`.
     pub query: String,
+    /// Its variables: each customer's id, the tags to add or remove, the metafield inputs.
     pub variables: Value,
+    /// Its calculated cost in Shopify's points (10 per root field), reserved from the cost
+    /// bucket before it is sent.
     pub cost: f64,
+    /// Each root field's alias and whom it answers for, so `outcomes` can pin every
+    /// `userErrors` entry on its customer.
     pub fields: Vec<(String, Field)>,
 }
 

@@ -19,6 +19,8 @@ use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 /// with ", " in `tag` (a tag holds no comma).
 #[derive(Debug, Default)]
 pub struct StorefrontReadback {
+    /// What the storefront shows of each such customer: reconcile compares it with the desired
+    /// state, and the first write to a storefront takes it as acknowledged.
     pub customers: HashMap<String, StorefrontState>,
     /// Every customer GID the shop has (to tell a deleted customer from an untagged one).
     pub known: std::collections::HashSet<String>,

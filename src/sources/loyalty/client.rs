@@ -15,14 +15,18 @@ use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolic
 pub struct LoyaltyMember {
     /// Lower-cased; the key tiersync matches Shopify customers on.
     pub email: String,
+    /// The points balance (Smile `points_balance`, LoyaltyLion `points_approved`), which the
+    /// blended CLV values at `clv.point_value`.
     pub points: i64,
     /// The app's own tier name, if any.
     pub tier: Option<String>,
+    /// When the app last changed the member: the loyalty cursor moves to the latest one read.
     pub updated_at: DateTime<Utc>,
 }
 
 /// The configured loyalty app.
 pub struct LoyaltyClient {
+    /// Which app's endpoints and JSON `members_updated_since` uses.
     pub(super) platform: LoyaltyPlatform,
     http: reqwest::Client,
     base_url: String,

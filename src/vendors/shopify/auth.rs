@@ -33,6 +33,7 @@ const MAX_MARGIN: Duration = Duration::from_secs(60);
 
 /// A token to send, with which issue it is (so a refusal forgets only that one).
 pub(super) struct Token {
+    /// The token sent as `X-Shopify-Access-Token`; a `SecretString`, so it never reaches a log.
     pub secret: SecretString,
     generation: u64,
 }

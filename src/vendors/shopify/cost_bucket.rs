@@ -16,8 +16,12 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThrottleStatus {
+    /// The bucket's size in cost points (2,000 on the Standard plan): a query costing more is
+    /// sent once the bucket is full instead of waiting forever.
     pub maximum_available: f64,
+    /// Points left in the bucket when Shopify answered; our estimate refills from it.
     pub currently_available: f64,
+    /// Points the bucket regains per second (100 on the Standard plan).
     pub restore_rate: f64,
 }
 
