@@ -14,7 +14,9 @@ use super::EvaluationReport;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierCount {
+    /// The level's name as configured, or "None" for customers below every level.
     pub name: String,
+    /// Customers holding the level (grace and lapsed included), for the distribution table.
     pub customers: usize,
     /// Of which in grace (below the level, not yet demoted).
     pub grace: usize,
@@ -24,26 +26,37 @@ pub struct TierCount {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassReport {
+    /// What reading Shopify's orders did (backfill or pages, orders read, changed, skipped).
     pub ingest: IngestReport,
     /// Loyalty members read this pass (`None` without a loyalty app).
     pub loyalty_members: Option<usize>,
     /// Customers whose loyalty-app tier differs from the tier held (align the app's rules).
     pub loyalty_disagreements: usize,
+    /// The loyalty app's requests, throttles and waits this pass (`None` without an app).
     pub loyalty_calls: Option<ApiStatsSnapshot>,
+    /// What the model did: customers evaluated, transitions, events enqueued, whether this
+    /// was the daily recalculation.
     pub evaluation: EvaluationReport,
+    /// The Klaviyo profile writes: written, bulk jobs, refused (parked), deferred.
     pub delivery: DeliveryReport,
     /// Customers known to the store, and how many sit in each level (`None` first).
     pub customers: usize,
+    /// One row per level, `None` first, for the distribution table.
     pub tiers: Vec<TierCount>,
+    /// Profile writes still pending or parked after the pass (non-zero exit when pending).
     pub klaviyo_outbox: OutboxCounts,
     /// Shopify tags and metafields (`None` when `storefront.enabled = false`).
     pub storefront: Option<(DeliveryReport, OutboxCounts)>,
     /// What the storefront showed when it was read before tiersync's first write to it
     /// (`None`: read on an earlier pass).
     pub storefront_seeding: Option<super::Drift>,
+    /// The tier events sent to Klaviyo this pass (sent, refused).
     pub events: EventReport,
+    /// Events still pending or parked after the pass.
     pub event_outbox: OutboxCounts,
+    /// Shopify requests, throttles and waits this pass, for the rate-limit lines.
     pub shopify_calls: ApiStatsSnapshot,
+    /// Klaviyo requests, throttles and waits this pass.
     pub klaviyo_calls: ApiStatsSnapshot,
     /// Destinations stopped because their credential was refused, with the error.
     pub stopped: Vec<String>,
@@ -52,6 +65,7 @@ pub struct PassReport {
     pub partial_history_since: Option<chrono::DateTime<chrono::Utc>>,
     /// A stop (SIGTERM, SIGINT) arrived during the pass: it started nothing new after it.
     pub interrupted: bool,
+    /// Wall time of the pass.
     pub elapsed: Duration,
 }
 
