@@ -109,6 +109,9 @@ pub struct KlaviyoSettings {
     pub bulk_poll_interval: Duration,
     pub events_per_second: u32,
     pub events_per_minute: u32,
+    pub event_bulk_threshold: usize,
+    pub event_bulk_jobs_per_second: u32,
+    pub event_bulk_jobs_per_minute: u32,
     pub metrics: MetricNames,
 }
 
@@ -377,6 +380,9 @@ struct RawKlaviyo {
     bulk_poll_interval: String,
     events_per_second: i64,
     events_per_minute: i64,
+    event_bulk_threshold: i64,
+    event_bulk_jobs_per_second: i64,
+    event_bulk_jobs_per_minute: i64,
     metrics: MetricNames,
 }
 
@@ -673,6 +679,24 @@ impl RawKlaviyo {
                 self.events_per_minute,
                 1,
                 3500,
+            )? as u32,
+            event_bulk_threshold: in_range(
+                "klaviyo.event_bulk_threshold",
+                self.event_bulk_threshold,
+                1,
+                i64::MAX,
+            )? as usize,
+            event_bulk_jobs_per_second: in_range(
+                "klaviyo.event_bulk_jobs_per_second",
+                self.event_bulk_jobs_per_second,
+                1,
+                10,
+            )? as u32,
+            event_bulk_jobs_per_minute: in_range(
+                "klaviyo.event_bulk_jobs_per_minute",
+                self.event_bulk_jobs_per_minute,
+                1,
+                150,
             )? as u32,
             metrics: self.metrics.validate()?,
         })
