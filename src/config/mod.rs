@@ -164,6 +164,13 @@ pub struct KlaviyoSettings {
     pub events_per_second: u32,
     /// The Events API's per-minute window.
     pub events_per_minute: u32,
+    /// From this many tier events ready to send on, they go as event bulk jobs (up to 1,000
+    /// events a job) instead of one request each.
+    pub event_bulk_threshold: usize,
+    /// The event bulk job endpoint's per-second window.
+    pub event_bulk_jobs_per_second: u32,
+    /// The event bulk job endpoint's per-minute window.
+    pub event_bulk_jobs_per_minute: u32,
     /// The metric names the transition events carry: flows trigger on them.
     pub metrics: MetricNames,
 }
@@ -485,6 +492,9 @@ struct RawKlaviyo {
     bulk_poll_interval: String,
     events_per_second: i64,
     events_per_minute: i64,
+    event_bulk_threshold: i64,
+    event_bulk_jobs_per_second: i64,
+    event_bulk_jobs_per_minute: i64,
     metrics: MetricNames,
 }
 
@@ -794,6 +804,24 @@ impl RawKlaviyo {
                 self.events_per_minute,
                 1,
                 3500,
+            )? as u32,
+            event_bulk_threshold: in_range(
+                "klaviyo.event_bulk_threshold",
+                self.event_bulk_threshold,
+                1,
+                i64::MAX,
+            )? as usize,
+            event_bulk_jobs_per_second: in_range(
+                "klaviyo.event_bulk_jobs_per_second",
+                self.event_bulk_jobs_per_second,
+                1,
+                10,
+            )? as u32,
+            event_bulk_jobs_per_minute: in_range(
+                "klaviyo.event_bulk_jobs_per_minute",
+                self.event_bulk_jobs_per_minute,
+                1,
+                150,
             )? as u32,
             metrics: self.metrics.validate()?,
         })

@@ -1,17 +1,20 @@
 //! What every vendor client shares: the HTTP client, the typed API error, retries with
-//! backoff, window rate limiters and per-destination call accounting.
+//! backoff, window rate limiters and per-destination call accounting (calls, and throughput
+//! against the published ceilings).
 
 mod error;
 mod limiter;
 mod reply;
 mod retry;
 mod stats;
+mod throughput;
 
 pub use error::{body_excerpt, ApiError};
 pub use limiter::WindowLimiter;
 pub use reply::{send, Reply};
 pub use retry::{with_retry, RetryPolicy};
 pub use stats::{ApiStats, ApiStatsSnapshot};
+pub use throughput::{Busy, Ceiling, Throughput, ThroughputSnapshot, WindowUse};
 
 use std::time::Duration;
 

@@ -185,6 +185,7 @@ impl Pipeline {
         let started = Instant::now();
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
+        let klaviyo_throughput_before = self.klaviyo.throughput().snapshot();
         let loyalty_before = self.loyalty_stats();
         let Refresh {
             ingest,
@@ -241,6 +242,7 @@ impl Pipeline {
             event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
+            klaviyo_throughput: self.klaviyo.throughput().snapshot() - klaviyo_throughput_before,
             stopped: self.stopped_destinations(),
             partial_history_since: self.store.partial_history_since()?,
             interrupted: cancel.is_cancelled(),

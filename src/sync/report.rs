@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::http::ApiStatsSnapshot;
+use crate::http::{ApiStatsSnapshot, ThroughputSnapshot};
 use crate::sinks::klaviyo::EventReport;
 use crate::sinks::DeliveryReport;
 use crate::sources::shopify::IngestReport;
@@ -58,6 +58,8 @@ pub struct PassReport {
     pub shopify_calls: ApiStatsSnapshot,
     /// Klaviyo requests, throttles and waits this pass.
     pub klaviyo_calls: ApiStatsSnapshot,
+    /// How long Klaviyo had work in flight, and each limit's use against its ceiling then.
+    pub klaviyo_throughput: ThroughputSnapshot,
     /// Destinations stopped because their credential was refused, with the error.
     pub stopped: Vec<String>,
     /// Where the order history starts when the first backfill ran without `read_all_orders`
@@ -196,6 +198,9 @@ impl fmt::Display for PassReport {
                 calls.waits,
                 calls.waited.as_secs_f64()
             )?;
+        }
+        if !self.klaviyo_throughput.busy.is_zero() {
+            writeln!(f, "  klaviyo throughput   {}", self.klaviyo_throughput)?;
         }
         write!(
             f,

@@ -1,6 +1,7 @@
 //! Bulk profile import jobs: `POST /api/profile-bulk-import-jobs` answers 202 with a queued
 //! job, which then runs on its own (queued → processing → complete, one `bulk_job_step`
-//! apart) applying each profile like a profile-import. A profile that fails is counted in
+//! apart) applying each profile like a profile-import. Jobs run side by side, however many
+//! there are; `GET /api/profile-bulk-import-jobs` lists them (`sort=created_at|-created_at`). A profile that fails is counted in
 //! `failed_count` and listed at `GET …/{id}/import-errors` with its `original_payload`, so the
 //! daemon's per-profile failure handling can be tested.
 //!
@@ -31,6 +32,8 @@ const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 const MAX_PROFILES: usize = 10_000;
 const MAX_PROFILE_BYTES: usize = 100 * 1024;
 const PATH: &str = "/api/profile-bulk-import-jobs";
+/// Profiles a processing job applies at a time (see [`run`]).
+const CHUNK: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -80,6 +83,10 @@ pub struct BulkJobs {
 }
 
 impl BulkJobs {
+    pub fn all(&self) -> &[BulkJob] {
+        &self.jobs
+    }
+
     fn get(&self, id: &str) -> Result<&BulkJob, ApiError> {
         self.jobs
             .iter()
@@ -193,40 +200,56 @@ pub async fn create(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Re
     Ok(jsonapi::response(StatusCode::ACCEPTED, &document))
 }
 
-/// Moves the job along: processing after one step, complete after another.
+/// Moves the job along: processing after one step, complete after another. While it
+/// processes, its profiles are applied a chunk at a time across the step, the store unlocked
+/// in between, so any number of jobs progress side by side (Klaviyo documents no cap on jobs
+/// in progress for profile imports) and `completed_count` moves as it would there.
 async fn run(shared: Arc<Shared>, id: String) {
     tokio::time::sleep(shared.bulk_job_step).await;
-    if let Some(job) = shared.store().jobs.get_mut(&id) {
+    let chunks = {
+        let mut store = shared.store();
+        let Some(job) = store.jobs.get_mut(&id) else {
+            return;
+        };
         job.status = JobStatus::Processing;
         job.started_at = Some(Utc::now());
-    }
-    tokio::time::sleep(shared.bulk_job_step).await;
-
-    let mut store = shared.store();
-    let store = &mut *store;
-    let Some(job) = store.jobs.get_mut(&id) else {
-        return;
+        job.pending.len().div_ceil(CHUNK).max(1)
     };
-    let now = Utc::now();
-    for (i, profile) in std::mem::take(&mut job.pending).into_iter().enumerate() {
-        let pointer = format!("/data/attributes/profiles/data/{i}");
-        match store
-            .profiles
-            .write(&without_nulls(&profile), Mode::Upsert, &pointer, now)
-        {
-            Ok(_) => job.completed_count += 1,
-            Err(error) => {
-                job.failed_count += 1;
-                job.errors.push(ImportError {
-                    id: super::errors::next_error_id(),
-                    error,
-                    original_payload: profile,
-                });
+    let pause = shared.bulk_job_step / u32::try_from(chunks).unwrap_or(u32::MAX);
+    let mut offset = 0;
+    loop {
+        tokio::time::sleep(pause).await;
+        let mut store = shared.store();
+        let store = &mut *store;
+        let Some(job) = store.jobs.get_mut(&id) else {
+            return;
+        };
+        let now = Utc::now();
+        let take = CHUNK.min(job.pending.len());
+        for (k, profile) in job.pending.drain(..take).enumerate() {
+            let pointer = format!("/data/attributes/profiles/data/{}", offset + k);
+            match store
+                .profiles
+                .write(&without_nulls(&profile), Mode::Upsert, &pointer, now)
+            {
+                Ok(_) => job.completed_count += 1,
+                Err(error) => {
+                    job.failed_count += 1;
+                    job.errors.push(ImportError {
+                        id: super::errors::next_error_id(),
+                        error,
+                        original_payload: profile,
+                    });
+                }
             }
         }
+        offset += take;
+        if job.pending.is_empty() {
+            job.status = JobStatus::Complete;
+            job.completed_at = Some(now);
+            return;
+        }
     }
-    job.status = JobStatus::Complete;
-    job.completed_at = Some(now);
 }
 
 /// The profile resource with every `null` inside its attributes left out (at any depth):
@@ -273,9 +296,18 @@ pub async fn list(
         ));
     }
     let store = shared.store();
-    let document = request.page(&store.jobs.jobs, |job| {
-        resource(job, &shared.base_url, Some(&request))
-    })?;
+    let mut jobs: Vec<&BulkJob> = store.jobs.jobs.iter().collect();
+    match request.param("sort") {
+        None | Some("created_at") => {}
+        Some("-created_at") => jobs.reverse(),
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(
+                format!("'{other}' is not a valid sort field; use created_at or -created_at."),
+                "sort",
+            ))
+        }
+    }
+    let document = request.page(&jobs, |job| resource(job, &shared.base_url, Some(&request)))?;
     Ok(jsonapi::response(StatusCode::OK, &document))
 }
 

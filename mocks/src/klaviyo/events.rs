@@ -1,6 +1,7 @@
 //! `POST /api/events` → 202 with no body. The event's profile is upserted like a
 //! profile-import; an event repeating a `unique_id` for the same profile and metric is
-//! accepted but recorded only once (Klaviyo's idempotency rule, which tier events rely on).
+//! accepted but recorded only once (Klaviyo's idempotency rule, which tier events rely on),
+//! whether it came alone or in an event bulk job ([`super::event_bulk`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,9 +17,10 @@ use super::errors::ApiError;
 use super::ids::ulid;
 use super::profiles::Mode;
 use super::spec;
-use super::Shared;
+use super::{Shared, Store};
 
-const METRIC_NAME: &str = "/data/attributes/metric/data/attributes/name";
+/// Where the metric name sits in an event's attributes.
+const METRIC_NAME: &str = "/metric/data/attributes/name";
 
 /// One recorded event.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,8 @@ pub struct Event {
     pub time: DateTime<Utc>,
     pub value: Option<f64>,
     pub value_currency: Option<String>,
+    /// When this fake recorded it (a bulk job records its events after it answered).
+    pub received: DateTime<Utc>,
 }
 
 /// Recorded events, oldest first, with the keys already seen for deduplication.
@@ -67,58 +71,118 @@ impl EventLog {
 pub async fn create(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Response, ApiError> {
     let body = spec::validated(spec::CREATE_EVENT, &body)?;
     let attributes = &body["data"]["attributes"];
-    let metric = attributes
-        .pointer("/metric/data/attributes/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if metric.is_empty() || metric.chars().count() >= 128 {
-        return Err(ApiError::invalid(
-            "Metric name must be between 1 and 127 characters.",
-            METRIC_NAME,
-        ));
-    }
-    let properties = attributes["properties"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    if properties.len() > 400 {
-        return Err(ApiError::invalid(
-            "Events may not have more than 400 properties.",
-            "/data/attributes/properties",
-        ));
-    }
     let now = Utc::now();
-    let time = event_time(attributes.get("time"), now)?;
-
+    let checked = Checked::new(attributes, "/data/attributes", now)?;
     let mut store = shared.store();
-    let profile = store
-        .profiles
-        .write(
-            &attributes["profile"]["data"],
-            Mode::Upsert,
-            "/data/attributes/profile/data",
-            now,
-        )?
-        .profile;
-    let event = Event {
-        id: ulid(now, store.events.all().len() as u64),
-        metric: metric.to_string(),
-        profile_id: profile.id,
-        email: profile.email,
-        external_id: profile.external_id,
-        properties,
-        unique_id: attributes["unique_id"].as_str().map(str::to_string),
-        time,
-        value: attributes["value"].as_f64(),
-        value_currency: attributes["value_currency"].as_str().map(str::to_string),
-    };
-    store.events.record(event);
+    record(
+        &mut store,
+        &attributes["profile"]["data"],
+        "/data/attributes/profile/data",
+        checked,
+        now,
+    )?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+/// One event's own fields, checked as Klaviyo checks them when the request arrives.
+#[derive(Debug, Clone)]
+pub(super) struct Checked {
+    metric: String,
+    properties: Map<String, Value>,
+    unique_id: Option<String>,
+    time: DateTime<Utc>,
+    value: Option<f64>,
+    value_currency: Option<String>,
+}
+
+impl Checked {
+    /// Checks the event attributes found at `at` (a JSON pointer, for error sources): metric
+    /// name length, property count and time.
+    pub(super) fn new(
+        attributes: &Value,
+        at: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Checked, ApiError> {
+        let metric = attributes
+            .pointer("/metric/data/attributes/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if metric.is_empty() || metric.chars().count() >= 128 {
+            return Err(ApiError::invalid(
+                "Metric name must be between 1 and 127 characters.",
+                format!("{at}{METRIC_NAME}"),
+            ));
+        }
+        let properties = attributes["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if properties.len() > 400 {
+            return Err(ApiError::invalid(
+                "Events may not have more than 400 properties.",
+                format!("{at}/properties"),
+            ));
+        }
+        Ok(Checked {
+            metric: metric.to_string(),
+            properties,
+            unique_id: attributes["unique_id"].as_str().map(str::to_string),
+            time: event_time(attributes.get("time"), now, at)?,
+            value: attributes["value"].as_f64(),
+            value_currency: attributes["value_currency"].as_str().map(str::to_string),
+        })
+    }
+
+    pub(super) fn metric(&self) -> &str {
+        &self.metric
+    }
+
+    /// What makes two events of one profile and metric the same: the `unique_id`, or the
+    /// time to the second without one.
+    pub(super) fn unique_key(&self) -> String {
+        self.unique_id
+            .clone()
+            .unwrap_or_else(|| self.time.to_rfc3339())
+    }
+}
+
+/// Upserts the event's profile (the resource at `pointer`) like a profile-import, then records
+/// the event for it unless it repeats one already recorded.
+pub(super) fn record(
+    store: &mut Store,
+    profile: &Value,
+    pointer: &str,
+    event: Checked,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let profile = store
+        .profiles
+        .write(profile, Mode::Upsert, pointer, now)?
+        .profile;
+    let event = Event {
+        id: ulid(now, store.events.all().len() as u64),
+        metric: event.metric,
+        profile_id: profile.id,
+        email: profile.email,
+        external_id: profile.external_id,
+        properties: event.properties,
+        unique_id: event.unique_id,
+        time: event.time,
+        value: event.value,
+        value_currency: event.value_currency,
+        received: now,
+    };
+    store.events.record(event);
+    Ok(())
+}
+
 /// The event's `time` (default: now), to the second; after 1990 and at most a year ahead.
-fn event_time(sent: Option<&Value>, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-    let invalid = |detail: &str| ApiError::invalid(detail, "/data/attributes/time");
+fn event_time(
+    sent: Option<&Value>,
+    now: DateTime<Utc>,
+    at: &str,
+) -> Result<DateTime<Utc>, ApiError> {
+    let invalid = |detail: &str| ApiError::invalid(detail, format!("{at}/time"));
     let time = match sent.and_then(Value::as_str) {
         None => now,
         Some(text) => DateTime::parse_from_rfc3339(text)
@@ -150,6 +214,7 @@ mod tests {
             time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             value: None,
             value_currency: None,
+            received: Utc::now(),
         }
     }
 
@@ -174,10 +239,17 @@ mod tests {
     #[test]
     fn time_is_checked_and_truncated() {
         let now = Utc::now();
-        let at = event_time(Some(&"2026-03-01T10:00:00.750+02:00".into()), now).unwrap();
-        assert_eq!(at, Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
-        assert!(event_time(Some(&"1989-12-31T00:00:00Z".into()), now).is_err());
-        assert!(event_time(Some(&"yesterday".into()), now).is_err());
-        assert!(event_time(None, now).is_ok());
+        let at = "/data/attributes";
+        let time = event_time(Some(&"2026-03-01T10:00:00.750+02:00".into()), now, at).unwrap();
+        assert_eq!(time, Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+        let early = event_time(Some(&"1989-12-31T00:00:00Z".into()), now, at).unwrap_err();
+        assert_eq!(
+            early.source,
+            Some(super::super::errors::Source::Pointer(
+                "/data/attributes/time".into()
+            ))
+        );
+        assert!(event_time(Some(&"yesterday".into()), now, at).is_err());
+        assert!(event_time(None, now, at).is_ok());
     }
 }

@@ -13,6 +13,7 @@
 
 mod bulk_jobs;
 mod errors;
+mod event_bulk;
 mod events;
 mod filter;
 mod ids;
@@ -24,7 +25,9 @@ mod rate_limit;
 mod server;
 mod spec;
 
-pub use spec::{required_scopes, Operation, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT};
+pub use spec::{
+    required_scopes, Operation, BULK_CREATE_EVENTS, BULK_IMPORT, CREATE_EVENT, PROFILE_IMPORT,
+};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +40,7 @@ use crate::faults::{Fault, FaultPlan, Faults};
 use crate::harness;
 use crate::recorder::Recorder;
 
+pub use bulk_jobs::{BulkJob, JobStatus};
 pub use events::Event;
 pub use profiles::Profile;
 pub use rate_limit::{KlaviyoLimits, Limit};
@@ -58,7 +62,8 @@ pub struct KlaviyoOptions {
     /// {key}`; keys with fewer scopes come from [`FakeKlaviyo::create_key`].
     pub api_key: String,
     pub limits: KlaviyoLimits,
-    /// Time a bulk import job spends queued, and then processing (default 100 ms each).
+    /// Time a bulk import job spends queued, and then processing (default 100 ms each); an
+    /// event bulk job's events are recorded this long after it was accepted.
     pub bulk_job_step: Duration,
     /// Injected faults (none by default); see [`crate::faults`].
     pub faults: FaultPlan,
@@ -186,7 +191,14 @@ impl FakeKlaviyo {
             .expect("a valid profile");
     }
 
-    /// Every recorded event (duplicates by `unique_id` are not here), oldest first.
+    /// Every profile bulk import job, in creation order (with when each started and finished
+    /// processing, to see how many ran at once).
+    pub fn bulk_jobs(&self) -> Vec<BulkJob> {
+        self.shared.store().jobs.all().to_vec()
+    }
+
+    /// Every recorded event (duplicates by `unique_id` are not here), oldest first; events of
+    /// an event bulk job appear one `bulk_job_step` after it was accepted.
     pub fn events(&self) -> Vec<Event> {
         self.shared.store().events.all().to_vec()
     }

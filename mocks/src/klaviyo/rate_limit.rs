@@ -30,6 +30,9 @@ pub struct KlaviyoLimits {
     pub events: Limit,
     /// `/api/profile-bulk-import-jobs` and everything under it.
     pub bulk_jobs: Limit,
+    /// `POST /api/event-bulk-create-jobs` (the spec's `x-klaviyo-ratelimit` for
+    /// `bulk_create_events`: 10/s burst, 150/m steady, its own bucket).
+    pub event_bulk_jobs: Limit,
 }
 
 impl Default for KlaviyoLimits {
@@ -38,6 +41,7 @@ impl Default for KlaviyoLimits {
             profiles: Limit::new(75, 750),
             events: Limit::new(350, 3_500),
             bulk_jobs: Limit::new(10, 150),
+            event_bulk_jobs: Limit::new(10, 150),
         }
     }
 }
@@ -48,6 +52,7 @@ pub enum Group {
     Profiles,
     Events,
     BulkJobs,
+    EventBulkJobs,
 }
 
 impl Group {
@@ -63,6 +68,8 @@ impl Group {
             Some(Group::Events)
         } else if path.starts_with("/api/profile-bulk-import-jobs") {
             Some(Group::BulkJobs)
+        } else if path == "/api/event-bulk-create-jobs" {
+            Some(Group::EventBulkJobs)
         } else {
             None
         }
@@ -161,6 +168,7 @@ pub struct RateLimiter {
     profiles: Windows,
     events: Windows,
     bulk_jobs: Windows,
+    event_bulk_jobs: Windows,
 }
 
 impl RateLimiter {
@@ -169,6 +177,7 @@ impl RateLimiter {
             profiles: Windows::new(limits.profiles),
             events: Windows::new(limits.events),
             bulk_jobs: Windows::new(limits.bulk_jobs),
+            event_bulk_jobs: Windows::new(limits.event_bulk_jobs),
         }
     }
 
@@ -178,6 +187,7 @@ impl RateLimiter {
             Group::Profiles => self.profiles.take(now),
             Group::Events => self.events.take(now),
             Group::BulkJobs => self.bulk_jobs.take(now),
+            Group::EventBulkJobs => self.event_bulk_jobs.take(now),
         }
     }
 }
@@ -239,6 +249,7 @@ mod tests {
         assert!(limiter.take(Group::Profiles, t0).is_ok());
         assert!(limiter.take(Group::Events, t0).is_ok());
         assert!(limiter.take(Group::BulkJobs, t0).is_ok());
+        assert!(limiter.take(Group::EventBulkJobs, t0).is_ok());
     }
 
     #[test]
@@ -249,6 +260,10 @@ mod tests {
         assert_eq!(
             Group::of("/api/profile-bulk-import-jobs/x/import-errors"),
             Some(Group::BulkJobs)
+        );
+        assert_eq!(
+            Group::of("/api/event-bulk-create-jobs/"),
+            Some(Group::EventBulkJobs)
         );
         assert_eq!(Group::of("/api/lists"), None);
     }

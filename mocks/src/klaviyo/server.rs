@@ -16,7 +16,7 @@ use axum::Router;
 
 use super::errors::ApiError;
 use super::rate_limit::{Group, Quota};
-use super::{bulk_jobs, events, keys, profile_api, Shared};
+use super::{bulk_jobs, event_bulk, events, keys, profile_api, Shared};
 use crate::faults::{FaultAnswers, Faults};
 use crate::harness::{self, Gate};
 use crate::recorder::Recorder;
@@ -25,7 +25,7 @@ use crate::recorder::Recorder;
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    let routes: [(&str, MethodRouter<Arc<Shared>>); 7] = [
+    let routes: [(&str, MethodRouter<Arc<Shared>>); 8] = [
         ("/api/profile-import", post(profile_api::import)),
         (
             "/api/profiles",
@@ -48,6 +48,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(bulk_jobs::import_errors),
         ),
         ("/api/events", post(events::create)),
+        ("/api/event-bulk-create-jobs", post(event_bulk::create)),
     ];
     // Klaviyo answers with and without the trailing slash (older SDKs send it).
     let router = routes

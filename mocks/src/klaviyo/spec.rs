@@ -44,14 +44,19 @@ pub const CREATE_EVENT: Operation = Operation {
     method: "post",
     path: "/api/events",
 };
+pub const BULK_CREATE_EVENTS: Operation = Operation {
+    method: "post",
+    path: "/api/event-bulk-create-jobs",
+};
 
 /// Every operation with a body this fake serves (built ahead of the first request).
-pub const WRITE_OPERATIONS: [Operation; 5] = [
+pub const WRITE_OPERATIONS: [Operation; 6] = [
     PROFILE_IMPORT,
     CREATE_PROFILE,
     UPDATE_PROFILE,
     BULK_IMPORT,
     CREATE_EVENT,
+    BULK_CREATE_EVENTS,
 ];
 
 struct Spec {

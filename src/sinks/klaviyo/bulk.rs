@@ -1,13 +1,21 @@
-//! Bulk import jobs: up to 10,000 profiles (5 MB) per job, polled to completion; profiles the
-//! job reports in its import errors are parked with Klaviyo's detail, the rest acknowledged.
+//! Bulk import jobs: up to 10,000 profiles (5 MB) per job, many at once, polled to
+//! completion; profiles a job reports in its import errors are parked with Klaviyo's detail,
+//! the rest acknowledged, job by job in whatever order they finish.
+//!
+//! Creating a job and every read of one count against the same bucket (10/s burst, 150/min
+//! steady), so jobs are started as fast as the limiter allows and all the jobs in flight are
+//! polled with one read of the job list per `klaviyo.bulk_poll_interval`, not one read each.
+//! A crash or shutdown leaves the writes of the jobs in flight pending: they are re-sent
+//! next pass, an idempotent upsert.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{BULK_JOB_CREATE, BULK_JOB_ERRORS, BULK_JOB_STATUS};
+use super::client::{BULK_JOB_CREATE, BULK_JOB_ERRORS, BULK_JOB_LIST, BULK_JOB_STATUS};
 use super::{bulk_job_body, profile_resource, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{OutboxEntry, Store};
@@ -15,10 +23,21 @@ use crate::store::{OutboxEntry, Store};
 /// Klaviyo's documented ceilings per job, with headroom under the 5 MB payload limit.
 const MAX_PROFILES: usize = 10_000;
 const MAX_BYTES: usize = 4_500_000;
+/// Jobs in flight at most. Klaviyo documents no cap on profile import jobs in progress (its
+/// catalog bulk jobs have one, 500); this one keeps every job tiersync waits for on the one
+/// page of the job list a poll reads.
+const MAX_IN_FLIGHT: usize = 100;
+/// The newest jobs first, a full page, only the attributes a poll needs.
+const NEWEST_JOBS: &str = "/api/profile-bulk-import-jobs?sort=-created_at&page[size]=100&fields[profile-bulk-import-job]=status,failed_count";
 
 #[derive(Deserialize)]
 struct JobResponse {
     data: Job,
+}
+
+#[derive(Deserialize)]
+struct JobList {
+    data: Vec<Job>,
 }
 
 #[derive(Deserialize)]
@@ -73,50 +92,125 @@ struct Refusals {
     unmatched: bool,
 }
 
+/// A job Klaviyo accepted and tiersync has not settled yet.
+struct InFlight {
+    id: String,
+    batch: Vec<OutboxEntry>,
+}
+
+/// How a job in flight stands after a poll.
+enum Poll {
+    Running,
+    Complete { failed: usize },
+    Cancelled,
+}
+
 pub(super) async fn deliver(
     client: &KlaviyoClient,
     store: &Store,
     pending: Vec<OutboxEntry>,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
+    let _busy = client.throughput().busy();
     let mut report = DeliveryReport::default();
-    for batch in batches(pending) {
-        if cancel.is_cancelled() {
+    let mut queue = batches(pending).into_iter();
+    let mut in_flight: Vec<InFlight> = Vec::new();
+    let mut next_poll = Instant::now() + client.bulk_poll_interval;
+    loop {
+        // Start jobs while there is room, until a poll is due (at once when none runs).
+        while !cancel.is_cancelled()
+            && in_flight.len() < MAX_IN_FLIGHT
+            && (in_flight.is_empty() || Instant::now() < next_poll)
+        {
+            let Some(batch) = queue.next() else { break };
+            match start(client, &batch).await {
+                Ok(id) => in_flight.push(InFlight { id, batch }),
+                Err(error) if error.is_credential() => return Err(error.into()),
+                Err(error) => {
+                    tracing::warn!(%error, profiles = batch.len(), "bulk import job could not be created; its profiles stay pending for the next pass");
+                    report.deferred += batch.len();
+                }
+            }
+        }
+        if in_flight.is_empty() {
             break;
         }
-        match run_job(client, &batch, cancel).await {
-            Ok(Some(refusals)) => {
-                report.bulk_jobs += 1;
-                let failures = refusals.by_external_id;
-                let (refused, accepted): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .partition(|e| failures.contains_key(&e.state.external_id));
-                if refusals.unmatched {
-                    // Not knowing which profiles failed, acknowledge none: they are re-sent
-                    // next pass (an idempotent upsert), never wrongly recorded as written.
-                    tracing::warn!(profiles = accepted.len(), "a bulk import job reported failures tiersync cannot tie to profiles; the batch stays pending");
-                    report.deferred += accepted.len();
-                } else {
-                    store.acknowledge(&accepted)?;
-                    report.written += accepted.len();
-                }
-                for entry in &refused {
-                    let detail = &failures[&entry.state.external_id];
-                    tracing::warn!(customer = %entry.customer_id, %detail, "klaviyo bulk import refused a profile; parked until the customer's state changes");
-                    store.park(entry, detail)?;
-                }
-                report.parked += refused.len();
-                store.flush()?;
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // Their writes stay pending and are re-sent (an idempotent upsert).
+                let profiles: usize = in_flight.iter().map(|j| j.batch.len()).sum();
+                tracing::info!(jobs = in_flight.len(), profiles, "stopping: bulk import jobs in flight are left to Klaviyo and re-sent next pass");
+                report.deferred += profiles;
+                break;
             }
-            Ok(None) => break,
+            _ = tokio::time::sleep_until(next_poll) => {}
+        }
+        let polled = poll(client, &in_flight).await;
+        next_poll = Instant::now() + client.bulk_poll_interval;
+        let statuses = match polled {
+            Ok(statuses) => statuses,
             Err(error) if error.is_credential() => return Err(error.into()),
             Err(error) => {
-                tracing::warn!(%error, profiles = batch.len(), "bulk import job failed; its profiles stay pending for the next pass");
-                report.deferred += batch.len();
+                let profiles: usize = in_flight.iter().map(|j| j.batch.len()).sum();
+                tracing::warn!(%error, jobs = in_flight.len(), profiles, "bulk import jobs could not be polled; their profiles stay pending for the next pass");
+                report.deferred += profiles;
+                in_flight.clear();
+                continue;
+            }
+        };
+        let mut running = Vec::with_capacity(in_flight.len());
+        for (job, status) in in_flight.into_iter().zip(statuses) {
+            match status {
+                Poll::Running => running.push(job),
+                Poll::Cancelled => {
+                    tracing::warn!(job = %job.id, profiles = job.batch.len(), "klaviyo cancelled a bulk import job; its profiles stay pending for the next pass");
+                    report.deferred += job.batch.len();
+                }
+                Poll::Complete { failed } => match refusals(client, &job, failed).await {
+                    Ok(refusals) => settle(store, job.batch, refusals, &mut report)?,
+                    Err(error) if error.is_credential() => return Err(error.into()),
+                    Err(error) => {
+                        tracing::warn!(%error, job = %job.id, "a bulk import job's errors could not be read; its profiles stay pending for the next pass");
+                        report.deferred += job.batch.len();
+                    }
+                },
             }
         }
+        in_flight = running;
     }
     Ok(report)
+}
+
+/// Records what a finished job did: the profiles it refused parked with Klaviyo's detail,
+/// the others acknowledged; flushed before the next job is looked at.
+fn settle(
+    store: &Store,
+    batch: Vec<OutboxEntry>,
+    refusals: Refusals,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliveryError> {
+    report.bulk_jobs += 1;
+    let failures = refusals.by_external_id;
+    let (refused, accepted): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|e| failures.contains_key(&e.state.external_id));
+    if refusals.unmatched {
+        // Not knowing which profiles failed, acknowledge none: they are re-sent next pass
+        // (an idempotent upsert), never wrongly recorded as written.
+        tracing::warn!(profiles = accepted.len(), "a bulk import job reported failures tiersync cannot tie to profiles; the batch stays pending");
+        report.deferred += accepted.len();
+    } else {
+        store.acknowledge(&accepted)?;
+        report.written += accepted.len();
+    }
+    for entry in &refused {
+        let detail = &failures[&entry.state.external_id];
+        tracing::warn!(customer = %entry.customer_id, %detail, "klaviyo bulk import refused a profile; parked until the customer's state changes");
+        store.park(entry, detail)?;
+    }
+    report.parked += refused.len();
+    store.flush()?;
+    Ok(())
 }
 
 /// Splits writes into jobs within Klaviyo's count and size limits.
@@ -139,50 +233,67 @@ fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     out
 }
 
-/// Runs one job to completion; returns the refused profiles (by external id) with Klaviyo's
-/// detail, or `None` when cancelled while it ran (its writes stay pending and are re-sent).
-async fn run_job(
-    client: &KlaviyoClient,
-    batch: &[OutboxEntry],
-    cancel: &CancellationToken,
-) -> Result<Option<Refusals>, ApiError> {
+/// Submits one job; returns its id.
+async fn start(client: &KlaviyoClient, batch: &[OutboxEntry]) -> Result<String, ApiError> {
     let body = bulk_job_body(batch.iter().map(|e| &e.state));
     let created = client
         .send(&BULK_JOB_CREATE, BULK_JOB_CREATE.path, Some(&body))
         .await?;
     let job: JobResponse = ApiError::decode(BULK_JOB_CREATE.name, &created)?;
-    let id = job.data.id;
-    tracing::info!(job = %id, profiles = batch.len(), "klaviyo bulk import job submitted");
-    let status_path = format!("/api/profile-bulk-import-jobs/{id}");
-    let finished = loop {
-        let body = client.send(&BULK_JOB_STATUS, &status_path, None).await?;
-        let job: JobResponse = ApiError::decode(BULK_JOB_STATUS.name, &body)?;
-        match job.data.attributes.status.as_str() {
-            "complete" => break job.data.attributes,
-            "cancelled" => {
-                return Err(ApiError::Server {
-                    endpoint: BULK_JOB_STATUS.name,
-                    status: 200,
-                    detail: format!("job {id} was cancelled"),
-                })
+    tracing::info!(job = %job.data.id, profiles = batch.len(), "klaviyo bulk import job submitted");
+    Ok(job.data.id)
+}
+
+/// Where each job in flight stands, in their order: one read of the newest jobs covers them
+/// all, unless other jobs on the account pushed some off that page; those are read one by
+/// one.
+async fn poll(client: &KlaviyoClient, in_flight: &[InFlight]) -> Result<Vec<Poll>, ApiError> {
+    let body = client.send(&BULK_JOB_LIST, NEWEST_JOBS, None).await?;
+    let page: JobList = ApiError::decode(BULK_JOB_LIST.name, &body)?;
+    let mut seen: HashMap<String, JobAttributes> = page
+        .data
+        .into_iter()
+        .map(|j| (j.id, j.attributes))
+        .collect();
+    let mut out = Vec::with_capacity(in_flight.len());
+    for job in in_flight {
+        let attributes = match seen.remove(&job.id) {
+            Some(attributes) => attributes,
+            None => {
+                let path = format!("{}/{}", BULK_JOB_CREATE.path, job.id);
+                let body = client.send(&BULK_JOB_STATUS, &path, None).await?;
+                ApiError::decode::<JobResponse>(BULK_JOB_STATUS.name, &body)?
+                    .data
+                    .attributes
             }
-            _ => {}
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(client.bulk_poll_interval) => {}
-        }
-    };
-    let failed = finished.failed_count.unwrap_or(0) as usize;
+        };
+        out.push(match attributes.status.as_str() {
+            "complete" => Poll::Complete {
+                failed: attributes.failed_count.unwrap_or(0) as usize,
+            },
+            "cancelled" => Poll::Cancelled,
+            _ => Poll::Running,
+        });
+    }
+    Ok(out)
+}
+
+/// What a finished job refused: nothing to read when it reports no failures.
+async fn refusals(
+    client: &KlaviyoClient,
+    job: &InFlight,
+    failed: usize,
+) -> Result<Refusals, ApiError> {
     if failed == 0 {
-        return Ok(Some(Refusals {
+        return Ok(Refusals {
             by_external_id: HashMap::new(),
             unmatched: false,
-        }));
+        });
     }
-    let mut refusals = import_errors(client, &status_path, batch).await?;
+    let job_path = format!("{}/{}", BULK_JOB_CREATE.path, job.id);
+    let mut refusals = import_errors(client, &job_path, &job.batch).await?;
     refusals.unmatched |= refusals.by_external_id.len() < failed;
-    Ok(Some(refusals))
+    Ok(refusals)
 }
 
 /// Reads a finished job's import errors, tied to the batch's profiles by the payload's

@@ -11,7 +11,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy, WindowLimiter};
+use crate::http::{
+    self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput,
+    WindowLimiter,
+};
 
 const CREDENTIAL: &str = "klaviyo.api_key";
 const JSON_API: &str = "application/vnd.api+json";
@@ -25,6 +28,15 @@ pub enum Limit {
     BulkJobs,
     /// the Events API.
     Events,
+    /// event bulk create jobs (their own bucket).
+    EventBulkJobs,
+}
+
+impl Limit {
+    /// The limit's window in [`KlaviyoClient::throughput`].
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// One Klaviyo operation tiersync calls.
@@ -32,9 +44,11 @@ pub enum Limit {
 pub struct Call {
     /// For errors and logs, e.g. `klaviyo bulk import job create`.
     pub name: &'static str,
+    /// The HTTP method the spec gives the operation.
     pub method: Method,
     /// The spec's path template.
     pub path: &'static str,
+    /// The published rate limit the request counts against (one limiter per limit).
     pub limit: Limit,
     /// What a private key needs for it: the spec's `x-klaviyo-scopes` (tests/e2e/contracts.rs
     /// checks these against the vendored spec). Klaviyo's 403 does not say which scope is
@@ -66,6 +80,17 @@ pub static BULK_JOB_CREATE: Call = Call {
     scopes: &["lists:write", "profiles:write"],
 };
 
+/// Every job's status in one read: tiersync polls its jobs in flight this way, one request
+/// for up to 100 of them, instead of one request per job from a bucket shared with creating
+/// them.
+pub static BULK_JOB_LIST: Call = Call {
+    name: "klaviyo bulk import job list",
+    method: Method::GET,
+    path: "/api/profile-bulk-import-jobs",
+    limit: Limit::BulkJobs,
+    scopes: &["lists:read", "profiles:read"],
+};
+
 pub static BULK_JOB_STATUS: Call = Call {
     name: "klaviyo bulk import job status",
     method: Method::GET,
@@ -90,14 +115,24 @@ pub static CREATE_EVENT: Call = Call {
     scopes: &["events:write"],
 };
 
+pub static EVENT_BULK_CREATE: Call = Call {
+    name: "klaviyo event bulk create job",
+    method: Method::POST,
+    path: "/api/event-bulk-create-jobs",
+    limit: Limit::EventBulkJobs,
+    scopes: &["events:write"],
+};
+
 /// Every operation tiersync calls: the key's scopes must cover all of theirs.
-pub static CALLS: [&Call; 6] = [
+pub static CALLS: [&Call; 8] = [
     &PROFILE_IMPORT,
     &GET_PROFILES,
     &BULK_JOB_CREATE,
+    &BULK_JOB_LIST,
     &BULK_JOB_STATUS,
     &BULK_JOB_ERRORS,
     &CREATE_EVENT,
+    &EVENT_BULK_CREATE,
 ];
 
 pub struct KlaviyoClient {
@@ -108,11 +143,16 @@ pub struct KlaviyoClient {
     profiles: WindowLimiter,
     bulk_jobs: WindowLimiter,
     events: WindowLimiter,
+    event_bulk_jobs: WindowLimiter,
     retry: RetryPolicy,
+    /// How often running bulk import jobs are polled (`klaviyo.bulk_poll_interval`).
     pub(super) bulk_poll_interval: std::time::Duration,
+    /// From this many events ready to send on, they go as event bulk jobs.
+    pub(super) event_bulk_threshold: usize,
     stats: Arc<ApiStats>,
     /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
     stop: CancellationToken,
+    throughput: Throughput,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +181,17 @@ impl KlaviyoClient {
         stop: CancellationToken,
     ) -> KlaviyoClient {
         let k = &settings.klaviyo;
+        // In `Limit` order.
+        let ceilings = [
+            ("profiles", k.profiles_per_second, k.profiles_per_minute),
+            ("bulk jobs", k.bulk_jobs_per_second, k.bulk_jobs_per_minute),
+            ("events", k.events_per_second, k.events_per_minute),
+            (
+                "event bulk jobs",
+                k.event_bulk_jobs_per_second,
+                k.event_bulk_jobs_per_minute,
+            ),
+        ];
         KlaviyoClient {
             http: http::client(settings.sync.request_timeout),
             base_url: k.base_url.clone(),
@@ -149,15 +200,30 @@ impl KlaviyoClient {
             profiles: WindowLimiter::new(k.profiles_per_second, k.profiles_per_minute),
             bulk_jobs: WindowLimiter::new(k.bulk_jobs_per_second, k.bulk_jobs_per_minute),
             events: WindowLimiter::new(k.events_per_second, k.events_per_minute),
+            event_bulk_jobs: WindowLimiter::new(
+                k.event_bulk_jobs_per_second,
+                k.event_bulk_jobs_per_minute,
+            ),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             bulk_poll_interval: k.bulk_poll_interval,
+            event_bulk_threshold: k.event_bulk_threshold,
             stats,
             stop,
+            throughput: Throughput::new(ceilings.map(|(name, per_second, per_minute)| Ceiling {
+                name,
+                per_second,
+                per_minute,
+            })),
         }
     }
 
     pub fn stats(&self) -> &ApiStats {
         &self.stats
+    }
+
+    /// Busy time and each limit's use against its ceiling (for the pass report, progress).
+    pub fn throughput(&self) -> &Throughput {
+        &self.throughput
     }
 
     /// A `links.next` URL as a path on this client's base URL.
@@ -173,6 +239,7 @@ impl KlaviyoClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<bytes::Bytes, ApiError> {
+        let _busy = self.throughput.busy();
         with_retry(&self.retry, &self.stats, &self.stop, || {
             self.attempt(call, path, body)
         })
@@ -189,11 +256,13 @@ impl KlaviyoClient {
             Limit::Profiles => &self.profiles,
             Limit::BulkJobs => &self.bulk_jobs,
             Limit::Events => &self.events,
+            Limit::EventBulkJobs => &self.event_bulk_jobs,
         };
         let waited = limiter.acquire(&self.stop).await.ok_or(ApiError::Stopped {
             endpoint: call.name,
         })?;
         self.stats.waited(waited);
+        self.throughput.sent(call.limit.index(), waited);
         self.stats.request();
         let mut request = self
             .http

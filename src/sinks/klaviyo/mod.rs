@@ -3,17 +3,20 @@
 //!
 //! A handful of changes go one by one through `POST /api/profile-import` (75/s, 750/min);
 //! from `klaviyo.bulk_threshold` pending writes on, they go as bulk import jobs of up to
-//! 10,000 profiles (a 10,000-customer first sync takes seconds instead of 13 minutes at
-//! 750/min).
+//! 10,000 profiles, many at once (a 10,000-customer first sync takes seconds instead of 13
+//! minutes at 750/min). Tier events likewise go one by one or, from
+//! `klaviyo.event_bulk_threshold` on, as event bulk jobs of up to 1,000.
 
 mod bulk;
 mod client;
+mod event_bulk;
 mod events;
 mod profile;
 mod readback;
 mod single;
 
 pub use client::{Call, KlaviyoClient, CALLS};
+pub use event_bulk::bulk_body as event_bulk_body;
 pub use events::{deliver_events, event_body, EventReport};
 pub use profile::{bulk_job_body, import_body, profile_resource};
 pub use readback::read_profiles;
