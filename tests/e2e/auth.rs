@@ -214,27 +214,36 @@ async fn a_wrong_client_secret_stops_the_pass_naming_the_settings() {
     );
 }
 
+/// A pass that must fail, as the message an operator reads.
+async fn refused_pass(env: &TestEnv) -> String {
+    Pipeline::open(env.settings.clone())
+        .unwrap()
+        .pass(&CancellationToken::new())
+        .await
+        .expect_err("the pass is refused")
+        .to_string()
+}
+
+/// Requests the fake Shopify received whose body names any of `words` (a mutation or query).
+fn requests_naming(env: &TestEnv, words: &[&str]) -> usize {
+    env.servers
+        .shopify
+        .requests()
+        .iter()
+        .filter(|r| words.iter().any(|w| r.body.contains(w)))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_read_all_orders_the_backfill_waits_for_the_scope_or_an_opt_in() {
     let scopes = ["read_orders", "read_customers", "write_customers"];
     let mut env = env_with(Duration::from_secs(86_400), Some(&scopes)).await;
-    let error = Pipeline::open(env.settings.clone())
-        .unwrap()
-        .pass(&CancellationToken::new())
-        .await
-        .expect_err("the backfill is refused")
-        .to_string();
+    let error = refused_pass(&env).await;
     assert!(
         error.contains("`read_all_orders`") && error.contains("shopify.accept_partial_history"),
         "{error}"
     );
-    let bulk_runs = env
-        .servers
-        .shopify
-        .requests()
-        .iter()
-        .filter(|r| r.body.contains("bulkOperationRunQuery"))
-        .count();
+    let bulk_runs = requests_naming(&env, &["bulkOperationRunQuery"]);
     assert_eq!(bulk_runs, 0, "nothing was read");
     assert_eq!(env.profile_writes(), 0, "nothing was written");
     {
@@ -280,23 +289,12 @@ async fn without_write_customers_the_storefront_is_refused_before_any_write() {
     let scopes = ["read_orders", "read_all_orders", "read_customers"];
     let mut env = env_with(Duration::from_secs(86_400), Some(&scopes)).await;
     assert!(env.settings.storefront.enabled);
-    let error = Pipeline::open(env.settings.clone())
-        .unwrap()
-        .pass(&CancellationToken::new())
-        .await
-        .expect_err("refused")
-        .to_string();
+    let error = refused_pass(&env).await;
     assert!(
         error.contains("`write_customers`") && error.contains("storefront.enabled = false"),
         "{error}"
     );
-    let writes = env
-        .servers
-        .shopify
-        .requests()
-        .iter()
-        .filter(|r| r.body.contains("tagsAdd") || r.body.contains("metafieldsSet"))
-        .count();
+    let writes = requests_naming(&env, &["tagsAdd", "metafieldsSet"]);
     assert_eq!(writes, 0);
     assert_eq!(env.profile_writes(), 0);
 
@@ -310,12 +308,7 @@ async fn without_write_customers_the_storefront_is_refused_before_any_write() {
 async fn without_read_orders_nothing_runs() {
     let mut env = env_with(Duration::from_secs(86_400), Some(&["write_customers"])).await;
     env.servers.shopify.load(store(vec![], vec![]));
-    let error = Pipeline::open(env.settings.clone())
-        .unwrap()
-        .pass(&CancellationToken::new())
-        .await
-        .expect_err("refused")
-        .to_string();
+    let error = refused_pass(&env).await;
     assert!(error.contains("`read_orders`"), "{error}");
     env.settings.shopify.accept_partial_history = true;
     assert!(Pipeline::open(env.settings.clone())
