@@ -268,20 +268,3 @@ fn the_event_bulk_body_is_valid_against_the_official_spec_and_groups_by_customer
         .collect();
     assert_eq!(metrics, ["VIP Tier Entered", "VIP Lapsed"], "in order");
 }
-
-/// Numbers for the report, against the real limits (10/s, 150/min for jobs) with jobs that
-/// spend 2 s queued and 2 s processing: the first pass of 50,000 profiles, then 50,000 lapse
-/// events (and their profile writes). Run with
-/// `cargo test --test klaviyo_volume -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore = "a timing run, not a check"]
-async fn timed_first_pass_of_50k_profiles_then_50k_events() {
-    let started = Instant::now();
-    let (env, later) = lapsing(50_000, with_job_step(Duration::from_secs(2))).await;
-    println!(
-        "first pass and setup, 50,000 profiles: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let report = env.pass_at(later).await;
-    println!("lapse pass, 50,000 profiles and events:\n{report}");
-}
