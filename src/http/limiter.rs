@@ -33,10 +33,12 @@ impl WindowLimiter {
             per_second: governor::RateLimiter::direct(window_quota(
                 per_second,
                 Duration::from_secs(1),
+                per_second / 4,
             )),
             per_minute: governor::RateLimiter::direct(window_quota(
                 per_minute,
                 Duration::from_secs(60),
+                steady_burst(per_second, per_minute),
             )),
             paused_until: Mutex::new(None),
         }
@@ -73,10 +75,20 @@ fn margin(window: Duration) -> Duration {
     (window / 20).min(Duration::from_millis(200))
 }
 
-/// A GCRA quota that never lets more than `limit` requests into any `window` (plus margin).
-fn window_quota(limit: u32, window: Duration) -> Quota {
+/// The steady window's burst. Whatever the steady window lets through at once, it takes back
+/// from its rate for as long as the limiter runs (any window of it may hold only `burst +
+/// refill`), so a large burst there costs throughput on every long run: a quarter of 150/min
+/// kept a long run of bulk jobs at 75% of the ceiling. A quarter of the per-second limit still
+/// starts a run at once, and leaves about 97% of the steady limit for the rest of it.
+fn steady_burst(per_second: u32, per_minute: u32) -> u32 {
+    (per_second / 4).clamp(1, per_minute / 4)
+}
+
+/// A GCRA quota that never lets more than `limit` requests into any `window` (plus margin):
+/// `burst` at once, then the rest of the limit spread over the window.
+fn window_quota(limit: u32, window: Duration, burst: u32) -> Quota {
     let limit = limit.max(2);
-    let burst = (limit / 4).max(1);
+    let burst = burst.clamp(1, limit - 1);
     let refill = limit - burst;
     let period = (window + margin(window)) / refill;
     Quota::with_period(period)
@@ -91,9 +103,12 @@ mod tests {
 
     /// Drives the quota as fast as it allows on a fake clock and checks every window.
     fn stamps(limit: u32, window: Duration, count: usize) -> Vec<Duration> {
+        stamps_with(window_quota(limit, window, limit / 4), count)
+    }
+
+    fn stamps_with(quota: Quota, count: usize) -> Vec<Duration> {
         let clock = FakeRelativeClock::default();
-        let limiter =
-            governor::RateLimiter::direct_with_clock(window_quota(limit, window), clock.clone());
+        let limiter = governor::RateLimiter::direct_with_clock(quota, clock.clone());
         let mut now = Duration::ZERO;
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
@@ -139,6 +154,29 @@ mod tests {
         let padded = Duration::from_secs(60) + margin(Duration::from_secs(60));
         assert!(max_in_window(&s, padded) <= 750);
         assert!(max_in_window(&s, Duration::from_secs(60)) >= 740);
+    }
+
+    /// Klaviyo's published pairs (profiles, events, bulk jobs): no minute ever over the
+    /// steady limit, and a long run keeps 95% of it, minute after minute.
+    #[test]
+    fn a_long_run_keeps_the_steady_window_nearly_full() {
+        let minute = Duration::from_secs(60);
+        for (per_second, per_minute) in [(75, 750), (350, 3_500), (10, 150)] {
+            let quota = window_quota(per_minute, minute, steady_burst(per_second, per_minute));
+            let s = stamps_with(quota, per_minute as usize * 4);
+            assert!(
+                max_in_window(&s, minute + margin(minute)) <= per_minute as usize,
+                "{per_minute}/min exceeded"
+            );
+            let third_minute = s
+                .iter()
+                .filter(|t| **t >= 2 * minute && **t < 3 * minute)
+                .count();
+            assert!(
+                third_minute * 100 >= per_minute as usize * 95,
+                "{third_minute} of {per_minute} in the third minute"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
