@@ -174,20 +174,32 @@ impl std::ops::Sub for ThroughputSnapshot {
 }
 
 impl fmt::Display for ThroughputSnapshot {
-    /// `busy 6.1 s; bulk jobs: 14 requests = 2.3/s of 10/s burst, 138/min of 150/min steady,
-    /// 3.1 s waiting on the limiter; …`, windows without requests left out.
+    /// `busy 96.1 s; bulk jobs: 221 requests = 2.3/s of 10/s burst, 138/min of 150/min
+    /// steady, 3.1 s waiting on the limiter; …`, windows without requests left out. Busy for
+    /// less than a minute, the steady part counts the requests against one minute's budget
+    /// instead: a rate scaled up from a few seconds would read as more than the ceiling.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "busy {:.1} s", self.busy.as_secs_f64())?;
         for w in self.windows.iter().filter(|w| w.requests > 0) {
             let rate = w.per_second(self.busy);
+            let steady = if self.busy >= Duration::from_secs(60) {
+                format!(
+                    "{:.0}/min of {}/min steady",
+                    rate * 60.0,
+                    w.ceiling.per_minute
+                )
+            } else {
+                format!(
+                    "{} of the {}/min steady window",
+                    w.requests, w.ceiling.per_minute
+                )
+            };
             write!(
                 f,
-                "; {}: {} requests = {rate:.1}/s of {}/s burst, {:.0}/min of {}/min steady, {:.1} s waiting on the limiter",
+                "; {}: {} requests = {rate:.1}/s of {}/s burst, {steady}, {:.1} s waiting on the limiter",
                 w.ceiling.name,
                 w.requests,
                 w.ceiling.per_second,
-                rate * 60.0,
-                w.ceiling.per_minute,
                 w.waited.as_secs_f64()
             )?;
         }
@@ -244,7 +256,15 @@ mod tests {
         assert_eq!(span.windows[0].requests, 20);
         assert_eq!(
             span.to_string(),
-            "busy 10.0 s; bulk jobs: 20 requests = 2.0/s of 10/s burst, 120/min of 150/min steady, 3.5 s waiting on the limiter"
+            "busy 10.0 s; bulk jobs: 20 requests = 2.0/s of 10/s burst, 20 of the 150/min steady window, 3.5 s waiting on the limiter"
+        );
+        let long = ThroughputSnapshot {
+            busy: Duration::from_secs(120),
+            ..span
+        };
+        assert!(
+            long.to_string().contains("10/min of 150/min steady"),
+            "{long}"
         );
     }
 }
