@@ -154,23 +154,7 @@ fn the_spec_check_catches_a_wrong_type() {
 
 #[test]
 fn the_event_body_is_valid_against_the_official_spec() {
-    let event = tiersync::store::EventEntry {
-        customer_id: "gid://shopify/Customer/7001".into(),
-        seq: 1,
-        unique_id: "tiersync:7001:Entered:2026-11-24:None:Gold".into(),
-        metric: "VIP Tier Entered".into(),
-        email: Some("a@example.com".into()),
-        external_id: "7001".into(),
-        from_tier: None,
-        to_tier: Some("Gold".into()),
-        from_state: "none".into(),
-        to_state: "active".into(),
-        clv_blended: dec!(1620.40),
-        peak_tier: Some("Gold".into()),
-        reason: "blended CLV 1620.40 ≥ 1500 for Gold".into(),
-        time: chrono::Utc::now(),
-        failed: None,
-    };
+    let event = crate::common::event_entry(7001, 1, "VIP Tier Entered");
     validate_request_body(CREATE_EVENT, &event_body(&event))
         .unwrap_or_else(|e| panic!("event body: {e}"));
 }

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use crate::common::{
     self, customer, expected_profiles, klaviyo_profiles, now, order, spawn_with, store,
 };
-use rust_decimal_macros::dec;
 use tiersync::sinks::klaviyo::event_bulk_body;
 use tiersync_mocks::data::{Order, StoreData};
 use tiersync_mocks::klaviyo::{validate_request_body, KlaviyoOptions, BULK_CREATE_EVENTS};
@@ -227,23 +226,7 @@ async fn an_event_bulk_answer_lost_after_klaviyo_took_it_is_re_sent_and_recorded
 
 #[test]
 fn the_event_bulk_body_is_valid_against_the_official_spec_and_groups_by_customer() {
-    let event = |customer: u64, seq: u64, metric: &str| tiersync::store::EventEntry {
-        customer_id: format!("gid://shopify/Customer/{customer}"),
-        seq,
-        unique_id: format!("tiersync:{customer}:{seq}"),
-        metric: metric.into(),
-        email: Some(email(customer)),
-        external_id: customer.to_string(),
-        from_tier: None,
-        to_tier: Some("Gold".into()),
-        from_state: "none".into(),
-        to_state: "active".into(),
-        clv_blended: dec!(1620.40),
-        peak_tier: Some("Gold".into()),
-        reason: "blended CLV 1620.40 ≥ 1500 for Gold".into(),
-        time: chrono::Utc::now(),
-        failed: None,
-    };
+    let event = common::event_entry;
     let body = event_bulk_body(&[
         event(1, 1, "VIP Tier Entered"),
         event(2, 2, "VIP Tier Entered"),

@@ -435,3 +435,24 @@ pub fn hand_built_store() -> (StoreData, Vec<(&'static str, &'static str)>) {
         .collect();
     (store(customers, orders), expected)
 }
+
+/// A tier event as the outbox holds it: `customer` entered Gold (`metric` names the flow).
+pub fn event_entry(customer: u64, seq: u64, metric: &str) -> tiersync::store::EventEntry {
+    tiersync::store::EventEntry {
+        customer_id: format!("gid://shopify/Customer/{customer}"),
+        seq,
+        unique_id: format!("tiersync:{customer}:{seq}"),
+        metric: metric.into(),
+        email: Some(format!("customer{customer}@example.com")),
+        external_id: customer.to_string(),
+        from_tier: None,
+        to_tier: Some("Gold".into()),
+        from_state: "none".into(),
+        to_state: "active".into(),
+        clv_blended: Decimal::new(162_040, 2),
+        peak_tier: Some("Gold".into()),
+        reason: "blended CLV 1620.40 ≥ 1500 for Gold".into(),
+        time: Utc::now(),
+        failed: None,
+    }
+}
