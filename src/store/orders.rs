@@ -209,14 +209,8 @@ impl Store {
         let mut facts: Vec<OrderFacts> = Vec::new();
         for item in self.customer_orders.iter() {
             let (key, value) = item.map_err(|e| self.err(e))?;
-            let lossy;
-            let id = match std::str::from_utf8(&key) {
-                Ok(id) => id,
-                Err(_) => {
-                    lossy = String::from_utf8_lossy(&key).into_owned();
-                    &lossy
-                }
-            };
+            let id = String::from_utf8_lossy(&key);
+            let id: &str = &id;
             decode_customer_facts(id, &value, &mut facts)?;
             visit(id, &facts)?;
         }
@@ -277,14 +271,8 @@ impl Store {
         let mut out: Vec<R> = Vec::with_capacity(SCAN_CHUNK);
         for item in self.customer_orders.range(range) {
             let (key, value) = item.map_err(|e| self.err(e))?;
-            let lossy;
-            let id = match std::str::from_utf8(&key) {
-                Ok(id) => id,
-                Err(_) => {
-                    lossy = String::from_utf8_lossy(&key).into_owned();
-                    &lossy
-                }
-            };
+            let id = String::from_utf8_lossy(&key);
+            let id: &str = &id;
             decode_customer_facts(id, &value, &mut facts)?;
             let mut checkpoint = None;
             while let Some(next) = checkpoints.peek() {

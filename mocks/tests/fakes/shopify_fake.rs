@@ -411,7 +411,8 @@ async fn bulk_jsonl_is_exactly_the_projected_nodes() {
         orders: vec![order(1, at(2, 0)), refunded, guest, late],
     });
 
-    // The daemon's own bulk query (`ORDERS_BULK`).
+    // A bulk query shaped like the daemon's `ORDERS_BULK` (the e2e contract tests send the
+    // real one, with every field it selects).
     let daemon = r#"{
   orders(query: "updated_at:<='2026-01-10T00:00:00Z'") {
     edges {
