@@ -138,3 +138,31 @@ async fn a_stalled_result_fails_on_the_read_timeout_and_the_cursor_stays() {
         "the cursor moves only after the last line"
     );
 }
+
+#[tokio::test]
+async fn a_refused_result_link_fails_the_pass_without_blaming_a_credential() {
+    let env = env_at(DownloadPace::default()).await;
+    // Storage refuses the signed link (expired, say): nothing of tiersync's was refused.
+    env.servers.shopify.faults().inject_next_on(
+        "/bulk/",
+        1,
+        tiersync_mocks::faults::Fault::for_status(403, None),
+    );
+
+    let pipeline = Pipeline::open(env.settings.clone()).expect("store opens");
+    let error = pipeline
+        .pass(&CancellationToken::new())
+        .await
+        .expect_err("the download is refused")
+        .to_string();
+
+    assert!(error.contains("bulk result link"), "{error}");
+    assert!(!error.contains("credential"), "{error}");
+    assert_eq!(pipeline.store().orders_cursor().unwrap(), None);
+    drop(pipeline);
+    let report = env.pass().await;
+    assert_eq!(
+        report.ingest.orders_read, CUSTOMERS as usize,
+        "the next pass loads it"
+    );
+}

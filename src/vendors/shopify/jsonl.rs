@@ -7,8 +7,10 @@ use serde::de::DeserializeOwned;
 use crate::http::{self, body_excerpt, ApiError, Reply};
 
 pub(super) const ENDPOINT: &str = "shopify bulk result download";
-/// What a 401/403 from the download points at.
-const CREDENTIAL: &str = "shopify.access_token";
+/// What a 401/403 from the download points at: the link, not a tiersync setting (it is
+/// pre-signed storage and no token is sent), so it must not stop the destination as a refused
+/// credential would.
+const LINK: &str = "the bulk result link (signed by Shopify, it expires: the next pass runs the bulk operation again)";
 
 /// Where a streamed bulk result goes, one decoded line at a time.
 ///
@@ -123,9 +125,16 @@ where
             retry_after,
             body,
         };
+        if matches!(status, 401 | 403) {
+            return Err(ApiError::Rejected {
+                endpoint: ENDPOINT,
+                status,
+                detail: format!("{}; refused: {LINK}", body_excerpt(&reply.body)),
+            });
+        }
         // Never `Ok` for a status that is no success.
         return reply
-            .into_body(ENDPOINT, CREDENTIAL, body_excerpt)
+            .into_body(ENDPOINT, LINK, body_excerpt)
             .map(|_| Ok(()));
     }
     sink.restart();
