@@ -442,6 +442,7 @@ fn run_child(name: &str, dir: &Path, customers: usize) -> PhaseResult {
 }
 
 fn main() {
+    tiersync::allocator::configure();
     let args: Vec<String> = std::env::args().collect();
     let customers: usize = std::env::var("TIERSYNC_BENCH_CUSTOMERS")
         .ok()

@@ -25,6 +25,7 @@
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
+pub mod allocator;
 pub mod config;
 pub mod http;
 #[cfg(test)]

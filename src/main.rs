@@ -113,6 +113,7 @@ const EXIT_UNDELIVERED: u8 = 3;
 struct Undelivered(String);
 
 fn main() -> ExitCode {
+    tiersync::allocator::configure();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let outcome = runtime.block_on(dispatch(cli.command));

@@ -6,7 +6,9 @@ use sled::Transactional;
 
 use super::codec::{decode, encode};
 use super::outbox::{event_key, outbox_key, OutboxChange};
-use super::{AuditEntry, CustomerRecord, EventEntry, Store, StoreError, TierCheckpoint};
+use super::{
+    AuditEntry, CustomerRecord, EventEntry, Store, StoreError, TierCheckpoint, TX_CUSTOMERS,
+};
 use crate::model::{Destination, ProfileState, StorefrontState};
 
 /// One evaluated customer, ready to commit.
@@ -144,16 +146,16 @@ impl Store {
                 || e.change == RecordChange::State
         };
         let mut in_tx: Vec<(&Evaluation, Encoded)> = Vec::new();
-        let mut derived = sled::Batch::default();
-        let mut derived_checkpoints = sled::Batch::default();
-        let mut derived_count = 0usize;
+        // Records whose derived values moved: (id, record, checkpoint).
+        let mut derived: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
         for e in batch {
             if !transactional(e) {
                 if e.change == RecordChange::Derived {
-                    derived.insert(e.record.id.as_bytes(), encode(&e.record)?);
-                    derived_checkpoints
-                        .insert(e.record.id.as_bytes(), encode(&e.record.checkpoint())?);
-                    derived_count += 1;
+                    derived.push((
+                        e.record.id.as_str(),
+                        encode(&e.record)?,
+                        encode(&e.record.checkpoint())?,
+                    ));
                 }
                 continue;
             }
@@ -203,7 +205,9 @@ impl Store {
                 },
             ));
         }
-        if !in_tx.is_empty() {
+        // One transaction per chunk of customers ([`TX_CUSTOMERS`]); each customer's writes
+        // stay atomic.
+        for chunk in in_tx.chunks(TX_CUSTOMERS) {
             (
                 &self.customers,
                 &self.checkpoints,
@@ -212,7 +216,7 @@ impl Store {
                 &self.audit,
             )
                 .transaction(|(customers, checkpoints, dirty, outbox, audit)| {
-                    for (evaluation, enc) in &in_tx {
+                    for (evaluation, enc) in chunk {
                         let id = evaluation.record.id.as_str();
                         if let Some((record, checkpoint)) = &enc.record {
                             customers.insert(id.as_bytes(), record.as_slice())?;
@@ -251,14 +255,20 @@ impl Store {
                 })
                 .map_err(|e| self.tx_err(e))?;
         }
-        if derived_count > 0 {
+        for chunk in derived.chunks(TX_CUSTOMERS) {
             // Record first: a crash between the two leaves a checkpoint whose fingerprint is
             // stale, so the next evaluation rewrites the record once more, nothing worse.
+            let mut records = sled::Batch::default();
+            let mut checkpoints = sled::Batch::default();
+            for (id, record, checkpoint) in chunk {
+                records.insert(id.as_bytes(), record.as_slice());
+                checkpoints.insert(id.as_bytes(), checkpoint.as_slice());
+            }
             self.customers
-                .apply_batch(derived)
+                .apply_batch(records)
                 .map_err(|e| self.err(e))?;
             self.checkpoints
-                .apply_batch(derived_checkpoints)
+                .apply_batch(checkpoints)
                 .map_err(|e| self.err(e))?;
         }
         Ok(())

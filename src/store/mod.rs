@@ -74,6 +74,13 @@ use codec::decode;
 /// sled's page cache when the configuration does not say (`store.cache_mb`).
 pub const DEFAULT_CACHE_MB: u64 = 64;
 
+/// Customers per sled transaction (or batch) when many commit at once: a first sync's
+/// evaluations, a bulk job's acknowledgements, reconcile's repairs. Each customer's writes
+/// stay in one transaction; the chunk is small because sled frees the node versions a
+/// transaction replaced only when it ends, so 10,000 customers in one transaction held
+/// tens of MiB of copies (BENCHMARKS.md, "Memory").
+const TX_CUSTOMERS: usize = 256;
+
 /// The format this build reads and writes. Bump it when a record's encoding changes.
 pub const SCHEMA_VERSION: u32 = 6;
 

@@ -15,6 +15,7 @@
 //! point leaves every entry in the overlay, in the map, or in both with the same value, and
 //! lookups read the overlay first.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -26,8 +27,8 @@ use super::{map_sled, StoreError};
 /// Overlay entries after which applying orders settles them into the map (a backfill of
 /// millions of orders keeps the overlay, and the main store's memory, small).
 const SETTLE_AT: usize = 100_000;
-/// Overlay entries copied per map batch while settling.
-const SETTLE_CHUNK: usize = 50_000;
+/// Overlay entries per sled batch while settling (see [`OrderMap::settle`] for why small).
+const SETTLE_CHUNK: usize = 1_000;
 /// The key, in the main store's `meta` and in the map's own `meta`, of the id that ties a
 /// map to its store: a map from another store, or none where one is expected, is refused.
 pub(super) const KEY_MAP_ID: &[u8] = b"order_map/id";
@@ -123,6 +124,11 @@ impl OrderMap {
 
     /// Moves every overlay entry into the map (see the module docs for the order of the
     /// steps). Returns how many moved.
+    ///
+    /// Entries move in small batches: sled frees a node's replaced versions only after the
+    /// batch that replaced them ends, so one batch of 50,000 entries held about 300 MiB of
+    /// node copies at once (BENCHMARKS.md, "Memory"). The map is flushed once, after the
+    /// last copy, and only then is anything removed from the overlay.
     pub fn settle(
         &self,
         map: &Opened,
@@ -132,27 +138,21 @@ impl OrderMap {
         let err = |e| map_sled(&self.path, e);
         let store_err = |e| map_sled(self.store_path(), e);
         flush_store()?;
-        let mut moved = 0;
-        loop {
-            let chunk: Vec<(sled::IVec, sled::IVec)> = overlay
-                .iter()
-                .take(SETTLE_CHUNK)
-                .collect::<Result<_, _>>()
-                .map_err(store_err)?;
-            if chunk.is_empty() {
-                break;
-            }
+        let moved = for_each_chunk(overlay, store_err, |chunk| {
             let mut copy = sled::Batch::default();
-            let mut remove = sled::Batch::default();
-            for (key, value) in &chunk {
+            for (key, value) in chunk {
                 copy.insert(key, value);
+            }
+            map.orders.apply_batch(copy).map_err(err)
+        })?;
+        map.orders.flush().map_err(err)?;
+        for_each_chunk(overlay, store_err, |chunk| {
+            let mut remove = sled::Batch::default();
+            for (key, _) in chunk {
                 remove.remove(key);
             }
-            map.orders.apply_batch(copy).map_err(err)?;
-            map.orders.flush().map_err(err)?;
-            overlay.apply_batch(remove).map_err(store_err)?;
-            moved += chunk.len();
-        }
+            overlay.apply_batch(remove).map_err(store_err)
+        })?;
         self.unsettled.store(0, Ordering::Relaxed);
         Ok(moved)
     }
@@ -174,6 +174,35 @@ impl std::ops::Deref for MapGuard<'_> {
     type Target = Opened;
     fn deref(&self) -> &Opened {
         self.open.as_ref().expect("opened by OrderMap::lock")
+    }
+}
+
+/// Calls `apply` with the overlay's entries, [`SETTLE_CHUNK`] at a time in key order, reading
+/// each chunk after the previous one was applied; returns how many entries it saw.
+fn for_each_chunk(
+    overlay: &Tree,
+    store_err: impl Fn(sled::Error) -> StoreError,
+    mut apply: impl FnMut(&[(sled::IVec, sled::IVec)]) -> Result<(), StoreError>,
+) -> Result<usize, StoreError> {
+    let mut seen = 0;
+    let mut after: Option<sled::IVec> = None;
+    loop {
+        let entries = match &after {
+            None => overlay.iter(),
+            Some(key) => {
+                overlay.range::<&[u8], _>((Bound::Excluded(key.as_ref()), Bound::Unbounded))
+            }
+        };
+        let chunk: Vec<(sled::IVec, sled::IVec)> = entries
+            .take(SETTLE_CHUNK)
+            .collect::<Result<_, _>>()
+            .map_err(&store_err)?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(seen);
+        };
+        after = Some(last.clone());
+        apply(&chunk)?;
+        seen += chunk.len();
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sled::{Transactional, Tree};
 
 use super::codec::{decode, encode};
-use super::{index_key, Acknowledged, EventEntry, OutboxEntry, Store, StoreError};
+use super::{index_key, Acknowledged, EventEntry, OutboxEntry, Store, StoreError, TX_CUSTOMERS};
 use crate::model::{Destination, DestinationState, ProfileState, StorefrontState};
 
 /// What a customer's evaluation does to its pending write at one destination.
@@ -218,9 +218,24 @@ impl Store {
                 Ok((encode(&ack)?, encode(e)?))
             })
             .collect::<Result<_, StoreError>>()?;
+        for (delivered, encoded) in delivered
+            .chunks(TX_CUSTOMERS)
+            .zip(encoded.chunks(TX_CUSTOMERS))
+        {
+            self.acknowledge_chunk::<S>(delivered, encoded)?;
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`Store::acknowledge`].
+    fn acknowledge_chunk<S: DestinationState>(
+        &self,
+        delivered: &[OutboxEntry<S>],
+        encoded: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         (self.ack_tree(S::DESTINATION), &self.outbox)
             .transaction(|(acks, outbox)| {
-                for (entry, (ack, whole)) in delivered.iter().zip(&encoded) {
+                for (entry, (ack, whole)) in delivered.iter().zip(encoded) {
                     acks.insert(entry.customer_id.as_bytes(), ack.as_slice())?;
                     let key = outbox_key(S::DESTINATION, &entry.customer_id);
                     if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
@@ -243,9 +258,24 @@ impl Store {
             .iter()
             .map(|(entry, seen)| Ok((encode(entry)?, seen.as_ref().map(encode).transpose()?)))
             .collect::<Result<_, StoreError>>()?;
+        for (repairs, encoded) in repairs
+            .chunks(TX_CUSTOMERS)
+            .zip(encoded.chunks(TX_CUSTOMERS))
+        {
+            self.enqueue_repairs_chunk(repairs, encoded)?;
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`Store::enqueue_repairs`].
+    fn enqueue_repairs_chunk<S: DestinationState>(
+        &self,
+        repairs: &[(OutboxEntry<S>, Option<Acknowledged<S>>)],
+        encoded: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), StoreError> {
         (self.ack_tree(S::DESTINATION), &self.outbox)
             .transaction(|(acks, outbox)| {
-                for ((entry, _), (whole, seen)) in repairs.iter().zip(&encoded) {
+                for ((entry, _), (whole, seen)) in repairs.iter().zip(encoded) {
                     let id = entry.customer_id.as_bytes();
                     match seen {
                         Some(seen) => acks.insert(id, seen.as_slice())?,

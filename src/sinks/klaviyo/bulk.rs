@@ -237,7 +237,7 @@ fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
 async fn start(client: &KlaviyoClient, batch: &[OutboxEntry]) -> Result<String, ApiError> {
     let body = bulk_job_body(batch.iter().map(|e| &e.state));
     let created = client
-        .send(&BULK_JOB_CREATE, BULK_JOB_CREATE.path, Some(&body))
+        .send(&BULK_JOB_CREATE, BULK_JOB_CREATE.path, Some(body))
         .await?;
     let job: JobResponse = ApiError::decode(BULK_JOB_CREATE.name, &created)?;
     tracing::info!(job = %job.data.id, profiles = batch.len(), "klaviyo bulk import job submitted");

@@ -237,11 +237,11 @@ impl KlaviyoClient {
         &self,
         call: &Call,
         path: &str,
-        body: Option<&Value>,
+        body: Option<bytes::Bytes>,
     ) -> Result<bytes::Bytes, ApiError> {
         let _busy = self.throughput.busy();
         with_retry(&self.retry, &self.stats, &self.stop, || {
-            self.attempt(call, path, body)
+            self.attempt(call, path, body.clone())
         })
         .await
     }
@@ -250,7 +250,7 @@ impl KlaviyoClient {
         &self,
         call: &Call,
         path: &str,
-        body: Option<&Value>,
+        body: Option<bytes::Bytes>,
     ) -> Result<bytes::Bytes, ApiError> {
         let limiter = match call.limit {
             Limit::Profiles => &self.profiles,
@@ -276,7 +276,7 @@ impl KlaviyoClient {
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, JSON_API)
-                .body(serde_json::to_vec(body).expect("a JSON value serializes"));
+                .body(body);
         }
         let result = http::send(call.name, request)
             .await?
@@ -290,6 +290,13 @@ impl KlaviyoClient {
         }
         result
     }
+}
+
+/// A request body: JSON serialized once, so that retries resend the same bytes.
+pub fn json_body(value: &Value) -> bytes::Bytes {
+    serde_json::to_vec(value)
+        .expect("a JSON value serializes")
+        .into()
 }
 
 /// A 403 is a key without a scope the call needs; Klaviyo's body does not say which, so the

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::client::EVENT_BULK_CREATE;
+use super::client::{json_body, EVENT_BULK_CREATE};
 use super::events::{event_attributes, event_profile, send_each};
 use super::{DeliveryError, EventReport, KlaviyoClient};
 use crate::http::ApiError;
@@ -33,7 +33,11 @@ pub(super) async fn deliver(
         }
         let body = bulk_body(&batch);
         match client
-            .send(&EVENT_BULK_CREATE, EVENT_BULK_CREATE.path, Some(&body))
+            .send(
+                &EVENT_BULK_CREATE,
+                EVENT_BULK_CREATE.path,
+                Some(json_body(&body)),
+            )
             .await
         {
             Ok(_) => {

@@ -7,7 +7,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::client::CREATE_EVENT;
+use super::client::{json_body, CREATE_EVENT};
 use super::{DeliveryError, KlaviyoClient};
 use crate::http::ApiError;
 use crate::model::ProfileState;
@@ -105,7 +105,7 @@ pub(super) async fn send_each(
         }
         let body = event_body(&event);
         match client
-            .send(&CREATE_EVENT, CREATE_EVENT.path, Some(&body))
+            .send(&CREATE_EVENT, CREATE_EVENT.path, Some(json_body(&body)))
             .await
         {
             Ok(_) => {

@@ -5,7 +5,7 @@
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::client::PROFILE_IMPORT;
+use super::client::{json_body, PROFILE_IMPORT};
 use super::{import_body, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
 use crate::store::{OutboxEntry, Store};
@@ -25,7 +25,7 @@ pub(super) async fn deliver(
                 .send(
                     &PROFILE_IMPORT,
                     PROFILE_IMPORT.path,
-                    Some(&import_body(&entry.state)),
+                    Some(json_body(&import_body(&entry.state))),
                 )
                 .await;
             (entry, result)
