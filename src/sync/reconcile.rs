@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::loyalty::{loyalty_disagreements, LoyaltyDisagreements};
 use super::pass::{LoyaltyRead, LoyaltyScope, PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
+use crate::progress::Phase;
 use crate::config::Authority;
 use crate::model::{DestinationState, ProfileState, StorefrontState};
 use crate::sinks::shopify::{read_storefront, StorefrontReadback};
@@ -277,6 +278,7 @@ impl Pipeline {
             "reconcile: reading the destinations back"
         );
 
+        let _running = self.progress.run(Phase::Reconcile, None);
         let profiles = klaviyo::read_profiles(&self.klaviyo)
             .await
             .map_err(|e| PassError::Deliver(DeliveryError::Api(e)))?;

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod bulk_download;
 mod chaos;
+mod check;
 mod clv_oracle;
 mod common;
 mod config;

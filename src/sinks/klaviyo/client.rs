@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::progress::Progress;
 use crate::http::{
     self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput,
     WindowLimiter,
@@ -153,6 +154,8 @@ pub struct KlaviyoClient {
     /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
     stop: CancellationToken,
     throughput: Throughput,
+    /// Where bulk jobs and the read-back count what they did.
+    progress: Arc<Progress>,
 }
 
 #[derive(Deserialize)]
@@ -214,7 +217,19 @@ impl KlaviyoClient {
                 per_second,
                 per_minute,
             })),
+            progress: Arc::default(),
         }
+    }
+
+    /// Counts progress into `progress` (shared with the pipeline's renderers).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> KlaviyoClient {
+        self.progress = progress;
+        self
+    }
+
+    /// The counters the work done through this client updates.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     pub fn stats(&self) -> &ApiStats {

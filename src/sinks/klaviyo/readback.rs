@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::client::{KlaviyoClient, GET_PROFILES};
 use crate::http::ApiError;
+use crate::progress::Phase;
 use crate::model::ProfileState;
 
 const FIRST_PAGE: &str =
@@ -50,6 +51,9 @@ pub async fn read_profiles(
     loop {
         let body = client.send(&GET_PROFILES, &path, None).await?;
         let page: Page = ApiError::decode(GET_PROFILES.name, &body)?;
+        client
+            .progress()
+            .add(Phase::Reconcile, page.data.len() as u64);
         for resource in page.data {
             let a = resource.attributes;
             if let Some(external_id) = a.external_id {
