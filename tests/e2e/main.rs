@@ -16,6 +16,7 @@ mod config;
 mod contracts;
 mod crash;
 mod destinations;
+mod error_text;
 mod events;
 mod failures;
 mod klaviyo_volume;
