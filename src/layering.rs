@@ -37,7 +37,9 @@ const RULES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "progress",
-        &["model", "store", "sync", "sinks", "sources", "vendors", "ops"],
+        &[
+            "model", "store", "sync", "sinks", "sources", "vendors", "ops",
+        ],
         "every layer counts into the progress counters, so they sit on the ground floor",
     ),
 ];

@@ -98,7 +98,9 @@ pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
 /// outer one already says: a layer that quotes its source (a `{source}` in its message, a
 /// reqwest error that names the URL its own source names again) would otherwise print the
 /// same words two or three times.
-pub fn said_once<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+pub fn said_once<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
     let mut text = String::new();
     for cause in chain {
         let said = cause.to_string();

@@ -152,12 +152,11 @@ fn new_bar(phase: Phase, total: Option<u64>) -> ProgressBar {
             phase.unit()
         ),
     };
-    let bar = ProgressBar::new(total.unwrap_or(0)).with_style(
+    ProgressBar::new(total.unwrap_or(0)).with_style(
         ProgressStyle::with_template(&template)
             .expect("the bar templates are valid")
             .progress_chars("=> "),
-    );
-    bar
+    )
 }
 
 #[cfg(test)]
@@ -205,7 +204,10 @@ mod tests {
         // 12 s of movement at one line per 5 s: at 5 s and 10 s (and the one at 15 s sees the
         // last count, which the line at 10 s had not).
         assert!((2..=3).contains(&lines.len()), "{log}");
-        assert!(lines[0].contains("progress phase=\"backfill\" done=6000 unit=\"orders\""), "{log}");
+        assert!(
+            lines[0].contains("progress phase=\"backfill\" done=6000 unit=\"orders\""),
+            "{log}"
+        );
         assert!(lines[1].contains("done=1"), "10,000 or 12,000: {log}");
         assert!(!log.contains('\u{1b}'), "no colour codes: {log}");
     }

@@ -128,9 +128,9 @@ impl Store {
             .mode(0o700)
             .create(path)
             .map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+                path: path.to_path_buf(),
+                source,
+            })?;
         let db = open_db(path, cache_mb)?;
         let store = Store {
             path: path.to_path_buf(),

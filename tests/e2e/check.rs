@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 /// Runs `tiersync check` against `env` with `vars` set; its exit status and output.
 fn run_check(env: &TestEnv, vars: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let config = env.config_file();
-    let mut command = env.binary(&["check", "--config", config.to_str().unwrap()], "check.log");
+    let mut command = env.binary(
+        &["check", "--config", config.to_str().unwrap()],
+        "check.log",
+    );
     command.env("RUST_LOG", "warn");
     for (name, value) in vars {
         command.env(name, value);
@@ -37,10 +40,18 @@ fn nothing_changed(env: &TestEnv) {
         );
     }
     for request in env.servers.klaviyo.requests() {
-        assert_eq!(request.method, "GET", "Klaviyo got {} {}", request.method, request.path);
+        assert_eq!(
+            request.method, "GET",
+            "Klaviyo got {} {}",
+            request.method, request.path
+        );
     }
     for request in env.servers.smile.requests() {
-        assert_eq!(request.method, "GET", "Smile got {} {}", request.method, request.path);
+        assert_eq!(
+            request.method, "GET",
+            "Smile got {} {}",
+            request.method, request.path
+        );
     }
     assert!(env.servers.klaviyo.profiles().is_empty());
     assert!(env.servers.klaviyo.bulk_jobs().is_empty());
@@ -56,7 +67,13 @@ fn nothing_changed(env: &TestEnv) {
 /// The line of `subject` in the output.
 fn line<'a>(out: &'a str, subject: &str) -> &'a str {
     out.lines()
-        .find(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ").starts_with(subject))
+        .find(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .starts_with(subject)
+        })
         .unwrap_or_else(|| panic!("no `{subject}` line in:\n{out}"))
 }
 
@@ -85,7 +102,10 @@ async fn everything_good_passes_with_a_line_per_check_and_changes_nothing() {
         "{out}"
     );
     let scopes = line(&out, "shopify scopes");
-    assert!(scopes.starts_with("OK") && scopes.contains("write_customers"), "{out}");
+    assert!(
+        scopes.starts_with("OK") && scopes.contains("write_customers"),
+        "{out}"
+    );
     let limit = line(&out, "shopify limit");
     assert!(limit.contains("2000 points restoring 100/s"), "{out}");
     assert!(line(&out, "klaviyo key").starts_with("OK"), "{out}");
@@ -100,7 +120,10 @@ async fn everything_good_passes_with_a_line_per_check_and_changes_nothing() {
     assert!(line(&out, "store").starts_with("OK"), "{out}");
     assert!(out.contains("every check passed"), "{out}");
     assert!(!env.settings.store.path.exists(), "check creates no store");
-    assert!(!env.servers.smile.requests().is_empty(), "the loyalty app was read");
+    assert!(
+        !env.servers.smile.requests().is_empty(),
+        "the loyalty app was read"
+    );
     nothing_changed(&env);
 }
 
@@ -114,7 +137,10 @@ async fn a_wrong_klaviyo_key_fails_naming_the_setting() {
         key.starts_with("FAILED") && key.contains("klaviyo.api_key") && key.contains("401"),
         "{out}"
     );
-    assert!(line(&out, "shopify shop").starts_with("OK"), "the rest still ran: {out}");
+    assert!(
+        line(&out, "shopify shop").starts_with("OK"),
+        "the rest still ran: {out}"
+    );
     assert!(out.contains("error: 1 check(s) failed"), "{out}");
     assert!(!out.contains("pk_not_a_key"), "the key never prints: {out}");
     nothing_changed(&env);
@@ -131,7 +157,10 @@ async fn a_klaviyo_key_without_the_list_scopes_fails_the_bulk_line() {
     assert!(!status.success(), "{out}");
     assert!(line(&out, "klaviyo key").starts_with("OK"), "{out}");
     let bulk = line(&out, "klaviyo bulk");
-    assert!(bulk.starts_with("FAILED") && bulk.contains("lists:read"), "{out}");
+    assert!(
+        bulk.starts_with("FAILED") && bulk.contains("lists:read"),
+        "{out}"
+    );
     nothing_changed(&env);
 }
 
@@ -180,7 +209,10 @@ async fn the_store_must_be_closed_to_others_and_a_running_daemon_is_fine() {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     match outcome(&check(Some(&config)).await) {
         Outcome::Failed(text) => {
-            assert!(text.contains("mode 0755") && text.contains("chmod 700"), "{text}")
+            assert!(
+                text.contains("mode 0755") && text.contains("chmod 700"),
+                "{text}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -195,7 +227,10 @@ async fn a_revoked_klaviyo_key_stops_the_destination_while_nothing_needs_writing
     env.servers.klaviyo.faults().revoke_token();
     env.servers.klaviyo.clear_requests();
     let quiet = env.pass().await;
-    assert!(quiet.stopped.is_empty(), "proven moments ago: not asked again");
+    assert!(
+        quiet.stopped.is_empty(),
+        "proven moments ago: not asked again"
+    );
     assert!(env.servers.klaviyo.requests().is_empty());
 
     env.settings.klaviyo.key_check_interval = Duration::ZERO;
@@ -215,7 +250,10 @@ async fn a_revoked_klaviyo_key_stops_the_destination_while_nothing_needs_writing
         .is_some_and(|why| why.contains("HTTP 401")));
     let requests = env.servers.klaviyo.requests();
     assert_eq!(requests.len(), 1, "one read: {requests:?}");
-    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("GET", "/api/profiles"));
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/api/profiles")
+    );
     drop(pipeline);
 
     // The key works again: the next pass's read clears the stop.
@@ -223,5 +261,8 @@ async fn a_revoked_klaviyo_key_stops_the_destination_while_nothing_needs_writing
     let report = env.pass().await;
     assert!(report.stopped.is_empty(), "{report}");
     let store = Store::open(&env.settings.store.path).unwrap();
-    assert_eq!(store.destination_stopped(Destination::Klaviyo).unwrap(), None);
+    assert_eq!(
+        store.destination_stopped(Destination::Klaviyo).unwrap(),
+        None
+    );
 }

@@ -38,7 +38,11 @@ fn closed_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_klaviyo_key_is_said_once() {
     let env = spawn(hand_built_store().0).await;
-    let (code, out) = once(&env, &[("TIERSYNC__KLAVIYO__API_KEY", "pk_wrong")], "key.log");
+    let (code, out) = once(
+        &env,
+        &[("TIERSYNC__KLAVIYO__API_KEY", "pk_wrong")],
+        "key.log",
+    );
     println!("{out}");
     assert_eq!(code, Some(3), "{out}");
     let logged = line_with(&out, "destination stopped");
@@ -67,8 +71,15 @@ async fn a_refused_shopify_secret_is_said_once() {
         1,
         "{error}"
     );
-    assert_eq!(error.matches("credential was refused").count(), 1, "{error}");
-    assert!(!out.contains("shpss_wrong"), "the secret never prints: {out}");
+    assert_eq!(
+        error.matches("credential was refused").count(),
+        1,
+        "{error}"
+    );
+    assert!(
+        !out.contains("shpss_wrong"),
+        "the secret never prints: {out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +91,11 @@ async fn an_unreachable_host_names_its_url_once_with_the_cause() {
     assert_eq!(code, Some(1), "{out}");
     let error = line_with(&out, "error:");
     assert_eq!(error.matches(&url).count(), 1, "{error}");
-    assert_eq!(error.to_lowercase().matches("connection refused").count(), 1, "{error}");
+    assert_eq!(
+        error.to_lowercase().matches("connection refused").count(),
+        1,
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,6 +109,10 @@ async fn a_store_held_by_the_daemon_is_said_once() {
     let error = line_with(&out, "error:");
     let path = env.settings.store.path.display().to_string();
     assert_eq!(error.matches(&path).count(), 1, "{error}");
-    assert_eq!(error.matches("another tiersync process").count(), 1, "{error}");
+    assert_eq!(
+        error.matches("another tiersync process").count(),
+        1,
+        "{error}"
+    );
     assert!(error.len() < 250, "{} characters: {error}", error.len());
 }

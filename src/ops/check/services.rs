@@ -123,7 +123,9 @@ async fn loyalty(settings: &Settings, stop: &CancellationToken, report: &mut Che
     report.push(
         "loyalty app",
         match client.probe().await {
-            Ok(()) => Outcome::Ok(format!("{platform}: `loyalty.api_key` accepted (one member read)")),
+            Ok(()) => Outcome::Ok(format!(
+                "{platform}: `loyalty.api_key` accepted (one member read)"
+            )),
             Err(error) => Outcome::Failed(error.to_string()),
         },
     );

@@ -11,11 +11,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::progress::Progress;
 use crate::http::{
     self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput,
     WindowLimiter,
 };
+use crate::progress::Progress;
 
 const CREDENTIAL: &str = "klaviyo.api_key";
 const JSON_API: &str = "application/vnd.api+json";

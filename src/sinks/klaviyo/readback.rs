@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use super::client::{KlaviyoClient, GET_PROFILES};
 use crate::http::ApiError;
-use crate::progress::Phase;
 use crate::model::ProfileState;
+use crate::progress::Phase;
 
 const FIRST_PAGE: &str =
     "/api/profiles?page[size]=100&fields[profile]=email,external_id,properties";

@@ -15,10 +15,10 @@ pub use readback::{read_storefront, StorefrontReadback};
 use tokio_util::sync::CancellationToken;
 
 use super::{DeliveryError, DeliveryReport};
-use crate::progress::Phase;
 use crate::config::StorefrontSettings;
 use crate::http::ApiError;
 use crate::model::StorefrontState;
+use crate::progress::Phase;
 use crate::store::{OutboxEntry, Store};
 use crate::vendors::shopify::ShopifyClient;
 
@@ -109,7 +109,8 @@ pub async fn deliver(
         report.written += accepted.len();
     }
     if !pending.is_empty() && !cancel.is_cancelled() {
-        let last = pending.len() - (pending.len() - 1) / settings.customers_per_call * settings.customers_per_call;
+        let last = pending.len()
+            - (pending.len() - 1) / settings.customers_per_call * settings.customers_per_call;
         progress.add(Phase::Storefront, last as u64);
     }
     Ok(report)

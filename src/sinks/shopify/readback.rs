@@ -9,10 +9,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::progress::{Phase, Progress};
 use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
 use crate::model::StorefrontState;
+use crate::progress::{Phase, Progress};
 use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 
 /// What the storefront holds, by customer GID: only customers carrying a tag in tiersync's
