@@ -35,6 +35,13 @@ const RULES: &[(&str, &[&str], &str)] = &[
         &["sinks", "sync", "ops"],
         "sources feed the store; the pipeline (`sync`) drives them",
     ),
+    (
+        "progress",
+        &[
+            "model", "store", "sync", "sinks", "sources", "vendors", "ops",
+        ],
+        "every layer counts into the progress counters, so they sit on the ground floor",
+    ),
 ];
 
 /// The module path of a file under `src/`: `sinks/shopify/mod.rs` → `[sinks, shopify]`.

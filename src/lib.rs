@@ -16,12 +16,15 @@
 //! - [`vendors`]: a vendor's transport used by both a source and a sink (Shopify: the client,
 //!   its credential, the cost bucket, bulk operations, every GraphQL document).
 //! - [`http`]: what the vendor clients share (errors, retries, limiters, call accounting).
+//! - [`progress`]: counters of the long phases (backfill, bulk jobs, storefront writes,
+//!   reconcile's read-back) that the clients update, and their renderers (bars on a
+//!   terminal, log lines elsewhere).
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
 //!   calibrate). The demo's fake servers come from `tiersync-mocks` with the `demo` feature,
 //!   on by default and left out of the production build.
 //!
-//! Imports run `ops → sync → sinks → sources → store → model`, with `vendors`, `config` and
-//! `http` below the modules that use them; a unit test (`layering.rs`) keeps it so.
+//! Imports run `ops → sync → sinks → sources → store → model`, with `vendors`, `config`,
+//! `http` and `progress` below the modules that use them; a unit test (`layering.rs`) keeps it so.
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
@@ -32,6 +35,7 @@ pub mod http;
 mod layering;
 pub mod model;
 pub mod ops;
+pub mod progress;
 pub mod sinks;
 pub mod sources;
 pub mod store;
@@ -54,6 +58,7 @@ pub async fn once(
 ) -> anyhow::Result<PassReport> {
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
     let cancel = cancel_on(shutdown);
+    let _progress = pipeline.show_progress();
     let report = pipeline.pass(&cancel).await.context("the pass failed")?;
     Ok(report)
 }
@@ -86,6 +91,7 @@ pub async fn reconcile(
         pipeline = pipeline.dry_run();
     }
     let cancel = cancel_on(shutdown);
+    let _progress = pipeline.show_progress();
     let report = pipeline
         .reconcile(&cancel, repair)
         .await
@@ -128,6 +134,7 @@ pub async fn rebuild(
     };
     let pipeline = Pipeline::open(settings).context("creating the new checkpoint store")?;
     let cancel = cancel_on(shutdown);
+    let _progress = pipeline.show_progress();
     let report = pipeline
         .reconcile(&cancel, true)
         .await
@@ -161,6 +168,7 @@ pub async fn run(
     let reconcile_every = settings.sync.reconcile_every;
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
     let cancel = cancel_on(shutdown);
+    let _progress = pipeline.show_progress();
     tracing::info!(
         poll_interval_s = poll_interval.as_secs(),
         "tiersync daemon started"

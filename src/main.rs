@@ -39,6 +39,14 @@ enum Command {
         #[arg(long)]
         store: Option<PathBuf>,
     },
+    /// Check the configuration, each credential and scope (read-only calls to Shopify,
+    /// Klaviyo and the loyalty app) and the store directory; print one line per check. The
+    /// first command to run after configuring. Changes nothing; exits non-zero when a check
+    /// failed.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run one pass against the services the configuration names, then exit.
     Once {
         /// TOML configuration file (layered over the built-in defaults).
@@ -147,6 +155,20 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 store,
             })
             .await
+        }
+        Command::Check { config } => {
+            tiersync::telemetry::init("warn", Default::default());
+            let report = tiersync::ops::check::check(config.as_deref()).await;
+            print!("{report}");
+            match report.failed() {
+                0 => {
+                    println!("every check passed");
+                    Ok(())
+                }
+                failed => anyhow::bail!(
+                    "{failed} check(s) failed (FAILED above): fix them and run `tiersync check` again"
+                ),
+            }
         }
         Command::Once {
             config,

@@ -34,10 +34,13 @@ pub fn init(default_level: &str, format: LogFormat) {
 
 /// Reports the error that ends the command: a JSON line when the logs are JSON (a shipper
 /// parsing stderr line by line must not meet one plain line), else `error: …` on stderr.
+/// Each fact is said once: a layer whose message already quotes its cause does not get the
+/// cause printed again after it.
 pub fn fatal(error: &anyhow::Error) {
+    let text = crate::http::said_once(error.chain());
     if JSON.get() == Some(&true) {
-        tracing::error!(error = format!("{error:#}"), "tiersync stopped on an error");
+        tracing::error!(error = text, "tiersync stopped on an error");
     } else {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {text}");
     }
 }

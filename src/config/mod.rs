@@ -72,6 +72,8 @@ pub struct Settings {
 pub struct LogSettings {
     /// `log.format`: read once by `main` when it installs the tracing subscriber.
     pub format: LogFormat,
+    /// `log.progress_interval`: off a terminal, the most often a progress line is logged.
+    pub progress_interval: Duration,
 }
 
 /// How log lines are written to stderr.
@@ -160,6 +162,10 @@ pub struct KlaviyoSettings {
     pub bulk_jobs_per_minute: u32,
     /// How often a running bulk import job is polled.
     pub bulk_poll_interval: Duration,
+    /// A pass with nothing to send to Klaviyo proves the key with one read when it was last
+    /// proven longer ago than this, so a revoked key stops the destination before a tier
+    /// change needs it.
+    pub key_check_interval: Duration,
     /// The Events API's per-second window.
     pub events_per_second: u32,
     /// The Events API's per-minute window.
@@ -451,6 +457,7 @@ struct RawSettings {
 #[derive(Deserialize)]
 struct RawLog {
     format: String,
+    progress_interval: String,
 }
 
 #[derive(Deserialize)]
@@ -490,6 +497,7 @@ struct RawKlaviyo {
     bulk_jobs_per_second: i64,
     bulk_jobs_per_minute: i64,
     bulk_poll_interval: String,
+    key_check_interval: String,
     events_per_second: i64,
     events_per_minute: i64,
     event_bulk_threshold: i64,
@@ -603,6 +611,7 @@ impl RawSettings {
                         ))
                     }
                 },
+                progress_interval: duration("log.progress_interval", &self.log.progress_interval)?,
             },
         })
     }
@@ -793,6 +802,7 @@ impl RawKlaviyo {
                 150,
             )? as u32,
             bulk_poll_interval: duration("klaviyo.bulk_poll_interval", &self.bulk_poll_interval)?,
+            key_check_interval: duration("klaviyo.key_check_interval", &self.key_check_interval)?,
             events_per_second: in_range(
                 "klaviyo.events_per_second",
                 self.events_per_second,

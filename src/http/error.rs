@@ -90,16 +90,27 @@ impl ApiError {
 
 /// An error and its causes, each said once: `error sending request for url (…): client error
 /// (Connect): tcp connect error: Connection refused (os error 111)`.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    said_once(std::iter::successors(Some(error), |e| e.source()))
+}
+
+/// A chain of errors (outermost first) joined by `: `, leaving out a cause whose text an
+/// outer one already says: a layer that quotes its source (a `{source}` in its message, a
+/// reqwest error that names the URL its own source names again) would otherwise print the
+/// same words two or three times.
+pub fn said_once<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut text = String::new();
+    for cause in chain {
         let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
+        if text.contains(&said) {
+            continue;
         }
-        source = cause.source();
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
     }
     text
 }

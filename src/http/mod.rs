@@ -9,7 +9,7 @@ mod retry;
 mod stats;
 mod throughput;
 
-pub use error::{body_excerpt, ApiError};
+pub use error::{body_excerpt, causes, said_once, ApiError};
 pub use limiter::WindowLimiter;
 pub use reply::{send, Reply};
 pub use retry::{with_retry, RetryPolicy};

@@ -118,6 +118,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     settings.store.path = store_path.clone();
 
     let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
+    let _progress = pipeline.show_progress();
     let cancel = CancellationToken::new();
     for pass in 1..=2 {
         let report = pipeline

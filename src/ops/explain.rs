@@ -211,10 +211,8 @@ fn acknowledgement<S: DestinationState>(
 
 /// Opens the store for a read-mostly command, saying what to do if the daemon holds it.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_with_cache(&settings.store.path, settings.store.cache_mb).with_context(|| {
-        format!(
-            "opening the store at {} (if the daemon is running, it holds the store: run this command where it can read a copy, or stop the daemon briefly)",
-            settings.store.path.display()
-        )
-    })
+    // Every store error names the path and what to do (a running daemon holding the store
+    // included), so the context adds neither again.
+    Store::open_with_cache(&settings.store.path, settings.store.cache_mb)
+        .context("opening the checkpoint store")
 }

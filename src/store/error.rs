@@ -12,6 +12,10 @@ pub enum StoreError {
     },
     #[error("the store at {path} is corrupt ({detail}); run `tiersync rebuild`: it moves the directory aside, re-reads the sources and reconciles the destinations (what they already show is adopted, not re-written)")]
     Corrupt { path: PathBuf, detail: String },
+    /// sled's lock is held: another process has the store open. sled's own error names the
+    /// path again and debug-prints the OS error, so it is not quoted.
+    #[error("the store at {path} is in use by another tiersync process (the daemon?); stop it, or point this command at another `store.path`")]
+    Locked { path: PathBuf },
     #[error("cannot use the store at {path}: {source}; check that the directory exists, is writable by the tiersync user and the disk has space")]
     Io {
         path: PathBuf,

@@ -17,6 +17,8 @@ const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";
 /// When the storefront was first read back, before tiersync's first write to it.
 const KEY_STOREFRONT_SEEDED: &[u8] = b"storefront/seeded";
 const KEY_PARTIAL_HISTORY: &[u8] = b"shop/partial_history_since";
+/// When Klaviyo last answered a request with the key (not a 401 or 403).
+const KEY_KLAVIYO_KEY_PROVEN: &[u8] = b"klaviyo/key_proven";
 
 impl Store {
     /// The `updated_at` up to which every order has been stored.
@@ -59,6 +61,15 @@ impl Store {
                 .map(|_| ())
                 .map_err(|e| self.err(e)),
         }
+    }
+
+    /// When Klaviyo last accepted the key.
+    pub fn klaviyo_key_proven(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.meta_get(KEY_KLAVIYO_KEY_PROVEN, "klaviyo key proven")
+    }
+
+    pub fn set_klaviyo_key_proven(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.meta_set(KEY_KLAVIYO_KEY_PROVEN, &at)
     }
 
     /// When the daemon last ran its scheduled reconcile.

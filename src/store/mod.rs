@@ -53,6 +53,7 @@ mod records;
 #[cfg(test)]
 mod tests;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -127,10 +128,16 @@ impl Store {
     /// Opens the store with a page cache of `cache_mb` MiB (`store.cache_mb`).
     pub fn open_with_cache(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
         let map = |e| map_sled(path, e);
-        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // Mode 0700: the store holds customers' emails and spend (`tiersync check` says so
+        // of a directory others can read).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let db = open_db(path, cache_mb)?;
         let store = Store {
             path: path.to_path_buf(),
@@ -236,12 +243,8 @@ fn open_db(path: &Path, cache_mb: u64) -> Result<sled::Db, StoreError> {
                 if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
             {
                 if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Io {
+                    return Err(StoreError::Locked {
                         path: path.to_path_buf(),
-                        source: std::io::Error::new(
-                            e.kind(),
-                            format!("{e}: another tiersync process (the daemon?) is using this store; stop it or point this command at another store.path"),
-                        ),
                     });
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::http::{ApiStats, ApiStatsSnapshot};
 use crate::model::VipState;
 use crate::model::{Destination, ProfileState, StorefrontState};
+use crate::progress::Progress;
 use crate::sinks::klaviyo::{self, KlaviyoClient};
 use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
@@ -74,6 +75,8 @@ pub struct Pipeline {
     /// ends every back-off, rate-limiter and cost-bucket wait at once, so a stop never waits
     /// out a `Retry-After`. Requests already sent still get their answers.
     stop: CancellationToken,
+    /// How far the long phases have got, counted by the clients (see [`crate::progress`]).
+    pub(super) progress: Arc<Progress>,
 }
 
 /// What the first half of a pass did: the sources read and the model applied.
@@ -117,9 +120,13 @@ impl Pipeline {
     pub fn open(settings: Settings) -> Result<Pipeline, StoreError> {
         let store = Store::open_with_cache(&settings.store.path, settings.store.cache_mb)?;
         let stop = CancellationToken::new();
+        let progress = Arc::new(Progress::default());
         Ok(Pipeline {
-            shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
-            klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
+            shopify: ShopifyClient::new(&settings, Arc::new(ApiStats::default()), stop.clone())
+                .with_progress(Arc::clone(&progress)),
+            klaviyo: KlaviyoClient::new(&settings, Arc::new(ApiStats::default()), stop.clone())
+                .with_progress(Arc::clone(&progress)),
+            progress,
             loyalty: LoyaltyClient::new(&settings, Arc::new(ApiStats::default()), stop.clone()),
             stop,
             settings,
@@ -143,6 +150,17 @@ impl Pipeline {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The progress counters of this pipeline's long phases, to show or serve.
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
+    }
+
+    /// Shows this pipeline's progress while the returned renderer lives: bars on a terminal,
+    /// else a log line at most every `log.progress_interval`.
+    pub fn show_progress(&self) -> crate::progress::render::Renderer {
+        crate::progress::render::spawn(self.progress(), self.settings.log.progress_interval)
     }
 
     /// One pass. When `cancel` fires, the pass stops starting new work, lets the writes in
@@ -212,6 +230,8 @@ impl Pipeline {
                     klaviyo::deliver_events(&self.klaviyo, &self.store, cancel),
                 )
                 .await?;
+            self.prove_klaviyo_key(klaviyo_before.requests, cancel)
+                .await?;
             let seeding = self.seed_storefront_if_new(cancel, now).await?;
             let storefront = self
                 .guarded(Destination::Storefront, self.deliver_storefront(cancel))
@@ -260,12 +280,7 @@ impl Pipeline {
         destination: Destination,
         delivery: impl std::future::Future<Output = Result<T, DeliveryError>>,
     ) -> Result<T, PassError> {
-        if self
-            .stopped
-            .lock()
-            .expect("stopped lock")
-            .contains_key(&destination)
-        {
+        if self.is_stopped(destination) {
             return Ok(T::default());
         }
         match delivery.await {
@@ -292,6 +307,47 @@ impl Pipeline {
             }),
             Err(DeliveryError::Store(error)) => Err(PassError::Store(error)),
         }
+    }
+
+    /// Notices a wrong or revoked Klaviyo key while nothing needs writing: when this pass
+    /// sent Klaviyo nothing (`requests_before` is the client's count at its start) and the key
+    /// was last proven more than `klaviyo.key_check_interval` ago, one read of one profile
+    /// proves it, or stops the destination as a refused write would. A pass whose requests
+    /// Klaviyo answered proves the key by itself (a refusal would have stopped it).
+    async fn prove_klaviyo_key(
+        &self,
+        requests_before: u64,
+        cancel: &CancellationToken,
+    ) -> Result<(), PassError> {
+        if cancel.is_cancelled() || self.is_stopped(Destination::Klaviyo) {
+            return Ok(());
+        }
+        let now = Utc::now();
+        if self.klaviyo.stats().snapshot().requests == requests_before {
+            let interval = chrono::Duration::from_std(self.settings.klaviyo.key_check_interval)
+                .unwrap_or(chrono::Duration::MAX);
+            let due = self
+                .store
+                .klaviyo_key_proven()?
+                .is_none_or(|at| now - at >= interval);
+            if !due {
+                return Ok(());
+            }
+            let probe = async { Ok(klaviyo::probe_key(&self.klaviyo).await?) };
+            self.guarded(Destination::Klaviyo, probe).await?;
+            if self.is_stopped(Destination::Klaviyo) {
+                return Ok(());
+            }
+        }
+        self.store.set_klaviyo_key_proven(now)?;
+        Ok(())
+    }
+
+    fn is_stopped(&self, destination: Destination) -> bool {
+        self.stopped
+            .lock()
+            .expect("stopped lock")
+            .contains_key(&destination)
     }
 
     /// The destinations stopped in this process, with why.

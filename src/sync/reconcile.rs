@@ -21,6 +21,7 @@ use super::pass::{LoyaltyRead, LoyaltyScope, PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
 use crate::config::Authority;
 use crate::model::{DestinationState, ProfileState, StorefrontState};
+use crate::progress::Phase;
 use crate::sinks::shopify::{read_storefront, StorefrontReadback};
 use crate::sinks::{klaviyo, DeliveryError, DeliveryReport};
 use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, StoreError};
@@ -277,6 +278,7 @@ impl Pipeline {
             "reconcile: reading the destinations back"
         );
 
+        let _running = self.progress.run(Phase::Reconcile, None);
         let profiles = klaviyo::read_profiles(&self.klaviyo)
             .await
             .map_err(|e| PassError::Deliver(DeliveryError::Api(e)))?;

@@ -56,6 +56,8 @@ pub struct ShopifyOptions {
     /// `read_all_orders` only the last 60 days of orders are visible; without
     /// `write_customers` tag and metafield writes are denied.
     pub scopes: Vec<String>,
+    /// The shop's plan as `shop { plan { displayName publicDisplayName } }` names it.
+    pub plan: String,
     /// `throttleStatus.maximumAvailable` (points).
     pub bucket_max: f64,
     /// `throttleStatus.restoreRate` (points per second).
@@ -79,6 +81,7 @@ impl Default for ShopifyOptions {
             client_secret: "shpss_test_client_secret".to_owned(),
             token_lifetime: Duration::from_secs(86_400),
             scopes: access::default_scopes(),
+            plan: "Basic".to_owned(),
             bucket_max: 2000.0,
             restore_rate: 100.0,
             max_query_cost: 1000.0,
@@ -94,6 +97,7 @@ impl ShopifyOptions {
     /// on Standard).
     pub fn plus() -> Self {
         ShopifyOptions {
+            plan: "Plus".to_owned(),
             bucket_max: 20_000.0,
             restore_rate: 1_000.0,
             ..ShopifyOptions::default()

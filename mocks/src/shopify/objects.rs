@@ -344,6 +344,12 @@ pub(crate) fn shop(state: &ShopState) -> JsonValue {
         "name": "tiersync fake shop",
         "ianaTimezone": state.timezone,
         "currencyCode": state.currency,
+        "plan": {
+            "displayName": state.plan,
+            "publicDisplayName": state.plan,
+            "shopifyPlus": state.plan == "Plus",
+            "partnerDevelopment": false,
+        },
     })
 }
 

@@ -28,12 +28,13 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(options: ShopifyOptions, base_url: String) -> Shared {
         let bucket = LeakyBucket::new(options.bucket_max, options.restore_rate);
+        let state = ShopState::new(bucket, options.plan.clone());
         Shared {
             faults: Faults::new(&options.faults),
             options,
             base_url,
             recorder: Recorder::default(),
-            state: Mutex::new(ShopState::new(bucket)),
+            state: Mutex::new(state),
             tokens: Mutex::default(),
         }
     }
@@ -68,6 +69,8 @@ pub(crate) struct StoredMetafield {
 /// The shop as the fake holds it.
 pub(crate) struct ShopState {
     pub currency: String,
+    /// The plan's public display name (`Basic`, `Plus`…).
+    pub plan: String,
     pub timezone: String,
     pub customers: BTreeMap<u64, Customer>,
     pub orders: BTreeMap<u64, Order>,
@@ -81,9 +84,10 @@ pub(crate) struct ShopState {
 }
 
 impl ShopState {
-    fn new(bucket: LeakyBucket) -> ShopState {
+    fn new(bucket: LeakyBucket, plan: String) -> ShopState {
         ShopState {
             currency: "USD".to_owned(),
+            plan,
             timezone: "America/New_York".to_owned(),
             customers: BTreeMap::new(),
             orders: BTreeMap::new(),

@@ -8,6 +8,7 @@
 //! A crash or shutdown leaves the writes of the jobs in flight pending: they are re-sent
 //! next pass, an idempotent upsert.
 
+use crate::progress::Phase;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -112,6 +113,9 @@ pub(super) async fn deliver(
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
     let _busy = client.throughput().busy();
+    let _running = client
+        .progress()
+        .run(Phase::BulkJobs, Some(pending.len() as u64));
     let mut report = DeliveryReport::default();
     let mut queue = batches(pending).into_iter();
     let mut in_flight: Vec<InFlight> = Vec::new();
@@ -167,7 +171,12 @@ pub(super) async fn deliver(
                     report.deferred += job.batch.len();
                 }
                 Poll::Complete { failed } => match refusals(client, &job, failed).await {
-                    Ok(refusals) => settle(store, job.batch, refusals, &mut report)?,
+                    Ok(refusals) => {
+                        client
+                            .progress()
+                            .add(Phase::BulkJobs, job.batch.len() as u64);
+                        settle(store, job.batch, refusals, &mut report)?
+                    }
                     Err(error) if error.is_credential() => return Err(error.into()),
                     Err(error) => {
                         tracing::warn!(%error, job = %job.id, "a bulk import job's errors could not be read; its profiles stay pending for the next pass");

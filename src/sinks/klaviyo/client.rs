@@ -15,6 +15,7 @@ use crate::http::{
     self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput,
     WindowLimiter,
 };
+use crate::progress::Progress;
 
 const CREDENTIAL: &str = "klaviyo.api_key";
 const JSON_API: &str = "application/vnd.api+json";
@@ -153,6 +154,8 @@ pub struct KlaviyoClient {
     /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
     stop: CancellationToken,
     throughput: Throughput,
+    /// Where bulk jobs and the read-back count what they did.
+    progress: Arc<Progress>,
 }
 
 #[derive(Deserialize)]
@@ -214,7 +217,19 @@ impl KlaviyoClient {
                 per_second,
                 per_minute,
             })),
+            progress: Arc::default(),
         }
+    }
+
+    /// Counts progress into `progress` (shared with the pipeline's renderers).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> KlaviyoClient {
+        self.progress = progress;
+        self
+    }
+
+    /// The counters the work done through this client updates.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     pub fn stats(&self) -> &ApiStats {

@@ -11,6 +11,7 @@ mod bulk;
 mod client;
 mod event_bulk;
 mod events;
+mod probe;
 mod profile;
 mod readback;
 mod single;
@@ -18,6 +19,7 @@ mod single;
 pub use client::{Call, KlaviyoClient, CALLS};
 pub use event_bulk::bulk_body as event_bulk_body;
 pub use events::{deliver_events, event_body, EventReport};
+pub use probe::{probe_bulk_reads, probe_key, write_scopes};
 pub use profile::{bulk_job_body, import_body, profile_resource};
 pub use readback::read_profiles;
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::client::{KlaviyoClient, GET_PROFILES};
 use crate::http::ApiError;
 use crate::model::ProfileState;
+use crate::progress::Phase;
 
 const FIRST_PAGE: &str =
     "/api/profiles?page[size]=100&fields[profile]=email,external_id,properties";
@@ -50,6 +51,9 @@ pub async fn read_profiles(
     loop {
         let body = client.send(&GET_PROFILES, &path, None).await?;
         let page: Page = ApiError::decode(GET_PROFILES.name, &body)?;
+        client
+            .progress()
+            .add(Phase::Reconcile, page.data.len() as u64);
         for resource in page.data {
             let a = resource.attributes;
             if let Some(external_id) = a.external_id {

@@ -18,6 +18,7 @@ use super::{DeliveryError, DeliveryReport};
 use crate::config::StorefrontSettings;
 use crate::http::ApiError;
 use crate::model::StorefrontState;
+use crate::progress::Phase;
 use crate::store::{OutboxEntry, Store};
 use crate::vendors::shopify::ShopifyClient;
 
@@ -31,7 +32,13 @@ pub async fn deliver(
 ) -> Result<DeliveryReport, DeliveryError> {
     let mut report = DeliveryReport::default();
     let pending = store.pending::<StorefrontState>()?;
+    let progress = client.progress();
+    let _running = progress.run(Phase::Storefront, Some(pending.len() as u64));
     for (n, batch) in pending.chunks(settings.customers_per_call).enumerate() {
+        if n > 0 {
+            // The previous document's customers: written, parked or left pending.
+            progress.add(Phase::Storefront, settings.customers_per_call as u64);
+        }
         if cancel.is_cancelled() {
             report.deferred += pending.len() - n * settings.customers_per_call;
             break;
@@ -100,6 +107,11 @@ pub async fn deliver(
         store.acknowledge(&accepted)?;
         store.flush()?;
         report.written += accepted.len();
+    }
+    if !pending.is_empty() && !cancel.is_cancelled() {
+        let last = pending.len()
+            - (pending.len() - 1) / settings.customers_per_call * settings.customers_per_call;
+        progress.add(Phase::Storefront, last as u64);
     }
     Ok(report)
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
 use crate::model::StorefrontState;
+use crate::progress::{Phase, Progress};
 use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 
 /// What the storefront holds, by customer GID: only customers carrying a tag in tiersync's
@@ -50,6 +51,7 @@ pub async fn read_storefront(
 ) -> Result<Option<StorefrontReadback>, ApiError> {
     let query = queries::bulk_customers_query(&settings.metafield_namespace);
     let mut sink = ReadbackSink {
+        progress: client.progress(),
         settings,
         out: StorefrontReadback::default(),
     };
@@ -62,6 +64,8 @@ pub async fn read_storefront(
 /// The read-back, built as the bulk result streams in; a download that starts over starts
 /// from an empty read-back.
 struct ReadbackSink<'a> {
+    /// Counts each customer read ([`Phase::Reconcile`]).
+    progress: &'a Progress,
     settings: &'a StorefrontSettings,
     out: StorefrontReadback,
 }
@@ -84,6 +88,7 @@ impl BulkSink<Line> for ReadbackSink<'_> {
         let out = &mut self.out;
         match line {
             Line::Customer { id, tags } => {
+                self.progress.add(Phase::Reconcile, 1);
                 let ours: Vec<String> = tags
                     .into_iter()
                     .filter(|t| self.settings.owns_tag(t))

@@ -81,6 +81,17 @@ impl LoyaltyClient {
         }
     }
 
+    /// One member (`limit=1`): proves the key and its read scope, and changes nothing.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        let endpoint = match self.platform {
+            LoyaltyPlatform::Smile => "smile customers",
+            LoyaltyPlatform::LoyaltyLion => "loyaltylion customers",
+            LoyaltyPlatform::None => return Ok(()),
+        };
+        let _: serde_json::Value = self.get(endpoint, "/customers", &[("limit", "1")]).await?;
+        Ok(())
+    }
+
     /// GETs `path` (relative to the base URL) with `query`, encoded by reqwest (cursors are
     /// base64, whose `+` would read as a space if sent as is), and decodes the body.
     pub(super) async fn get<T: serde::de::DeserializeOwned>(

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::orders::{records, IngestError, IngestReport, OrderNode};
 use crate::config::ShopifySettings;
+use crate::progress::{Phase, Progress};
 use crate::store::Store;
 use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 
@@ -19,7 +20,9 @@ pub(super) async fn backfill(
     cancel: &CancellationToken,
 ) -> Result<IngestReport, IngestError> {
     let until = Utc::now();
+    let _running = client.progress().run(Phase::Backfill, None);
     let mut sink = OrderSink {
+        progress: client.progress(),
         store,
         buffer: Vec::with_capacity(CHUNK),
         report: IngestReport {
@@ -45,6 +48,7 @@ pub(super) async fn backfill(
 /// moves only after the last line, so a download that starts over (see [`BulkSink`]) applies
 /// some orders twice, which changes nothing: applying an order is idempotent in the store.
 struct OrderSink<'a> {
+    progress: &'a Progress,
     store: &'a Store,
     buffer: Vec<OrderNode>,
     report: IngestReport,
@@ -57,6 +61,7 @@ impl OrderSink<'_> {
         self.report.orders_skipped += skipped;
         self.report.orders_changed += self.store.apply_orders(&chunk, None)?;
         self.report.orders_read += chunk.len();
+        self.progress.add(Phase::Backfill, chunk.len() as u64);
         Ok(())
     }
 }
@@ -70,6 +75,7 @@ impl BulkSink<OrderNode> for OrderSink<'_> {
         self.buffer.clear();
         self.report.orders_read = 0;
         self.report.orders_skipped = 0;
+        self.progress.start(Phase::Backfill, None);
     }
 
     fn line(&mut self, order: OrderNode) -> Result<(), IngestError> {

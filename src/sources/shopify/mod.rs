@@ -9,4 +9,4 @@ mod shop;
 
 pub use orders::{ingest_orders, IngestError, IngestReport};
 pub use scopes::{check as check_access, granted_scopes, Access, AccessError, ORDER_WINDOW_DAYS};
-pub use shop::shop_timezone;
+pub use shop::{shop_info, shop_timezone, ShopInfo, ShopPlan};

@@ -1,4 +1,5 @@
-//! Shop settings tiersync needs: the IANA time zone its calendar rules run in.
+//! Shop settings tiersync needs: the IANA time zone its calendar rules run in; and what
+//! `tiersync check` shows of the shop (its name and plan).
 
 use serde::Deserialize;
 use serde_json::json;
@@ -31,4 +32,34 @@ pub async fn shop_timezone(client: &ShopifyClient) -> Result<chrono_tz::Tz, ApiE
             path: "data.shop.ianaTimezone".into(),
             detail: format!("`{}` is not an IANA time zone", data.shop.iana_timezone),
         })
+}
+
+/// The shop as `tiersync check` shows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopInfo {
+    pub name: String,
+    pub iana_timezone: String,
+    pub plan: ShopPlan,
+}
+
+/// The shop's billing plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopPlan {
+    pub display_name: String,
+    pub shopify_plus: bool,
+}
+
+#[derive(Deserialize)]
+struct ShopInfoData {
+    shop: ShopInfo,
+}
+
+/// The shop's name, time zone and plan (one query costing 1 point).
+pub async fn shop_info(client: &ShopifyClient) -> Result<ShopInfo, ApiError> {
+    let data: ShopInfoData = client
+        .execute("shopify shop", queries::SHOP_CHECK, json!({}), 2.0)
+        .await?;
+    Ok(data.shop)
 }

@@ -16,6 +16,7 @@ use super::cost_bucket::{CostBucket, ThrottleStatus};
 use super::jsonl::{self, BulkSink};
 use crate::config::Settings;
 use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
+use crate::progress::Progress;
 
 pub struct ShopifyClient {
     http: reqwest::Client,
@@ -26,6 +27,8 @@ pub struct ShopifyClient {
     stats: Arc<ApiStats>,
     /// Fired when tiersync is asked to stop: cost-bucket and back-off waits end at once.
     stop: CancellationToken,
+    /// Where the backfill and storefront writes count what they did.
+    progress: Arc<Progress>,
 }
 
 #[derive(Deserialize)]
@@ -77,11 +80,41 @@ impl ShopifyClient {
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
             stop,
+            progress: Arc::default(),
         }
+    }
+
+    /// Counts progress into `progress` (shared with the pipeline's renderers).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> ShopifyClient {
+        self.progress = progress;
+        self
+    }
+
+    /// The counters the work done through this client updates.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     pub fn stats(&self) -> &ApiStats {
         &self.stats
+    }
+
+    /// The setting(s) a refusal of this client's credential names.
+    pub fn credential_key(&self) -> &'static str {
+        self.credential.key()
+    }
+
+    /// Gets a token now (a request to the token endpoint with client credentials; nothing
+    /// with a static token, which only a query can prove), so a refusal is told apart from
+    /// a refused query.
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.credential.token().await.map(drop)
+    }
+
+    /// The shop's cost bucket as Shopify last reported it (size and restore rate: the plan's
+    /// limit).
+    pub fn throttle_status(&self) -> ThrottleStatus {
+        self.bucket.status()
     }
 
     /// Sends one document and decodes its `data` into `T`, waiting for the bucket to afford

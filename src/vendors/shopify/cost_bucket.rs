@@ -79,6 +79,12 @@ impl CostBucket {
         }
     }
 
+    /// The bucket as the last answer described it (the Standard plan's until one arrives): its
+    /// size and restore rate are the shop plan's limit, which `tiersync check` reports.
+    pub fn status(&self) -> ThrottleStatus {
+        self.level.lock().expect("bucket lock").status
+    }
+
     /// Takes the server's word for the bucket's state.
     pub fn observe(&self, status: ThrottleStatus) {
         let mut level = self.level.lock().expect("bucket lock");

@@ -94,6 +94,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("bulk status", BULK_STATUS.to_string()),
         ("bulk current", BULK_CURRENT.to_string()),
         ("shop time zone", SHOP_TIMEZONE.to_string()),
+        ("shop check", SHOP_CHECK.to_string()),
         ("customers bulk", bulk_customers_query("tiersync")),
         ("access scopes", ACCESS_SCOPES.to_string()),
     ]
@@ -132,6 +133,13 @@ pub fn bulk_orders_query(until: chrono::DateTime<chrono::Utc>) -> String {
 /// The shop's time zone, for calendar rules.
 pub const SHOP_TIMEZONE: &str = r#"query TiersyncShop {
   shop { ianaTimezone }
+}"#;
+
+/// The shop as `tiersync check` shows it: name, time zone and plan. `plan.displayName` is
+/// deprecated in 2026-10 for `publicDisplayName`, which 2025-01 lacks; the documents stay valid
+/// for both versions.
+pub const SHOP_CHECK: &str = r#"query TiersyncShopCheck {
+  shop { name ianaTimezone plan { displayName shopifyPlus } }
 }"#;
 
 /// The access scopes granted to the app on this shop.
