@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chrono::Utc;
 
 use crate::config::Settings;
@@ -209,12 +209,11 @@ fn acknowledgement<S: DestinationState>(
     })
 }
 
-/// Opens the store for a read-mostly command, saying what to do if the daemon holds it.
+/// Opens the store for a command that only reads it: nothing is created, migrated or
+/// written, and a store the daemon holds is said so in one line.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_with_cache(&settings.store.path, settings.store.cache_mb).with_context(|| {
-        format!(
-            "opening the store at {} (if the daemon is running, it holds the store: run this command where it can read a copy, or stop the daemon briefly)",
-            settings.store.path.display()
-        )
-    })
+    Ok(Store::open_to_read(
+        &settings.store.path,
+        settings.store.cache_mb,
+    )?)
 }

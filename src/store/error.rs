@@ -26,4 +26,17 @@ pub enum StoreError {
     },
     #[error("store write failed: {0}")]
     Write(String),
+    /// Another process (the daemon, usually) holds sled's lock on the directory.
+    #[error("the store at {path} is in use by another tiersync process (the daemon?); stop it, or point this command at another store.path")]
+    Locked { path: PathBuf },
+    /// A read-only command found no store to read.
+    #[error("no store at {path}: no pass has run with this store.path yet (check store.path, or run `tiersync once`)")]
+    Absent { path: PathBuf },
+    /// A read-only command found a store in an older format, which only a writer migrates.
+    #[error("the store at {path} has the older format version {found}; `tiersync run` or `once` migrates it to version {current} when it next opens it")]
+    NotMigrated {
+        path: PathBuf,
+        found: u32,
+        current: u32,
+    },
 }

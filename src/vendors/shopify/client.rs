@@ -84,6 +84,11 @@ impl ShopifyClient {
         &self.stats
     }
 
+    /// The shop's cost bucket as this client estimates it now.
+    pub fn bucket(&self) -> ThrottleStatus {
+        self.bucket.estimate()
+    }
+
     /// Sends one document and decodes its `data` into `T`, waiting for the bucket to afford
     /// `cost` first and retrying throttles, 5xx and timeouts.
     pub async fn execute<T: DeserializeOwned>(

@@ -79,6 +79,15 @@ impl CostBucket {
         }
     }
 
+    /// The bucket as estimated now: the last answer's state, refilled since (`/metrics`).
+    pub fn estimate(&self) -> ThrottleStatus {
+        let level = self.level.lock().expect("bucket lock");
+        ThrottleStatus {
+            currently_available: level.available_at(Instant::now()),
+            ..level.status
+        }
+    }
+
     /// Takes the server's word for the bucket's state.
     pub fn observe(&self, status: ThrottleStatus) {
         let mut level = self.level.lock().expect("bucket lock");

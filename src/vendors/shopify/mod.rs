@@ -13,5 +13,5 @@ pub use bulk::run_bulk_query;
 #[cfg(test)]
 pub(crate) use client::decode_data;
 pub use client::ShopifyClient;
-pub use cost_bucket::CostBucket;
+pub use cost_bucket::{CostBucket, ThrottleStatus};
 pub use jsonl::BulkSink;
