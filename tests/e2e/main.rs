@@ -17,6 +17,7 @@ mod crash;
 mod destinations;
 mod events;
 mod failures;
+mod http_endpoint;
 mod klaviyo_volume;
 mod loyalty;
 mod net_spend;
