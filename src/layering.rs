@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &[&str], &str)] = &[
     (
         "model",
-        &["store", "sync", "sinks", "sources", "vendors", "ops", "endpoint"],
+        &[
+            "store", "sync", "sinks", "sources", "vendors", "ops", "endpoint",
+        ],
         "the model is pure: the store and the pipeline call it, never the reverse",
     ),
     (

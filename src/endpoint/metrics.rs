@@ -174,7 +174,11 @@ impl Metrics {
             pass_duration.clone(),
         );
         let passes = Family::<PassLabels, Counter>::default();
-        registry.register("tiersync_passes", "Passes run, by how they ended", passes.clone());
+        registry.register(
+            "tiersync_passes",
+            "Passes run, by how they ended",
+            passes.clone(),
+        );
         let last_success = GaugeF64::default();
         registry.register(
             "tiersync_last_success_timestamp_seconds",
@@ -251,10 +255,19 @@ impl Metrics {
             return;
         };
         self.last_success.set(unix_now());
-        self.orders_ingested.inc_by(report.ingest.orders_read as u64);
+        self.orders_ingested
+            .inc_by(report.ingest.orders_read as u64);
         self.delivered(Destination::Klaviyo, &report.delivery);
-        self.count(Destination::KlaviyoEvents, Outcome::Written, report.events.sent);
-        self.count(Destination::KlaviyoEvents, Outcome::Refused, report.events.parked);
+        self.count(
+            Destination::KlaviyoEvents,
+            Outcome::Written,
+            report.events.sent,
+        );
+        self.count(
+            Destination::KlaviyoEvents,
+            Outcome::Refused,
+            report.events.parked,
+        );
         self.depth(Destination::Klaviyo, report.klaviyo_outbox);
         self.depth(Destination::KlaviyoEvents, report.event_outbox);
         if let Some((delivery, outbox)) = &report.storefront {

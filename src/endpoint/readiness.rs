@@ -57,7 +57,11 @@ mod tests {
     #[test]
     fn a_recent_success_with_every_destination_running_is_ready() {
         assert_eq!(readiness(now(), at(0), POLL, &[]), Ok(()));
-        assert_eq!(readiness(now(), at(600), POLL, &[]), Ok(()), "exactly 2 × poll");
+        assert_eq!(
+            readiness(now(), at(600), POLL, &[]),
+            Ok(()),
+            "exactly 2 × poll"
+        );
     }
 
     #[test]

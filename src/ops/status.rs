@@ -172,7 +172,8 @@ pub async fn current(settings: &Settings) -> anyhow::Result<Status> {
 
 impl fmt::Display for Status {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cursor = |c: Option<DateTime<Utc>>| c.map_or("none yet".to_string(), |c| c.to_rfc3339());
+        let cursor =
+            |c: Option<DateTime<Utc>>| c.map_or("none yet".to_string(), |c| c.to_rfc3339());
         writeln!(out, "store {}", self.store)?;
         writeln!(out, "  orders cursor    {}", cursor(self.orders_cursor))?;
         if let Some(since) = self.partial_history_since {
@@ -260,7 +261,11 @@ impl DestinationStatus {
             writeln!(out, "    {}: {}", refusal.what, refusal.error)?;
         }
         if self.refused > self.refused_writes.len() {
-            writeln!(out, "    … and {} more", self.refused - self.refused_writes.len())?;
+            writeln!(
+                out,
+                "    … and {} more",
+                self.refused - self.refused_writes.len()
+            )?;
         }
         Ok(())
     }

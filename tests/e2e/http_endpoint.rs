@@ -58,7 +58,10 @@ fn config_without_secrets(env: &TestEnv) -> PathBuf {
 /// `tiersync status` with a configuration and an environment free of secrets.
 fn status_command(env: &TestEnv, address: &str) -> std::process::Command {
     let config = config_without_secrets(env);
-    let mut command = env.binary(&["status", "--config", config.to_str().unwrap()], "status.log");
+    let mut command = env.binary(
+        &["status", "--config", config.to_str().unwrap()],
+        "status.log",
+    );
     command
         .env("TIERSYNC__HTTP__LISTEN", address)
         .stdout(Stdio::piped())
@@ -146,11 +149,24 @@ fn assert_bounded_labels(text: &str) {
     let allowed: BTreeMap<&str, BTreeSet<&str>> = [
         (
             "destination",
-            ["klaviyo", "klaviyo_events", "storefront", "shopify", "loyalty"].as_slice(),
+            [
+                "klaviyo",
+                "klaviyo_events",
+                "storefront",
+                "shopify",
+                "loyalty",
+            ]
+            .as_slice(),
         ),
-        ("outcome", &["written", "refused", "deferred", "success", "failure"]),
+        (
+            "outcome",
+            &["written", "refused", "deferred", "success", "failure"],
+        ),
         ("level", &["None", "Silver", "Gold", "Platinum"]),
-        ("state", &["none", "active", "grace", "lapsed", "pending", "parked"]),
+        (
+            "state",
+            &["none", "active", "grace", "lapsed", "pending", "parked"],
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.iter().copied().collect()))
@@ -163,10 +179,7 @@ fn assert_bounded_labels(text: &str) {
             let (key, value) = pair.split_once('=').expect("key=value");
             let value = value.trim_matches('"');
             if key == "le" {
-                assert!(
-                    value == "+Inf" || value.parse::<f64>().is_ok(),
-                    "{series}"
-                );
+                assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "{series}");
                 continue;
             }
             let known = allowed
@@ -227,14 +240,22 @@ async fn a_daemon_under_load_answers_health_readiness_metrics_and_status_at_once
         "the checks must land mid-delivery ({imported} of 400 written)"
     );
     assert_eq!(health, (200, "ok\n".to_string()));
-    assert_eq!(ready.0, 503, "not ready before a pass succeeded: {}", ready.1);
+    assert_eq!(
+        ready.0, 503,
+        "not ready before a pass succeeded: {}",
+        ready.1
+    );
     assert!(
-        ready.1.contains("no pass has succeeded since the daemon started"),
+        ready
+            .1
+            .contains("no pass has succeeded since the daemon started"),
         "{}",
         ready.1
     );
     assert!(
-        metrics.1.contains("tiersync_rate_limit_waits_total{destination=\"klaviyo\"}")
+        metrics
+            .1
+            .contains("tiersync_rate_limit_waits_total{destination=\"klaviyo\"}")
             && metrics.1.contains("tiersync_shopify_bucket_available"),
         "{}",
         metrics.1
@@ -301,7 +322,10 @@ async fn a_daemon_under_load_answers_health_readiness_metrics_and_status_at_once
     );
     assert!(sample(&metrics, "tiersync_passes_total{outcome=\"success\"}") >= 1.0);
     let last = sample(&metrics, "tiersync_last_success_timestamp_seconds");
-    assert!((Utc::now().timestamp() as f64 - last).abs() < 120.0, "{last}");
+    assert!(
+        (Utc::now().timestamp() as f64 - last).abs() < 120.0,
+        "{last}"
+    );
     assert_eq!(sample(&metrics, "tiersync_model_fitted"), 1.0);
     assert!(sample(&metrics, "tiersync_model_fit_duration_seconds") > 0.0);
 
@@ -319,7 +343,11 @@ async fn a_daemon_under_load_answers_health_readiness_metrics_and_status_at_once
     let stop = Instant::now();
     sigterm(&daemon);
     let exit = exited(&mut daemon, Duration::from_secs(5)).await;
-    assert!(exit.is_some_and(|s| s.success()), "{exit:?}: {}", env.log("run.log"));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "{exit:?}: {}",
+        env.log("run.log")
+    );
     assert!(stop.elapsed() < Duration::from_secs(5));
     assert!(!healthy(&address).await, "the endpoint outlived the daemon");
 
@@ -330,7 +358,10 @@ async fn a_daemon_under_load_answers_health_readiness_metrics_and_status_at_once
         panic!("not fitted: {:?}", population.clv)
     };
     for (name, value) in ["r", "alpha", "a", "b"].into_iter().zip(fit.bgnbd) {
-        assert_eq!(sample(&metrics, &format!("tiersync_model_bgnbd_{name}")), value);
+        assert_eq!(
+            sample(&metrics, &format!("tiersync_model_bgnbd_{name}")),
+            value
+        );
     }
     for (name, value) in ["p", "q", "v"].into_iter().zip(fit.gamma_gamma) {
         assert_eq!(
@@ -382,8 +413,8 @@ async fn a_refused_klaviyo_key_makes_readyz_503_and_status_exit_3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_beside_a_daemon_without_endpoint_says_so_and_reads_a_stopped_store_without_secrets(
-) {
+async fn status_beside_a_daemon_without_endpoint_says_so_and_reads_a_stopped_store_without_secrets()
+{
     let (data, _) = hand_built_store();
     let env = spawn(data).await;
     // The daemon with its endpoint off: `status` cannot read the store, and says what to do.
