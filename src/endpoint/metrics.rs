@@ -416,6 +416,7 @@ struct ApiLabels {
 }
 
 impl Collector for Live {
+    /// Help texts here end with a full stop: the registry adds one to those it writes itself.
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let stats: Vec<_> = self
             .0
@@ -426,7 +427,7 @@ impl Collector for Live {
         let waits = ConstCounter::new(0u64);
         let mut family = encoder.encode_descriptor(
             "tiersync_rate_limit_waits",
-            "Times a request waited for a rate limiter, the cost bucket or a server-given delay, per API",
+            "Times a request waited for a rate limiter, the cost bucket or a server-given delay, per API.",
             None,
             waits.metric_type(),
         )?;
@@ -435,7 +436,7 @@ impl Collector for Live {
         }
         let mut family = encoder.encode_descriptor(
             "tiersync_rate_limit_wait_seconds",
-            "Time those waits took, summed over requests (concurrent waits add up), per API",
+            "Time those waits took, summed over requests (concurrent waits add up), per API.",
             None,
             waits.metric_type(),
         )?;
@@ -447,12 +448,12 @@ impl Collector for Live {
         for (name, help, value) in [
             (
                 "tiersync_shopify_bucket_available",
-                "Cost points in Shopify's bucket now, as estimated from the last answer and the restore rate",
+                "Cost points in Shopify's bucket now, as estimated from the last answer and the restore rate.",
                 bucket.currently_available,
             ),
             (
                 "tiersync_shopify_bucket_maximum",
-                "The size of Shopify's cost bucket (the plan's limit)",
+                "The size of Shopify's cost bucket (the plan's limit).",
                 bucket.maximum_available,
             ),
         ] {
