@@ -1,7 +1,7 @@
 //! The daemon's HTTP endpoint and `tiersync status` beside a running daemon: the `tiersync`
 //! binary runs against the fakes with `http.listen` on a free loopback port, and the tests
 //! read `/healthz`, `/readyz`, `/status` and `/metrics` and run `tiersync status` while it
-//! works.
+//! works; an address in use stops the daemon with an error naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -479,4 +479,25 @@ async fn status_beside_a_daemon_without_endpoint_says_so_and_reads_a_stopped_sto
     assert_eq!(missing.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no store at"), "{stderr}");
     assert!(!absent.exists(), "status created a store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_in_use_stops_the_daemon_naming_the_address_and_the_key() {
+    let (data, _) = hand_built_store();
+    let env = spawn(data).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let mut daemon = start_daemon(&env, &address, &[]);
+    let exit = exited(&mut daemon, Duration::from_secs(30)).await;
+    let log = env.log("run.log");
+    assert_eq!(exit.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(
+        log.contains(&format!("cannot listen on {address} (http.listen)"))
+            && log.contains("in use"),
+        "{log}"
+    );
+    assert!(
+        env.servers.shopify.requests().is_empty(),
+        "nothing ran before the endpoint was bound"
+    );
 }
