@@ -12,35 +12,47 @@ use std::path::{Path, PathBuf};
 const RULES: &[(&str, &[&str], &str)] = &[
     (
         "model",
-        &["store", "sync", "sinks", "sources", "vendors", "ops"],
+        &[
+            "store", "sync", "sinks", "sources", "vendors", "ops", "endpoint",
+        ],
         "the model is pure: the store and the pipeline call it, never the reverse",
     ),
     (
         "store",
-        &["sync", "sinks", "sources", "vendors", "ops"],
+        &["sync", "sinks", "sources", "vendors", "ops", "endpoint"],
         "the store persists the model's types and nothing above it",
     ),
     (
         "vendors",
-        &["sources", "sinks", "sync", "store", "ops"],
+        &["sources", "sinks", "sync", "store", "ops", "endpoint"],
         "a vendor's transport serves the sources and the sinks alike",
     ),
     (
         "sinks",
-        &["sources", "sync", "ops"],
+        &["sources", "sync", "ops", "endpoint"],
         "sinks share a vendor's transport through `vendors`, never through a source",
     ),
     (
         "sources",
-        &["sinks", "sync", "ops"],
+        &["sinks", "sync", "ops", "endpoint"],
         "sources feed the store; the pipeline (`sync`) drives them",
     ),
     (
         "progress",
         &[
-            "model", "store", "sync", "sinks", "sources", "vendors", "ops",
+            "model", "store", "sync", "sinks", "sources", "vendors", "ops", "endpoint",
         ],
         "every layer counts into the progress counters, so they sit on the ground floor",
+    ),
+    (
+        "sync",
+        &["ops", "endpoint"],
+        "the pipeline reports to the commands and the endpoint; they read it, not the reverse",
+    ),
+    (
+        "ops",
+        &["endpoint"],
+        "the endpoint serves the commands' reports; `status` asks a running daemon over HTTP",
     ),
 ];
 

@@ -22,14 +22,17 @@
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
 //!   calibrate). The demo's fake servers come from `tiersync-mocks` with the `demo` feature,
 //!   on by default and left out of the production build.
+//! - [`endpoint`]: the daemon's HTTP endpoint (health, readiness, status, metrics).
 //!
-//! Imports run `ops → sync → sinks → sources → store → model`, with `vendors`, `config`,
-//! `http` and `progress` below the modules that use them; a unit test (`layering.rs`) keeps it so.
+//! Imports run `endpoint → ops → sync → sinks → sources → store → model`, with `vendors`,
+//! `config`, `http` and `progress` below the modules that use them; a unit test
+//! (`layering.rs`) keeps it so.
 //!
 //! [`run`] is the daemon, shared by `main` and the tests; [`once`] runs a single pass.
 
 pub mod allocator;
 pub mod config;
+pub mod endpoint;
 pub mod http;
 #[cfg(test)]
 mod layering;
@@ -44,6 +47,7 @@ pub mod telemetry;
 pub mod vendors;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -156,31 +160,61 @@ pub async fn retry(
     Ok((count, report))
 }
 
-/// The daemon: a pass every `sync.poll_interval` until `shutdown` completes. On shutdown the
-/// pass in progress stops starting new work, finishes and records the writes in flight, and
-/// `run` returns. API failures are logged and retried on the next pass; a store failure
-/// (disk full, corruption) ends the daemon with an error, since continuing could lose state.
+/// The daemon: a pass every `sync.poll_interval` until `shutdown` completes, with its HTTP
+/// endpoint on `http.listen` (if set) meanwhile. On shutdown the pass in progress stops
+/// starting new work, finishes and records the writes in flight, the endpoint stops, and `run`
+/// returns. API failures are logged and retried on the next pass; a store failure (disk full,
+/// corruption) ends the daemon with an error, since continuing could lose state.
 pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let poll_interval = settings.sync.poll_interval;
     let reconcile_every = settings.sync.reconcile_every;
-    let pipeline = Pipeline::open(settings).context("opening the checkpoint store")?;
-    let cancel = cancel_on(shutdown);
+    let listener = match settings.http.listen {
+        Some(address) => Some(endpoint::bind(address).await?),
+        None => None,
+    };
+    let pipeline = Arc::new(Pipeline::open(settings).context("opening the checkpoint store")?);
     let _progress = pipeline.show_progress();
+    let daemon = Arc::new(endpoint::Daemon::new(pipeline));
+    let cancel = cancel_on(shutdown);
+    let server = listener.map(|l| endpoint::serve(l, Arc::clone(&daemon), cancel.clone()));
     tracing::info!(
         poll_interval_s = poll_interval.as_secs(),
         "tiersync daemon started"
     );
+    let outcome = passes(&daemon, &cancel, poll_interval, reconcile_every).await;
+    // The endpoint stops with the daemon, whatever ended the loop.
+    cancel.cancel();
+    if let Some(server) = server {
+        server.stopped().await;
+    }
+    if outcome.is_ok() {
+        tracing::info!("tiersync daemon stopped");
+    }
+    outcome
+}
+
+/// The daemon's loop: a scheduled reconcile when due, then a pass, every `poll_interval`.
+async fn passes(
+    daemon: &endpoint::Daemon,
+    cancel: &CancellationToken,
+    poll_interval: std::time::Duration,
+    reconcile_every: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let pipeline = daemon.pipeline();
     loop {
         if let Some(every) = reconcile_every {
-            match pipeline.reconcile_if_due(&cancel, every).await {
-                Ok(Some(report)) => tracing::info!(
-                    klaviyo_drift = report.klaviyo.total(),
-                    storefront_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
-                    "scheduled reconcile repaired drift"
-                ),
+            match pipeline.reconcile_if_due(cancel, every).await {
+                Ok(Some(report)) => {
+                    daemon.reconciled(&report);
+                    tracing::info!(
+                        klaviyo_drift = report.klaviyo.total(),
+                        storefront_drift = report.storefront.as_ref().map_or(0, |d| d.total()),
+                        "scheduled reconcile repaired drift"
+                    )
+                }
                 Ok(None) => {}
                 Err(error) if error.is_fatal() => {
                     return Err(error).context("stopping: the checkpoint store cannot be used")
@@ -190,7 +224,10 @@ pub async fn run(
                 }
             }
         }
-        match pipeline.pass(&cancel).await {
+        let started = std::time::Instant::now();
+        let outcome = pipeline.pass(cancel).await;
+        daemon.pass_finished(started.elapsed(), &outcome);
+        match outcome {
             Ok(report) => tracing::info!(
                 orders_read = report.ingest.orders_read,
                 evaluated = report.evaluation.evaluated,
@@ -208,12 +245,10 @@ pub async fn run(
             Err(error) => tracing::error!(%error, "pass failed; retrying at the next poll"),
         }
         tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(poll_interval) => {}
         }
     }
-    tracing::info!("tiersync daemon stopped");
-    Ok(())
 }
 
 /// A token cancelled when `shutdown` completes.

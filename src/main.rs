@@ -70,7 +70,8 @@ enum Command {
         customer: String,
     },
     /// Per destination: acknowledged, pending and refused writes (with the API's error), and
-    /// the cursors. Reads the store only.
+    /// the cursors. Reads the store only, or asks the running daemon's HTTP endpoint when the
+    /// daemon holds the store; needs no credentials. Exits 3 when a destination is STOPPED.
     Status {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -111,8 +112,9 @@ enum Command {
     },
 }
 
-/// Exit status of a pass that ran but left writes in an outbox (README, "Commands"): a timer
-/// or script running `once` must see them, and tell them from a failure (status 1).
+/// Exit status of a pass that ran but left writes in an outbox, and of `status` when a
+/// destination is STOPPED (README, "Commands"): a timer or script running `once` or a check
+/// running `status` must see them, and tell them from a failure (status 1).
 const EXIT_UNDELIVERED: u8 = 3;
 
 /// A pass that ran but left writes undelivered; exits with [`EXIT_UNDELIVERED`].
@@ -193,7 +195,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             tiersync::run(settings, shutdown_signal()).await
         }
         Command::Explain { config, customer } => {
-            let settings = load(config)?;
+            let settings = load_without_credentials(config)?;
             tiersync::telemetry::init("warn", settings.log.format);
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!(
@@ -203,10 +205,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { config } => {
-            let settings = load(config)?;
+            let settings = load_without_credentials(config)?;
             tiersync::telemetry::init("warn", settings.log.format);
-            let store = tiersync::ops::explain::open_store(&settings)?;
-            print!("{}", tiersync::ops::status::status(&store, &settings)?);
+            let status = tiersync::ops::status::current(&settings).await?;
+            print!("{status}");
+            let stopped = status.stopped();
+            if !stopped.is_empty() {
+                return Err(Undelivered(format!(
+                    "{} destination(s) STOPPED because their credential was refused (see above); fix it and restart the daemon",
+                    stopped.len()
+                ))
+                .into());
+            }
             Ok(())
         }
         Command::Reconcile {
@@ -245,7 +255,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             config,
             target_share,
         } => {
-            let settings = load(config)?;
+            let settings = load_without_credentials(config)?;
             tiersync::telemetry::init("warn", settings.log.format);
             let store = tiersync::ops::explain::open_store(&settings)?;
             print!(
@@ -285,6 +295,12 @@ fn finished(report: &tiersync::PassReport) -> anyhow::Result<()> {
 
 fn load(path: Option<PathBuf>) -> anyhow::Result<Settings> {
     Settings::load(path.as_deref()).context("invalid configuration")
+}
+
+/// The configuration of a command that only reads the store or asks the daemon: the
+/// credentials may be absent from its environment.
+fn load_without_credentials(path: Option<PathBuf>) -> anyhow::Result<Settings> {
+    Settings::load_without_credentials(path.as_deref()).context("invalid configuration")
 }
 
 /// Completes on SIGTERM (systemd stop) or SIGINT (Ctrl-C).

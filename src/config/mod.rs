@@ -7,6 +7,7 @@
 
 mod unknown_keys;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -66,6 +67,27 @@ pub struct Settings {
     pub storefront: StorefrontSettings,
     /// `[log]`: how log lines look (the level comes from `RUST_LOG`).
     pub log: LogSettings,
+    /// `[http]`: the daemon's endpoint for health checks, status and metrics.
+    pub http: HttpSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `http.listen`: where `tiersync run` serves `/healthz`, `/readyz`, `/status` and
+    /// `/metrics`, and where `tiersync status` asks the running daemon; `None` (an empty
+    /// value) turns the endpoint off.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Whether loading the configuration demands the credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Every credential the daemon uses must be set: commands that call the vendors.
+    Required,
+    /// Missing credentials are accepted (left empty): commands that only read the store or
+    /// ask the daemon (`status`, `explain`, `calibrate`), so an operator's shell needs no
+    /// secrets. Settings loaded this way must not build vendor clients.
+    NotNeeded,
 }
 
 #[derive(Debug, Clone)]
@@ -373,10 +395,26 @@ impl Settings {
         Self::load_with_env(file, std::env::vars())
     }
 
+    /// Like [`Settings::load`], for a command that needs no credentials (see
+    /// [`Credentials::NotNeeded`]); every other key is validated as usual.
+    pub fn load_without_credentials(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars(), Credentials::NotNeeded)
+    }
+
     /// Like [`Settings::load`] with an explicit environment (tests).
     pub fn load_with_env(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        Self::load_from(file, env, Credentials::Required)
+    }
+
+    /// Defaults, `file`, then `env`, validated; `credentials` says whether the secrets must be
+    /// there.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        credentials: Credentials,
     ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
@@ -401,7 +439,7 @@ impl Settings {
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         let raw: RawSettings = unknown_keys::deserialize_known(config, &env)?;
-        raw.validate()
+        raw.validate(credentials)
     }
 
     /// Parses a whole configuration from TOML text layered over the defaults (tests, demo).
@@ -415,7 +453,7 @@ impl Settings {
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         let raw: RawSettings = unknown_keys::deserialize_known(config, &Default::default())?;
-        raw.validate()
+        raw.validate(Credentials::Required)
     }
 }
 
@@ -452,12 +490,18 @@ struct RawSettings {
     tiers: RawTiers,
     storefront: RawStorefront,
     log: RawLog,
+    http: RawHttp,
 }
 
 #[derive(Deserialize)]
 struct RawLog {
     format: String,
     progress_interval: String,
+}
+
+#[derive(Deserialize)]
+struct RawHttp {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -568,15 +612,15 @@ struct RawLevel {
 }
 
 impl RawSettings {
-    fn validate(self) -> Result<Settings, ConfigError> {
+    fn validate(self, credentials: Credentials) -> Result<Settings, ConfigError> {
         Ok(Settings {
-            shopify: self.shopify.validate()?,
-            klaviyo: self.klaviyo.validate()?,
+            shopify: self.shopify.validate(credentials)?,
+            klaviyo: self.klaviyo.validate(credentials)?,
             store: StoreSettings {
                 path: non_empty("store.path", &self.store.path)?.into(),
                 cache_mb: in_range("store.cache_mb", self.store.cache_mb, 16, 65_536)? as u64,
             },
-            loyalty: self.loyalty.validate()?,
+            loyalty: self.loyalty.validate(credentials)?,
             sync: SyncSettings {
                 poll_interval: duration("sync.poll_interval", &self.sync.poll_interval)?,
                 request_timeout: duration("sync.request_timeout", &self.sync.request_timeout)?,
@@ -613,7 +657,23 @@ impl RawSettings {
                 },
                 progress_interval: duration("log.progress_interval", &self.log.progress_interval)?,
             },
+            http: HttpSettings {
+                listen: listen_address(&self.http.listen)?,
+            },
         })
+    }
+}
+
+/// `http.listen`: an `IP:PORT`, or empty for no endpoint.
+fn listen_address(value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    match value.trim() {
+        "" => Ok(None),
+        given => given.parse().map(Some).map_err(|_| {
+            invalid(
+                "http.listen",
+                format!("`{given}` is not an IP address and port; write e.g. \"127.0.0.1:9184\" (\"[::1]:9184\" for IPv6), or \"\" to turn the endpoint off"),
+            )
+        }),
     }
 }
 
@@ -653,7 +713,7 @@ impl RawStorefront {
 }
 
 impl RawShopify {
-    fn validate(self) -> Result<ShopifySettings, ConfigError> {
+    fn validate(self, credentials: Credentials) -> Result<ShopifySettings, ConfigError> {
         let shop = non_empty("shopify.shop", &self.shop)?;
         if !shop.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(invalid(
@@ -673,7 +733,7 @@ impl RawShopify {
                 format!("`{api_version}` is not a Shopify API version; expected YYYY-MM such as \"2026-10\""),
             ));
         }
-        let auth = self.auth()?;
+        let auth = self.auth(credentials)?;
         let backfill = match self.backfill.as_str() {
             "bulk" => Backfill::Bulk,
             "pages" => Backfill::Pages,
@@ -716,11 +776,20 @@ impl RawShopify {
 impl RawShopify {
     /// The one way of authenticating that is configured: a static token, or a client ID with
     /// its secret. Both, neither, or half of the pair is refused naming the keys.
-    fn auth(&self) -> Result<ShopifyAuth, ConfigError> {
+    /// Without [`Credentials::Required`], a missing token or secret is left empty.
+    fn auth(&self, credentials: Credentials) -> Result<ShopifyAuth, ConfigError> {
         let token = !self.access_token.expose_secret().trim().is_empty();
         let id = self.client_id.trim();
         let secret = !self.client_secret.expose_secret().trim().is_empty();
+        let required = credentials == Credentials::Required;
         match (token, !id.is_empty(), secret) {
+            (false, false, false) if !required => {
+                Ok(ShopifyAuth::AccessToken(self.access_token.clone()))
+            }
+            (false, true, false) if !required => Ok(ShopifyAuth::ClientCredentials {
+                client_id: id.to_string(),
+                client_secret: self.client_secret.clone(),
+            }),
             (true, false, false) => Ok(ShopifyAuth::AccessToken(self.access_token.clone())),
             (false, true, true) => Ok(ShopifyAuth::ClientCredentials {
                 client_id: id.to_string(),
@@ -756,12 +825,14 @@ impl RawShopify {
 }
 
 impl RawKlaviyo {
-    fn validate(self) -> Result<KlaviyoSettings, ConfigError> {
-        secret(
-            "klaviyo.api_key",
-            &self.api_key,
-            "TIERSYNC__KLAVIYO__API_KEY",
-        )?;
+    fn validate(self, credentials: Credentials) -> Result<KlaviyoSettings, ConfigError> {
+        if credentials == Credentials::Required {
+            secret(
+                "klaviyo.api_key",
+                &self.api_key,
+                "TIERSYNC__KLAVIYO__API_KEY",
+            )?;
+        }
         let revision = self.revision.trim().to_string();
         if chrono::NaiveDate::parse_from_str(revision.trim_end_matches(".pre"), "%Y-%m-%d").is_err()
         {
@@ -855,7 +926,7 @@ impl MetricNames {
 }
 
 impl RawLoyalty {
-    fn validate(self) -> Result<LoyaltySettings, ConfigError> {
+    fn validate(self, credentials: Credentials) -> Result<LoyaltySettings, ConfigError> {
         let (platform, default_url, published) = match self.platform.trim() {
             "none" => (LoyaltyPlatform::None, "", 0),
             "smile" => (LoyaltyPlatform::Smile, "https://api.smile.io/v1", 10),
@@ -881,7 +952,7 @@ impl RawLoyalty {
             if authority == Authority::Loyalty {
                 return Err(invalid("loyalty.authority", "is \"loyalty\" but loyalty.platform is \"none\"; set the platform or use \"tiersync\""));
             }
-        } else {
+        } else if credentials == Credentials::Required {
             secret(
                 "loyalty.api_key",
                 &self.api_key,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chrono::Utc;
 
 use crate::config::Settings;
@@ -209,10 +209,11 @@ fn acknowledgement<S: DestinationState>(
     })
 }
 
-/// Opens the store for a read-mostly command, saying what to do if the daemon holds it.
+/// Opens the store for a command that only reads it: nothing is created, migrated or
+/// written, and a store the daemon holds is said so in one line.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    // Every store error names the path and what to do (a running daemon holding the store
-    // included), so the context adds neither again.
-    Store::open_with_cache(&settings.store.path, settings.store.cache_mb)
-        .context("opening the checkpoint store")
+    Ok(Store::open_to_read(
+        &settings.store.path,
+        settings.store.cache_mb,
+    )?)
 }

@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod check;
+pub mod daemon_status;
 /// `tiersync demo` needs the fake servers and the vendored API contracts of `tiersync-mocks`,
 /// which come with the `demo` feature (on by default). A production build leaves the feature
 /// out and gets, under the same name, a `demo` that says how to build one that has it: the

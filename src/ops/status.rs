@@ -2,120 +2,296 @@
 //! API's own error), which customers the destinations do not yet show consistently, the
 //! loyalty members whose app tier is not ours, and the cursors — the page the engineer on
 //! call opens first. Reads the store only.
+//!
+//! [`Status`] is read once and rendered twice: as the command's text ([`fmt::Display`]) and as
+//! the daemon's `/status` JSON (serde), which `tiersync status` turns back into the same text
+//! when the running daemon holds the store.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::model::{DestinationState, ProfileState, StorefrontState};
-use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store};
+use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store, StoreError};
 use crate::sync::{desired_storefront, loyalty_disagreements};
 
 /// Refused writes (and inconsistent customers) listed in full before the rest are counted.
 const LISTED: usize = 20;
 
-pub fn status(store: &Store, settings: &Settings) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let cursor = |c: Option<chrono::DateTime<chrono::Utc>>| {
-        c.map_or("none yet".to_string(), |c| c.to_rfc3339())
-    };
-    writeln!(out, "store {}", store.path().display())?;
-    writeln!(out, "  orders cursor    {}", cursor(store.orders_cursor()?))?;
-    if let Some(since) = store.partial_history_since()? {
-        writeln!(
-            out,
-            "  order history    PARTIAL: orders since {} only (the Shopify app lacked read_all_orders at the first backfill; once it is granted, run `tiersync rebuild`)",
-            since.format("%Y-%m-%d")
-        )?;
-    }
-    writeln!(
-        out,
-        "  loyalty cursor   {}",
-        cursor(store.loyalty_cursor()?)
-    )?;
-    match store.population()? {
-        Some(p) => writeln!(
-            out,
-            "  recalculated     {} ({} customers with orders)",
-            p.as_of, p.customers
-        )?,
-        None => writeln!(out, "  recalculated     never (no pass has run)")?,
-    }
-    destination::<ProfileState>(&mut out, store, "klaviyo profiles ", |p| p.email.clone())?;
-    if settings.storefront.enabled {
-        destination::<StorefrontState>(&mut out, store, "storefront       ", |_| None)?;
-    } else {
-        writeln!(
-            out,
-            "storefront         not written (storefront.enabled = false)"
-        )?;
-    }
-    let events = store.event_counts()?;
-    writeln!(
-        out,
-        "klaviyo events     {} pending, {} refused",
-        events.pending, events.failed
-    )?;
-    for event in store.parked_events()?.iter().take(LISTED) {
-        writeln!(
-            out,
-            "    {} {}: {}",
-            event.metric,
-            event.external_id,
-            event.failed.as_deref().unwrap_or_default()
-        )?;
-    }
-    consistency(&mut out, store, settings)?;
-    if let Some(loyalty) = loyalty_disagreements(store, settings)? {
-        writeln!(
-            out,
-            "loyalty app        {} members; {} show another tier than tiersync",
-            loyalty.members, loyalty.count
-        )?;
-        for example in &loyalty.examples {
-            writeln!(out, "    {example}")?;
-        }
-        if loyalty.unnamed() > 0 {
-            writeln!(out, "    … and {} more", loyalty.unnamed())?;
-        }
-    }
-    Ok(out)
+/// Everything `status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The store's directory.
+    pub store: String,
+    /// Orders are read from here on at the next pass (`None`: no pass has read any).
+    pub orders_cursor: Option<DateTime<Utc>>,
+    /// Set when the first backfill ran without `read_all_orders`: only orders since then.
+    pub partial_history_since: Option<DateTime<Utc>>,
+    /// Loyalty members are read from here on.
+    pub loyalty_cursor: Option<DateTime<Utc>>,
+    /// The last daily recalculation (`None`: no pass has run).
+    pub recalculated: Option<Recalculation>,
+    /// Klaviyo profile writes.
+    pub klaviyo_profiles: DestinationStatus,
+    /// Shopify tags and metafields; `None` when `storefront.enabled = false`.
+    pub storefront: Option<DestinationStatus>,
+    /// The flow-triggering events.
+    pub klaviyo_events: EventsStatus,
+    /// Customers whose destinations do not all show their current version.
+    pub consistency: Consistency,
+    /// The loyalty app's tiers against ours; `None` without a loyalty app.
+    pub loyalty: Option<LoyaltyStatus>,
 }
 
-/// One destination's line and its refused writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recalculation {
+    /// Shop-local day it ran.
+    pub as_of: NaiveDate,
+    /// Customers with orders then.
+    pub customers: usize,
+}
+
+/// One destination's writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestinationStatus {
+    pub acknowledged: usize,
+    pub pending: usize,
+    pub refused: usize,
+    /// Why the destination is stopped (its credential was refused), if it is.
+    pub stopped: Option<String>,
+    /// The first refused writes: the customer (email, or id) and the API's error.
+    pub refused_writes: Vec<Refusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// An email where the write carries one, else the customer id; for events, the metric
+    /// and the event's external id.
+    pub what: String,
+    /// The API's error.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventsStatus {
+    pub pending: usize,
+    pub refused: usize,
+    /// The first refused events.
+    pub refused_events: Vec<Refusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consistency {
+    /// Customers in the store.
+    pub customers: usize,
+    /// How many are not shown at their current version everywhere.
+    pub inconsistent: usize,
+    /// The first of them, as printed.
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoyaltyStatus {
+    pub members: usize,
+    /// Members whose app tier is not the level tiersync holds.
+    pub disagreeing: usize,
+    /// The first of them, `email: loyalty app X, tiersync Y`.
+    pub examples: Vec<String>,
+}
+
+impl Status {
+    /// Reads the status from the store.
+    pub fn read(store: &Store, settings: &Settings) -> anyhow::Result<Status> {
+        let events = store.event_counts()?;
+        Ok(Status {
+            store: store.path().display().to_string(),
+            orders_cursor: store.orders_cursor()?,
+            partial_history_since: store.partial_history_since()?,
+            loyalty_cursor: store.loyalty_cursor()?,
+            recalculated: store.population()?.map(|p| Recalculation {
+                as_of: p.as_of,
+                customers: p.customers,
+            }),
+            klaviyo_profiles: destination::<ProfileState>(store, |p| p.email.clone())?,
+            storefront: if settings.storefront.enabled {
+                Some(destination::<StorefrontState>(store, |_| None)?)
+            } else {
+                None
+            },
+            klaviyo_events: EventsStatus {
+                pending: events.pending,
+                refused: events.failed,
+                refused_events: store
+                    .parked_events()?
+                    .into_iter()
+                    .take(LISTED)
+                    .map(|event| Refusal {
+                        what: format!("{} {}", event.metric, event.external_id),
+                        error: event.failed.unwrap_or_default(),
+                    })
+                    .collect(),
+            },
+            consistency: consistency(store, settings)?,
+            loyalty: loyalty_disagreements(store, settings)?.map(|l| LoyaltyStatus {
+                members: l.members,
+                disagreeing: l.count,
+                examples: l.examples,
+            }),
+        })
+    }
+
+    /// The stopped destinations, as `name: why`: `status` exits non-zero when there is one.
+    pub fn stopped(&self) -> Vec<String> {
+        [
+            ("klaviyo", Some(&self.klaviyo_profiles)),
+            ("storefront", self.storefront.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, d)| Some(format!("{name}: {}", d?.stopped.as_ref()?)))
+        .collect()
+    }
+}
+
+/// The status as `tiersync status` prints it.
+pub fn status(store: &Store, settings: &Settings) -> anyhow::Result<String> {
+    Ok(Status::read(store, settings)?.to_string())
+}
+
+/// The status now: read from the store, or, while the daemon holds the store, asked of the
+/// daemon's endpoint. Changes nothing in the store.
+pub async fn current(settings: &Settings) -> anyhow::Result<Status> {
+    match Store::open_to_read(&settings.store.path, settings.store.cache_mb) {
+        Ok(store) => Status::read(&store, settings),
+        Err(StoreError::Locked { .. }) => Ok(super::daemon_status::ask_daemon(settings).await?),
+        Err(error) => Err(error.into()),
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cursor =
+            |c: Option<DateTime<Utc>>| c.map_or("none yet".to_string(), |c| c.to_rfc3339());
+        writeln!(out, "store {}", self.store)?;
+        writeln!(out, "  orders cursor    {}", cursor(self.orders_cursor))?;
+        if let Some(since) = self.partial_history_since {
+            writeln!(
+                out,
+                "  order history    PARTIAL: orders since {} only (the Shopify app lacked read_all_orders at the first backfill; once it is granted, run `tiersync rebuild`)",
+                since.format("%Y-%m-%d")
+            )?;
+        }
+        writeln!(out, "  loyalty cursor   {}", cursor(self.loyalty_cursor))?;
+        match &self.recalculated {
+            Some(p) => writeln!(
+                out,
+                "  recalculated     {} ({} customers with orders)",
+                p.as_of, p.customers
+            )?,
+            None => writeln!(out, "  recalculated     never (no pass has run)")?,
+        }
+        self.klaviyo_profiles.render(out, "klaviyo profiles ")?;
+        match &self.storefront {
+            Some(storefront) => storefront.render(out, "storefront       ")?,
+            None => writeln!(
+                out,
+                "storefront         not written (storefront.enabled = false)"
+            )?,
+        }
+        writeln!(
+            out,
+            "klaviyo events     {} pending, {} refused",
+            self.klaviyo_events.pending, self.klaviyo_events.refused
+        )?;
+        for event in &self.klaviyo_events.refused_events {
+            writeln!(out, "    {}: {}", event.what, event.error)?;
+        }
+        let c = &self.consistency;
+        writeln!(
+            out,
+            "consistency        {} of {} customers shown at their current version everywhere, {} not yet",
+            c.customers - c.inconsistent,
+            c.customers,
+            c.inconsistent
+        )?;
+        for line in &c.examples {
+            writeln!(out, "{line}")?;
+        }
+        if c.inconsistent > c.examples.len() {
+            writeln!(out, "    … and {} more", c.inconsistent - c.examples.len())?;
+        }
+        if let Some(loyalty) = &self.loyalty {
+            writeln!(
+                out,
+                "loyalty app        {} members; {} show another tier than tiersync",
+                loyalty.members, loyalty.disagreeing
+            )?;
+            for example in &loyalty.examples {
+                writeln!(out, "    {example}")?;
+            }
+            if loyalty.disagreeing > loyalty.examples.len() {
+                writeln!(
+                    out,
+                    "    … and {} more",
+                    loyalty.disagreeing - loyalty.examples.len()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DestinationStatus {
+    /// The destination's line and its refused writes.
+    fn render(&self, out: &mut fmt::Formatter<'_>, label: &str) -> fmt::Result {
+        writeln!(
+            out,
+            "{label}  {} acknowledged, {} pending, {} refused",
+            self.acknowledged, self.pending, self.refused
+        )?;
+        if let Some(why) = &self.stopped {
+            writeln!(
+                out,
+                "    STOPPED: {why} (writes wait in the outbox; restart tiersync after fixing it)"
+            )?;
+        }
+        for refusal in &self.refused_writes {
+            writeln!(out, "    {}: {}", refusal.what, refusal.error)?;
+        }
+        if self.refused > self.refused_writes.len() {
+            writeln!(
+                out,
+                "    … and {} more",
+                self.refused - self.refused_writes.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One destination's counts, stop and first refused writes.
 fn destination<S: DestinationState>(
-    out: &mut String,
     store: &Store,
-    label: &str,
     who: impl Fn(&S) -> Option<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DestinationStatus> {
     let counts = store.outbox_counts::<S>()?;
-    writeln!(
-        out,
-        "{label}  {} acknowledged, {} pending, {} refused",
-        store.acknowledged_count(S::DESTINATION),
-        counts.pending,
-        counts.failed
-    )?;
-    if let Some(why) = store.destination_stopped(S::DESTINATION)? {
-        writeln!(
-            out,
-            "    STOPPED: {why} (writes wait in the outbox; restart tiersync after fixing it)"
-        )?;
-    }
     let parked = store.parked::<S>()?;
-    for entry in parked.iter().take(LISTED) {
-        let name = who(&entry.state).unwrap_or_else(|| entry.customer_id.clone());
-        writeln!(
-            out,
-            "    {name}: {}",
-            entry.failed.as_deref().unwrap_or_default()
-        )?;
-    }
-    if parked.len() > LISTED {
-        writeln!(out, "    … and {} more", parked.len() - LISTED)?;
-    }
-    Ok(())
+    Ok(DestinationStatus {
+        acknowledged: store.acknowledged_count(S::DESTINATION),
+        pending: counts.pending,
+        refused: counts.failed,
+        stopped: store.destination_stopped(S::DESTINATION)?,
+        refused_writes: parked
+            .into_iter()
+            .take(LISTED)
+            .map(|entry| Refusal {
+                what: who(&entry.state).unwrap_or_else(|| entry.customer_id.clone()),
+                error: entry.failed.unwrap_or_default(),
+            })
+            .collect(),
+    })
 }
 
 /// Where one destination stands for one customer against the desired version.
@@ -145,7 +321,7 @@ fn standing<S: DestinationState>(
 }
 
 /// Customers whose destinations do not all acknowledge their current desired version.
-fn consistency(out: &mut String, store: &Store, settings: &Settings) -> anyhow::Result<()> {
+fn consistency(store: &Store, settings: &Settings) -> anyhow::Result<Consistency> {
     let klaviyo_acks = store.acknowledgements::<ProfileState>()?;
     let klaviyo_pending = by_customer(store.pending::<ProfileState>()?, store.parked()?);
     let storefront_acks = store.acknowledgements::<StorefrontState>()?;
@@ -187,19 +363,11 @@ fn consistency(out: &mut String, store: &Store, settings: &Settings) -> anyhow::
             ));
         }
     }
-    writeln!(
-        out,
-        "consistency        {} of {customers} customers shown at their current version everywhere, {} not yet",
-        customers - inconsistent.len(),
-        inconsistent.len()
-    )?;
-    for line in inconsistent.iter().take(LISTED) {
-        writeln!(out, "{line}")?;
-    }
-    if inconsistent.len() > LISTED {
-        writeln!(out, "    … and {} more", inconsistent.len() - LISTED)?;
-    }
-    Ok(())
+    Ok(Consistency {
+        customers,
+        inconsistent: inconsistent.len(),
+        examples: inconsistent.into_iter().take(LISTED).collect(),
+    })
 }
 
 fn by_customer<S>(

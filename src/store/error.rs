@@ -30,4 +30,14 @@ pub enum StoreError {
     },
     #[error("store write failed: {0}")]
     Write(String),
+    /// A read-only command found no store to read.
+    #[error("no store at {path}: no pass has run with this store.path yet (check store.path, or run `tiersync once`)")]
+    Absent { path: PathBuf },
+    /// A read-only command found a store in an older format, which only a writer migrates.
+    #[error("the store at {path} has the older format version {found}; `tiersync run` or `once` migrates it to version {current} when it next opens it")]
+    NotMigrated {
+        path: PathBuf,
+        found: u32,
+        current: u32,
+    },
 }

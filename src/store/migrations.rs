@@ -8,15 +8,25 @@ use super::{OrderRecord, Store, StoreError, SCHEMA_VERSION};
 const KEY_SCHEMA: &[u8] = b"schema_version";
 
 impl Store {
-    pub(super) fn check_version(&self) -> Result<(), StoreError> {
-        match self.meta.get(KEY_SCHEMA).map_err(|e| self.err(e))? {
-            Some(bytes) => {
-                let found = <[u8; 4]>::try_from(bytes.as_ref())
+    /// The format version recorded in the store; `None` in a store just created.
+    pub(super) fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+        self.meta
+            .get(KEY_SCHEMA)
+            .map_err(|e| self.err(e))?
+            .map(|bytes| {
+                <[u8; 4]>::try_from(bytes.as_ref())
                     .map(u32::from_be_bytes)
                     .map_err(|_| StoreError::Corrupt {
                         path: self.path.clone(),
                         detail: "the schema version record is not 4 bytes".into(),
-                    })?;
+                    })
+            })
+            .transpose()
+    }
+
+    pub(super) fn check_version(&self) -> Result<(), StoreError> {
+        match self.schema_version()? {
+            Some(found) => {
                 if found == 3 {
                     self.add_checkpoints()?;
                 }

@@ -56,6 +56,7 @@ mod tests;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Tree;
@@ -127,7 +128,6 @@ impl Store {
 
     /// Opens the store with a page cache of `cache_mb` MiB (`store.cache_mb`).
     pub fn open_with_cache(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
-        let map = |e| map_sled(path, e);
         // Mode 0700: the store holds customers' emails and spend (`tiersync check` says so
         // of a directory others can read).
         std::fs::DirBuilder::new()
@@ -138,8 +138,45 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let db = open_db(path, cache_mb)?;
-        let store = Store {
+        let store = Self::with_trees(path, cache_mb, open_db(path, cache_mb, LOCK_WAIT)?)?;
+        store.check_version()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for a command that only reads it (`status`, `explain`,
+    /// `calibrate`): nothing is created or migrated, and a store held by another process is
+    /// [`StoreError::Locked`] at once, so `status` can ask the daemon instead. (sled itself
+    /// has no read-only mode; opening an existing store of the current format writes none of
+    /// tiersync's records.)
+    pub fn open_to_read(path: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        if !path.join("conf").is_file() {
+            return Err(StoreError::Absent {
+                path: path.to_path_buf(),
+            });
+        }
+        let store = Self::with_trees(path, cache_mb, open_db(path, cache_mb, Duration::ZERO)?)?;
+        match store.schema_version()? {
+            Some(SCHEMA_VERSION) => Ok(store),
+            Some(found) if found < SCHEMA_VERSION => Err(StoreError::NotMigrated {
+                path: path.to_path_buf(),
+                found,
+                current: SCHEMA_VERSION,
+            }),
+            Some(found) => Err(StoreError::UnknownVersion {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            None => Err(StoreError::Absent {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// The store's handles on an open database.
+    fn with_trees(path: &Path, cache_mb: u64, db: sled::Db) -> Result<Store, StoreError> {
+        let map = |e| map_sled(path, e);
+        Ok(Store {
             path: path.to_path_buf(),
             meta: db.open_tree("meta").map_err(map)?,
             orders: db.open_tree("orders").map_err(map)?,
@@ -156,9 +193,7 @@ impl Store {
             outbox: db.open_tree("outbox").map_err(map)?,
             order_map: Arc::new(order_map::OrderMap::new(path, cache_mb)),
             db,
-        };
-        store.check_version()?;
-        Ok(store)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -228,10 +263,13 @@ impl Store {
     }
 }
 
-/// Opens sled, waiting briefly if a process that just exited still holds the directory's
-/// lock, and naming the likely cause if another process keeps it.
-fn open_db(path: &Path, cache_mb: u64) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+/// How long a writer waits for a process that just exited to release the store's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Opens sled, waiting up to `wait` if a process that just exited still holds the
+/// directory's lock; a lock still held then is [`StoreError::Locked`].
+fn open_db(path: &Path, cache_mb: u64, wait: Duration) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + wait;
     loop {
         match sled::Config::new()
             .path(path)
@@ -247,7 +285,7 @@ fn open_db(path: &Path, cache_mb: u64) -> Result<sled::Db, StoreError> {
                         path: path.to_path_buf(),
                     });
                 }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => return Err(map_sled(path, e)),
         }

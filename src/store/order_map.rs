@@ -90,7 +90,7 @@ impl OrderMap {
         let err = |e| map_sled(&self.path, e);
         // Errors of the main store's `meta` name the main store.
         let store_err = |e| map_sled(self.store_path(), e);
-        let db = super::open_db(&self.path, self.cache_mb)?;
+        let db = super::open_db(&self.path, self.cache_mb, super::LOCK_WAIT)?;
         let orders = db.open_tree("orders").map_err(err)?;
         let map_meta = db.open_tree("meta").map_err(err)?;
         let ours = meta.get(KEY_MAP_ID).map_err(store_err)?;

@@ -163,6 +163,24 @@ impl Pipeline {
         crate::progress::render::spawn(self.progress(), self.settings.log.progress_interval)
     }
 
+    /// Each vendor client's call accounting since the pipeline opened, by vendor name
+    /// (`shopify`, `klaviyo`, and `loyalty` with a loyalty app): the daemon's metrics read it.
+    pub fn api_stats(&self) -> Vec<(&'static str, &ApiStats)> {
+        let mut stats = vec![
+            ("shopify", self.shopify.stats()),
+            ("klaviyo", self.klaviyo.stats()),
+        ];
+        if let Some(loyalty) = &self.loyalty {
+            stats.push(("loyalty", loyalty.stats()));
+        }
+        stats
+    }
+
+    /// Shopify's cost bucket as the client estimates it now.
+    pub fn shopify_bucket(&self) -> crate::vendors::shopify::ThrottleStatus {
+        self.shopify.bucket()
+    }
+
     /// One pass. When `cancel` fires, the pass stops starting new work, lets the writes in
     /// flight finish and records them; nothing is left half-recorded.
     pub async fn pass(&self, cancel: &CancellationToken) -> Result<PassReport, PassError> {

@@ -357,3 +357,58 @@ fn a_misspelt_environment_variable_is_named() {
     );
     assert!(!error.contains("shpat_x"), "{error}");
 }
+
+#[test]
+fn the_endpoint_listens_on_loopback_by_default_and_is_off_when_empty() {
+    let settings = load(VALID, &[]).unwrap();
+    assert_eq!(
+        settings.http.listen,
+        Some("127.0.0.1:9184".parse().unwrap())
+    );
+    let off = load(VALID, &[("TIERSYNC__HTTP__LISTEN", "")]).unwrap();
+    assert_eq!(off.http.listen, None);
+    let v6 = load(&format!("{VALID}\n[http]\nlisten = \"[::1]:9200\"\n"), &[]).unwrap();
+    assert_eq!(v6.http.listen, Some("[::1]:9200".parse().unwrap()));
+    let error = load(VALID, &[("TIERSYNC__HTTP__LISTEN", "localhost:9184")]).unwrap_err();
+    assert!(
+        error.contains("`http.listen`") && error.contains("\"127.0.0.1:9184\""),
+        "{error}"
+    );
+    let typo = load(&format!("{VALID}\n[http]\nlisen = \"127.0.0.1:1\"\n"), &[]).unwrap_err();
+    assert!(typo.contains("did you mean `http.listen`?"), "{typo}");
+}
+
+#[test]
+fn read_only_commands_load_without_credentials_but_still_check_every_other_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_secrets = r#"
+[shopify]
+shop = "acme"
+client_id = "the-app"
+
+[store]
+path = "/tmp/tiersync-config-test"
+"#;
+    let path = write(dir.path(), no_secrets);
+    let with = |credentials, env: &[(&str, &str)]| {
+        Settings::load_from(
+            Some(&path),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            credentials,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let refused = with(tiersync::config::Credentials::Required, &[]).unwrap_err();
+    assert!(refused.contains("shopify.client_secret"), "{refused}");
+    let settings = with(tiersync::config::Credentials::NotNeeded, &[]).unwrap();
+    assert_eq!(
+        settings.store.path,
+        std::path::PathBuf::from("/tmp/tiersync-config-test")
+    );
+    let invalid = with(
+        tiersync::config::Credentials::NotNeeded,
+        &[("TIERSYNC__SYNC__POLL_INTERVAL", "soon")],
+    )
+    .unwrap_err();
+    assert!(invalid.contains("`sync.poll_interval`"), "{invalid}");
+}

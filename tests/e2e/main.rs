@@ -19,6 +19,7 @@ mod destinations;
 mod error_text;
 mod events;
 mod failures;
+mod http_endpoint;
 mod klaviyo_volume;
 mod loyalty;
 mod net_spend;

@@ -65,7 +65,7 @@ async fn shopify(settings: &Settings, stop: &CancellationToken, report: &mut Che
         Err(error) => Outcome::Failed(format!("{error} (granted: {})", granted.join(", "))),
     };
     report.push("shopify scopes", outcome);
-    let bucket = client.throttle_status();
+    let bucket = client.bucket();
     report.push(
         "shopify limit",
         Outcome::Ok(format!(

@@ -110,11 +110,9 @@ impl ShopifyClient {
     pub async fn authenticate(&self) -> Result<(), ApiError> {
         self.credential.token().await.map(drop)
     }
-
-    /// The shop's cost bucket as Shopify last reported it (size and restore rate: the plan's
-    /// limit).
-    pub fn throttle_status(&self) -> ThrottleStatus {
-        self.bucket.status()
+    /// The shop's cost bucket as this client estimates it now.
+    pub fn bucket(&self) -> ThrottleStatus {
+        self.bucket.estimate()
     }
 
     /// Sends one document and decodes its `data` into `T`, waiting for the bucket to afford

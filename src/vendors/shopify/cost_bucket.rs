@@ -79,10 +79,13 @@ impl CostBucket {
         }
     }
 
-    /// The bucket as the last answer described it (the Standard plan's until one arrives): its
-    /// size and restore rate are the shop plan's limit, which `tiersync check` reports.
-    pub fn status(&self) -> ThrottleStatus {
-        self.level.lock().expect("bucket lock").status
+    /// The bucket as estimated now: the last answer's state, refilled since (`/metrics`).
+    pub fn estimate(&self) -> ThrottleStatus {
+        let level = self.level.lock().expect("bucket lock");
+        ThrottleStatus {
+            currently_available: level.available_at(Instant::now()),
+            ..level.status
+        }
     }
 
     /// Takes the server's word for the bucket's state.

@@ -94,6 +94,11 @@ path = "{store}"
 [sync]
 poll_interval = "1s"
 max_retry_time = "20s"
+
+# No endpoint unless a test asks for one (TIERSYNC__HTTP__LISTEN): daemons of tests running
+# side by side would all want the default port.
+[http]
+listen = ""
 {TIERS}
 "#,
         shopify = servers.shopify.base_url(),
