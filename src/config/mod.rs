@@ -262,6 +262,9 @@ pub struct StorefrontSettings {
     pub metafield_namespace: String,
     /// Customers written per GraphQL document.
     pub customers_per_call: usize,
+    /// From this many pending writes on, they go as bulk mutation operations instead of
+    /// documents (see `sinks::shopify::bulk`).
+    pub bulk_threshold: usize,
 }
 
 impl StorefrontSettings {
@@ -459,6 +462,7 @@ struct RawStorefront {
     tag_prefix: String,
     metafield_namespace: String,
     customers_per_call: i64,
+    bulk_threshold: i64,
 }
 
 #[derive(Deserialize)]
@@ -638,6 +642,12 @@ impl RawStorefront {
                 self.customers_per_call,
                 1,
                 40,
+            )? as usize,
+            bulk_threshold: in_range(
+                "storefront.bulk_threshold",
+                self.bulk_threshold,
+                1,
+                i64::MAX,
             )? as usize,
         })
     }
