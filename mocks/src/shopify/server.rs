@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::paced::Paced;
 use super::state::Shared;
-use super::{graphql, oauth, request};
+use super::{graphql, oauth, request, staged};
 use crate::faults::{FaultAnswers, Faults};
 use crate::harness::faults::Injected;
 use crate::harness::{self, Gate, ThrottledAnswer};
@@ -33,6 +33,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .route("/admin/oauth/access_token", post(oauth::access_token))
         .route("/bulk/{file}", get(bulk_file))
+        .route(staged::PATH, post(staged::upload))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -43,8 +44,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 impl Gate for Shared {
-    /// Shopify's documents are far smaller.
-    const BODY_LIMIT: usize = 16 * 1024 * 1024;
+    /// Above the staged upload storage's 20 MiB file limit (plus the form around it), so an
+    /// over-large file gets the storage's own `EntityTooLarge` answer.
+    const BODY_LIMIT: usize = staged::MAX_FILE_BYTES + 1024 * 1024;
     type Pass = ();
     type Refusal = Response;
 
