@@ -178,6 +178,14 @@ impl FakeShopify {
         self.shared.state().customers.values().cloned().collect()
     }
 
+    /// Deletes a customer (their orders stay, as Shopify keeps orders of deleted customers);
+    /// mutations on them answer "Customer does not exist".
+    pub fn delete_customer(&self, id: u64) {
+        let mut state = self.shared.state();
+        state.customers.remove(&id);
+        state.metafields.remove(&id);
+    }
+
     pub fn customer(&self, id: u64) -> Option<Customer> {
         self.shared.state().customers.get(&id).cloned()
     }
