@@ -247,3 +247,30 @@ async fn a_bulk_mutation_already_running_is_waited_for_not_failed() {
         .count();
     assert!(runs > ops.len(), "the daemon was refused at least once: {runs} runs sent, {} started", ops.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bulk_mutation_runs_again_only_for_the_lines_it_missed() {
+    let mut env = env(generated(400, 13), 2_000.0, 10).await;
+    // One operation at a time (before 2026-01): the tagsAdd operation runs first and fails.
+    env.settings.shopify.api_version = "2025-01".into();
+    env.servers.shopify.fail_next_bulk_mutation_after(5);
+    let report = env.pass().await;
+    let (delivery, outbox) = report.storefront.expect("storefront on");
+    assert_eq!((delivery.parked, outbox.pending, outbox.failed), (0, 0, 0), "{report}");
+    let ops = env.servers.shopify.bulk_mutations();
+    assert_eq!(ops[0], ("FAILED".to_owned(), 5), "{ops:?}");
+    assert!(ops[1..].iter().all(|(s, _)| s == "COMPLETED"), "{ops:?}");
+    let shop = &env.servers.shopify;
+    let store = Store::open(&env.settings.store.path).unwrap();
+    let acks = store.acknowledgements::<StorefrontState>().unwrap();
+    let mut tagged = 0;
+    for customer in shop.customers() {
+        let gid = format!("gid://shopify/Customer/{}", customer.id);
+        if let Some(tag) = acks.get(&gid).and_then(|a| a.state.tag.clone()) {
+            tagged += 1;
+            assert!(customer.tags.contains(&tag), "{gid}");
+            assert_eq!(shop.tag_mutations(customer.id), 1, "{gid}: tagged once");
+        }
+    }
+    assert_eq!(tagged, delivery.written, "{report}");
+}

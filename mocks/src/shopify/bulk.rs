@@ -107,7 +107,8 @@ impl BulkOperation {
             "rootObjectCount": self.root_object_count.to_string(),
             "fileSize": self.result.as_ref().filter(|_| completed).map(|r| r.len().to_string()),
             "url": completed.then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
-            "partialDataUrl": null,
+            "partialDataUrl": (self.status == Status::Failed && self.result.is_some())
+                .then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
         })
     }
 }
@@ -150,10 +151,10 @@ impl BulkOperations {
         self.operations.last().expect("pushed")
     }
 
-    /// The JSONL result of a completed operation.
+    /// The JSONL result of a completed operation, or the partial result of a failed one.
     pub(crate) fn file(&self, id: u64) -> Option<Arc<String>> {
         self.get(id)
-            .filter(|op| op.status == Status::Completed)
+            .filter(|op| matches!(op.status, Status::Completed | Status::Failed))
             .and_then(|op| op.result.clone())
     }
 

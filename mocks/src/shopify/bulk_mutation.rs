@@ -119,7 +119,8 @@ pub(crate) fn run_mutation(
         root_object_count: 0,
     });
     let (id, value) = (op.id, op.json(&shared.base_url));
-    spawn(Arc::clone(shared), api, id, mutation, lines);
+    let fail_after = state.fail_bulk_mutation_after.take();
+    spawn(Arc::clone(shared), api, id, mutation, lines, fail_after);
     json!({ "bulkOperation": value, "userErrors": [] })
 }
 
@@ -148,13 +149,15 @@ fn check_mutation(api: &Api, mutation: &str) -> Result<(), String> {
     }
 }
 
-/// Runs the lines at the configured rate, then completes the operation with its result.
+/// Runs the lines at the configured rate, then completes the operation with its result (or,
+/// with `fail_after`, fails it after that many lines with a partial result).
 fn spawn(
     shared: Arc<Shared>,
     api: &'static Api,
     id: u64,
     mutation: String,
     lines: Vec<serde_json::Map<String, serde_json::Value>>,
+    fail_after: Option<usize>,
 ) {
     tokio::spawn(async move {
         let document = api.parse(&mutation).expect("checked when the operation was created");
@@ -166,7 +169,8 @@ fn spawn(
         let started = Instant::now();
         let mut out = String::new();
         let mut next = 0;
-        while next < lines.len() {
+        let end = fail_after.unwrap_or(usize::MAX).min(lines.len());
+        while next < end {
             // Line n is done 1/rate after line n - 1.
             let due = Duration::from_secs_f64((next + 1) as f64 / rate);
             let elapsed = started.elapsed();
@@ -174,8 +178,7 @@ fn spawn(
                 tokio::time::sleep(due - elapsed).await;
             }
             let mut state = shared.state();
-            let ready = ((started.elapsed().as_secs_f64() * rate) as usize)
-                .clamp(next + 1, lines.len());
+            let ready = ((started.elapsed().as_secs_f64() * rate) as usize).clamp(next + 1, end);
             while next < ready {
                 let line = run_line(&shared, api, &access, &mut state, &document, &lines[next]);
                 out.push_str(&serde_json::to_string(&line_json(line, next)).unwrap_or_default());
@@ -189,10 +192,15 @@ fn spawn(
         }
         let mut state = shared.state();
         if let Some(op) = state.bulk.get_mut(id) {
-            op.status = Status::Completed;
+            op.status = if end < lines.len() {
+                op.error_code = Some("INTERNAL_SERVER_ERROR");
+                Status::Failed
+            } else {
+                Status::Completed
+            };
             op.completed_at = Some(Utc::now());
-            op.object_count = lines.len() as u64;
-            op.root_object_count = lines.len() as u64;
+            op.object_count = end as u64;
+            op.root_object_count = end as u64;
             op.result = Some(Arc::new(out));
         }
     });

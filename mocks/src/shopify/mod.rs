@@ -211,6 +211,12 @@ impl FakeShopify {
             .unwrap_or(0)
     }
 
+    /// The next bulk mutation does `lines` lines, then ends FAILED (`INTERNAL_SERVER_ERROR`)
+    /// with what it did at its `partialDataUrl`, as Shopify's do when they break down.
+    pub fn fail_next_bulk_mutation_after(&self, lines: usize) {
+        self.shared.state().fail_bulk_mutation_after = Some(lines);
+    }
+
     /// Query-cost points spent from the bucket so far.
     pub fn points_spent(&self) -> f64 {
         self.shared.state().bucket.spent()

@@ -84,6 +84,8 @@ pub(crate) struct ShopState {
     pub staged_serial: u64,
     /// Per customer id, how many `tagsAdd` / `tagsRemove` changed it (sent alone or in bulk).
     pub tag_mutations: HashMap<u64, u32>,
+    /// The next bulk mutation fails after this many lines (an injected fault).
+    pub fail_bulk_mutation_after: Option<usize>,
 }
 
 impl ShopState {
@@ -101,6 +103,7 @@ impl ShopState {
             staged: HashMap::new(),
             staged_serial: 0,
             tag_mutations: HashMap::new(),
+            fail_bulk_mutation_after: None,
         }
     }
 

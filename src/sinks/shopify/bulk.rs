@@ -77,12 +77,16 @@ pub fn concurrent_operations(api_version: &str) -> usize {
     }
 }
 
-/// Plans `entries` (pending, in key order) into a batch. Entries Shopify already shows are
-/// returned apart, to be acknowledged at once.
+/// Plans `entries` (pending, in key order) into a batch whose operations can all run at once
+/// where the API version allows several: each kind's lines are cut into
+/// `concurrent / kinds` operations (and further under the file size limit), so Shopify works
+/// on them side by side. Entries Shopify already shows are returned apart, to be
+/// acknowledged at once.
 pub fn plan(
     store: &Store,
     entries: &[OutboxEntry<StorefrontState>],
     settings: &StorefrontSettings,
+    concurrent: usize,
 ) -> Result<(StorefrontBulk, Vec<OutboxEntry<StorefrontState>>), DeliveryError> {
     let ids: Vec<&str> = entries.iter().map(|e| e.customer_id.as_str()).collect();
     let held = store.acknowledged_sorted::<StorefrontState>(&ids)?;
@@ -113,10 +117,16 @@ pub fn plan(
         BulkWriteKind::TagsRemove,
         BulkWriteKind::Metafields,
     ];
+    let kinds_present = lines.iter().filter(|l| !l.is_empty()).count().max(1);
+    let parts = (concurrent / kinds_present).max(1);
     let operations = kinds
         .into_iter()
         .zip(lines)
-        .flat_map(|(kind, lines)| split(lines, MAX_FILE_BYTES).map(move |l| BulkWriteOp::new(kind, l)))
+        .flat_map(|(kind, lines)| {
+            let per_part = lines.len().div_ceil(parts).max(1);
+            split(lines, MAX_FILE_BYTES, per_part)
+                .map(move |l| BulkWriteOp::new(kind, l))
+        })
         .collect();
     Ok((
         StorefrontBulk {
@@ -127,13 +137,19 @@ pub fn plan(
     ))
 }
 
-/// Cuts lines into files of at most `max_bytes` (each line and its `\n`).
-fn split(lines: Vec<(u32, String)>, max_bytes: usize) -> impl Iterator<Item = Vec<(u32, String)>> {
+/// Cuts lines into files of at most `max_lines` lines and `max_bytes` bytes (each line and
+/// its `\n`).
+fn split(
+    lines: Vec<(u32, String)>,
+    max_bytes: usize,
+    max_lines: usize,
+) -> impl Iterator<Item = Vec<(u32, String)>> {
     let mut files: Vec<Vec<(u32, String)>> = Vec::new();
     let mut size = 0;
     for line in lines {
         let len = line.1.len() + 1;
-        if files.is_empty() || size + len > max_bytes {
+        let full = files.last().is_none_or(|f| f.len() >= max_lines);
+        if full || size + len > max_bytes {
             files.push(Vec::new());
             size = 0;
         }
@@ -430,9 +446,11 @@ mod tests {
     #[test]
     fn files_are_cut_under_the_size_limit() {
         let lines: Vec<(u32, String)> = (0..10).map(|i| (i, "x".repeat(9))).collect();
-        let files: Vec<_> = split(lines, 35).collect();
+        let files: Vec<_> = split(lines.clone(), 35, 100).collect();
         assert_eq!(files.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
         assert_eq!(files[1][0].0, 3);
+        let files: Vec<_> = split(lines, 1000, 4).collect();
+        assert_eq!(files.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub async fn deliver(
                 report.deferred += pending.len() - n * bulk::BATCH_CUSTOMERS;
                 break;
             }
-            let (batch, settled) = bulk::plan(store, chunk, settings)?;
+            let concurrent = bulk::concurrent_operations(&shopify.api_version);
+            let (batch, settled) = bulk::plan(store, chunk, settings, concurrent)?;
             store.acknowledge(&settled)?;
             report.written += settled.len();
             if batch.entries.is_empty() {
