@@ -74,12 +74,26 @@ async fn a_first_sync_above_the_threshold_writes_the_storefront_in_bulk_like_the
     let (delivery, outbox) = report.storefront.expect("storefront on");
     assert!(delivery.written > 40, "{report}");
     assert_eq!(delivery.bulk_written, delivery.written, "{report}");
-    assert!(delivery.bulk_operations >= 2, "tags and metafields: {report}");
-    assert_eq!((delivery.parked, outbox.pending, outbox.failed), (0, 0, 0), "{report}");
+    assert!(
+        delivery.bulk_operations >= 2,
+        "tags and metafields: {report}"
+    );
+    assert_eq!(
+        (delivery.parked, outbox.pending, outbox.failed),
+        (0, 0, 0),
+        "{report}"
+    );
     assert!(report.to_string().contains("storefront bulk"), "{report}");
-    assert_eq!(sent_documents(&bulk.servers.shopify), 0, "no per-call documents");
+    assert_eq!(
+        sent_documents(&bulk.servers.shopify),
+        0,
+        "no per-call documents"
+    );
     let ops = bulk.servers.shopify.bulk_mutations();
-    assert!(ops.iter().all(|(status, _)| status == "COMPLETED"), "{ops:?}");
+    assert!(
+        ops.iter().all(|(status, _)| status == "COMPLETED"),
+        "{ops:?}"
+    );
 
     // The same shop written by documents ends up identical, and costs far more points.
     let documents = env(generated(400, 21), 2_000.0, usize::MAX).await;
@@ -126,13 +140,21 @@ async fn a_line_shopify_refuses_parks_only_that_customers_write_with_its_error_i
     let (report, running) = tokio::join!(env.pass(), delete);
     assert!(running, "{report}");
     let (delivery, outbox) = report.storefront.expect("storefront on");
-    assert_eq!((delivery.parked, outbox.failed, outbox.pending), (1, 1, 0), "{report}");
+    assert_eq!(
+        (delivery.parked, outbox.failed, outbox.pending),
+        (1, 1, 0),
+        "{report}"
+    );
     assert!(delivery.written > 10, "{report}");
     let store = Store::open(&env.settings.store.path).unwrap();
     let parked = store.parked::<StorefrontState>().unwrap();
     assert_eq!(parked[0].customer_id, gone_gid);
     assert!(
-        parked[0].failed.as_deref().unwrap().contains("Customer does not exist"),
+        parked[0]
+            .failed
+            .as_deref()
+            .unwrap()
+            .contains("Customer does not exist"),
         "{parked:?}"
     );
     let status = tiersync::ops::status::status(&store, &env.settings).unwrap();
@@ -200,10 +222,18 @@ async fn killed_during_a_bulk_mutation_a_restart_finds_it_and_writes_everyone_ex
             continue;
         };
         tagged += 1;
-        assert_eq!(shop.tag_mutations(customer.id), 1, "{gid}: tags written once");
-        assert!(customer.tags.contains(ack.state.tag.as_ref().unwrap()), "{gid}");
         assert_eq!(
-            shop.customer_metafield(customer.id, "tiersync", "vip_tier").as_deref(),
+            shop.tag_mutations(customer.id),
+            1,
+            "{gid}: tags written once"
+        );
+        assert!(
+            customer.tags.contains(ack.state.tag.as_ref().unwrap()),
+            "{gid}"
+        );
+        assert_eq!(
+            shop.customer_metafield(customer.id, "tiersync", "vip_tier")
+                .as_deref(),
             Some(ack.state.vip_tier.as_str())
         );
     }
@@ -218,7 +248,11 @@ async fn a_bulk_mutation_already_running_is_waited_for_not_failed() {
     let client = ShopifyClient::new(&env.settings, Arc::default(), CancellationToken::new());
     let some_customer = env.servers.shopify.customers()[0].id;
     let lines: String = (0..300)
-        .map(|_| format!("{{\"id\":\"gid://shopify/Customer/{some_customer}\",\"tags\":[\"other-app\"]}}\n"))
+        .map(|_| {
+            format!(
+                "{{\"id\":\"gid://shopify/Customer/{some_customer}\",\"tags\":[\"other-app\"]}}\n"
+            )
+        })
         .collect();
     let path = bulk_mutation::stage(&client, "other.jsonl", lines.into_bytes())
         .await
@@ -231,13 +265,23 @@ async fn a_bulk_mutation_already_running_is_waited_for_not_failed() {
     )
     .await
     .expect("started");
-    assert!(matches!(started, bulk_mutation::Started::Running(_)), "{started:?}");
+    assert!(
+        matches!(started, bulk_mutation::Started::Running(_)),
+        "{started:?}"
+    );
     let report = env.pass().await;
     let (delivery, outbox) = report.storefront.expect("storefront on");
-    assert_eq!((delivery.parked, outbox.pending, outbox.failed), (0, 0, 0), "{report}");
+    assert_eq!(
+        (delivery.parked, outbox.pending, outbox.failed),
+        (0, 0, 0),
+        "{report}"
+    );
     assert!(delivery.bulk_written > 10, "{report}");
     let ops = env.servers.shopify.bulk_mutations();
-    assert!(ops.len() >= 3 && ops.iter().all(|(s, _)| s == "COMPLETED"), "{ops:?}");
+    assert!(
+        ops.len() >= 3 && ops.iter().all(|(s, _)| s == "COMPLETED"),
+        "{ops:?}"
+    );
     let runs = env
         .servers
         .shopify
@@ -245,7 +289,11 @@ async fn a_bulk_mutation_already_running_is_waited_for_not_failed() {
         .iter()
         .filter(|r| r.body.contains("bulkOperationRunMutation"))
         .count();
-    assert!(runs > ops.len(), "the daemon was refused at least once: {runs} runs sent, {} started", ops.len());
+    assert!(
+        runs > ops.len(),
+        "the daemon was refused at least once: {runs} runs sent, {} started",
+        ops.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,7 +304,11 @@ async fn a_failed_bulk_mutation_runs_again_only_for_the_lines_it_missed() {
     env.servers.shopify.fail_next_bulk_mutation_after(5);
     let report = env.pass().await;
     let (delivery, outbox) = report.storefront.expect("storefront on");
-    assert_eq!((delivery.parked, outbox.pending, outbox.failed), (0, 0, 0), "{report}");
+    assert_eq!(
+        (delivery.parked, outbox.pending, outbox.failed),
+        (0, 0, 0),
+        "{report}"
+    );
     let ops = env.servers.shopify.bulk_mutations();
     assert_eq!(ops[0], ("FAILED".to_owned(), 5), "{ops:?}");
     assert!(ops[1..].iter().all(|(s, _)| s == "COMPLETED"), "{ops:?}");

@@ -160,7 +160,9 @@ fn spawn(
     fail_after: Option<usize>,
 ) {
     tokio::spawn(async move {
-        let document = api.parse(&mutation).expect("checked when the operation was created");
+        let document = api
+            .parse(&mutation)
+            .expect("checked when the operation was created");
         let rate = shared.options.bulk_mutation_rate.max(0.001);
         let access = Access::new(&shared.options.scopes);
         if let Some(op) = shared.state().bulk.get_mut(id) {

@@ -30,7 +30,12 @@ pub(crate) fn create(shared: &Arc<Shared>, state: &mut ShopState, args: &JsonMap
         .unwrap_or_default();
     let mut targets = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        let text = |name: &str| input.get(name).and_then(JsonValue::as_str).unwrap_or_default();
+        let text = |name: &str| {
+            input
+                .get(name)
+                .and_then(JsonValue::as_str)
+                .unwrap_or_default()
+        };
         if text("resource") != "BULK_MUTATION_VARIABLES" {
             let error = json!({ "field": ["input", i.to_string(), "resource"], "message": "This fake models only BULK_MUTATION_VARIABLES uploads" });
             return json!({ "stagedTargets": null, "userErrors": [error] });
@@ -90,7 +95,11 @@ pub(crate) async fn upload(
         .and_then(|v| v.split("boundary=").nth(1))
         .map(|b| b.trim_matches('"').to_owned());
     let Some(parts) = boundary.and_then(|b| parse_form(&body, &b)) else {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidArgument", "The request is not a multipart form.");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "The request is not a multipart form.",
+        );
     };
     let field = |name: &str| {
         parts
@@ -99,10 +108,18 @@ pub(crate) async fn upload(
             .map(|p| String::from_utf8_lossy(&p.content).into_owned())
     };
     let Some(file) = parts.iter().find(|p| p.filename.is_some()) else {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidArgument", "The form has no file.");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "The form has no file.",
+        );
     };
     if parts.last().is_some_and(|p| p.filename.is_none()) {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidArgument", "Form fields after the file are ignored by the storage; send the file last.");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "Form fields after the file are ignored by the storage; send the file last.",
+        );
     }
     if file.content.len() > MAX_FILE_BYTES {
         return xml(
@@ -111,13 +128,23 @@ pub(crate) async fn upload(
         );
     }
     let Some(key) = field("key") else {
-        return xml_error(StatusCode::BAD_REQUEST, "InvalidArgument", "The form has no key.");
+        return xml_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "The form has no key.",
+        );
     };
     let mut state = shared.state();
     let Some(slot) = state.staged.get_mut(&key) else {
-        return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "The policy does not allow this key.");
+        return xml_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "The policy does not allow this key.",
+        );
     };
-    *slot = Some(Arc::new(String::from_utf8_lossy(&file.content).into_owned()));
+    *slot = Some(Arc::new(
+        String::from_utf8_lossy(&file.content).into_owned(),
+    ));
     match field("success_action_status").as_deref() {
         Some("201") => xml(
             StatusCode::CREATED,

@@ -56,7 +56,9 @@ async fn stage(shop: &FakeShopify, version: &str, file: &str) -> String {
         if name == "key" {
             key = value.to_owned();
         }
-        form.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+        form.push_str(&format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
     }
     form.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vars.jsonl\"\r\n\r\n{file}\r\n--B--\r\n"));
     let response = reqwest::Client::new()
@@ -114,9 +116,15 @@ async fn a_bulk_mutation_applies_each_line_and_answers_each_in_the_result_file()
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    assert!(seen_running, "4 lines at 10/s take long enough to be seen RUNNING");
+    assert!(
+        seen_running,
+        "4 lines at 10/s take long enough to be seen RUNNING"
+    );
     let result = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    let lines: Vec<Value> = result.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = result
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
     for (n, line) in lines.iter().enumerate() {
         assert_eq!(line["__lineNumber"], n, "{line}");
@@ -126,9 +134,24 @@ async fn a_bulk_mutation_applies_each_line_and_answers_each_in_the_result_file()
         lines[1]["data"]["tagsAdd"]["userErrors"][0]["message"],
         "Customer does not exist"
     );
-    assert!(lines[2]["errors"][0]["message"].as_str().unwrap().contains("tags"), "{}", lines[2]);
-    assert!(shop.customer(1).unwrap().tags.contains(&"vip:gold".to_owned()));
-    assert!(shop.customer(3).unwrap().tags.contains(&"vip:silver".to_owned()));
+    assert!(
+        lines[2]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tags"),
+        "{}",
+        lines[2]
+    );
+    assert!(shop
+        .customer(1)
+        .unwrap()
+        .tags
+        .contains(&"vip:gold".to_owned()));
+    assert!(shop
+        .customer(3)
+        .unwrap()
+        .tags
+        .contains(&"vip:silver".to_owned()));
     assert_eq!(shop.tag_mutations(1), 1);
     assert_eq!(shop.tag_mutations(2), 0);
     // The run and the polls cost points; the four lines did not.
@@ -143,10 +166,16 @@ async fn a_second_bulk_mutation_is_refused_before_2026_01_and_allowed_after() {
     for version in ["2025-01", "2026-10"] {
         let first = stage(&shop, version, &file).await;
         let second = stage(&shop, version, &file).await;
-        assert_eq!(run(&shop, version, TAGS_ADD, &first).await["userErrors"], json!([]));
+        assert_eq!(
+            run(&shop, version, TAGS_ADD, &first).await["userErrors"],
+            json!([])
+        );
         let again = run(&shop, version, TAGS_ADD, &second).await;
         if version == "2025-01" {
-            assert_eq!(again["userErrors"][0]["code"], "OPERATION_IN_PROGRESS", "{again}");
+            assert_eq!(
+                again["userErrors"][0]["code"], "OPERATION_IN_PROGRESS",
+                "{again}"
+            );
             assert!(again["userErrors"][0]["message"]
                 .as_str()
                 .unwrap()
@@ -165,9 +194,17 @@ async fn a_bad_path_file_or_mutation_is_refused_with_shopifys_codes() {
     let shop = shop(100.0).await;
     let unknown = run(&shop, "2026-10", TAGS_ADD, "tmp/1/bulk/nope/vars.jsonl").await;
     assert_eq!(unknown["userErrors"][0]["code"], "NO_SUCH_FILE");
-    let broken = stage(&shop, "2026-10", "{\"id\": \"gid://shopify/Customer/1\"}\nnot json").await;
+    let broken = stage(
+        &shop,
+        "2026-10",
+        "{\"id\": \"gid://shopify/Customer/1\"}\nnot json",
+    )
+    .await;
     let refused = run(&shop, "2026-10", TAGS_ADD, &broken).await;
-    assert_eq!(refused["userErrors"][0]["code"], "INVALID_STAGED_UPLOAD_FILE");
+    assert_eq!(
+        refused["userErrors"][0]["code"],
+        "INVALID_STAGED_UPLOAD_FILE"
+    );
     let good = stage(&shop, "2026-10", "{}").await;
     let nested = run(
         &shop,

@@ -33,7 +33,12 @@ async fn post(shop: &FakeShopify, token: &str, body: &Value) -> (u16, Value) {
 }
 
 /// A GraphQL request to API `version`.
-pub(crate) async fn post_to(shop: &FakeShopify, version: &str, token: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post_to(
+    shop: &FakeShopify,
+    version: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!(
             "{}/admin/api/{version}/graphql.json",

@@ -105,7 +105,10 @@ pub fn plan(
             lines[0].push((index, json!({ "id": gid, "tags": [tag] }).to_string()));
         }
         if !write.remove.is_empty() {
-            lines[1].push((index, json!({ "id": gid, "tags": write.remove }).to_string()));
+            lines[1].push((
+                index,
+                json!({ "id": gid, "tags": write.remove }).to_string(),
+            ));
         }
         if !write.metafields.is_empty() {
             lines[2].push((index, json!({ "metafields": write.metafields }).to_string()));
@@ -124,8 +127,7 @@ pub fn plan(
         .zip(lines)
         .flat_map(|(kind, lines)| {
             let per_part = lines.len().div_ceil(parts).max(1);
-            split(lines, MAX_FILE_BYTES, per_part)
-                .map(move |l| BulkWriteOp::new(kind, l))
+            split(lines, MAX_FILE_BYTES, per_part).map(move |l| BulkWriteOp::new(kind, l))
         })
         .collect();
     Ok((
@@ -250,7 +252,9 @@ async fn run_operation(
     let mut runs = 0;
     let mut busy_since: Option<Instant> = None;
     loop {
-        if state.undone().is_empty() || (state.operation_id.is_none() && state.attempts >= MAX_ATTEMPTS) {
+        if state.undone().is_empty()
+            || (state.operation_id.is_none() && state.attempts >= MAX_ATTEMPTS)
+        {
             if !state.undone().is_empty() {
                 tracing::warn!(kind = state.kind.name(), lines = state.undone().len(), "shopify bulk mutations kept missing lines; their customers stay pending for the next pass");
             }
@@ -264,7 +268,10 @@ async fn run_operation(
                     Ok(current) => current,
                     Err(error) => return interrupted(error, runs),
                 };
-                let found = current.filter(|c| c.query.trim() == state.kind.mutation().trim() && c.created_at >= at - CLOCK_SKEW);
+                let found = current.filter(|c| {
+                    c.query.trim() == state.kind.mutation().trim()
+                        && c.created_at >= at - CLOCK_SKEW
+                });
                 state = op(&mut |o| match &found {
                     Some(c) => {
                         o.operation_id = Some(c.id.clone());
@@ -343,11 +350,14 @@ async fn run_operation(
             continue;
         }
         let id = state.operation_id.clone().expect("running");
-        let done = match bulk_mutation::wait(cx.client, &id, cx.shopify.bulk_poll_interval, cx.cancel).await {
-            Ok(Some(done)) => done,
-            Ok(None) => return Ok((false, runs)),
-            Err(error) => return interrupted(error, runs),
-        };
+        let done =
+            match bulk_mutation::wait(cx.client, &id, cx.shopify.bulk_poll_interval, cx.cancel)
+                .await
+            {
+                Ok(Some(done)) => done,
+                Ok(None) => return Ok((false, runs)),
+                Err(error) => return interrupted(error, runs),
+            };
         let url = if done.status == "COMPLETED" {
             done.url.clone()
         } else {
@@ -356,7 +366,9 @@ async fn run_operation(
         };
         let mut sink = Outcomes::new(state.submitted.len());
         if let Some(url) = &url {
-            match bulk_mutation::results(cx.client, url, cx.shopify.bulk_read_timeout, &mut sink).await {
+            match bulk_mutation::results(cx.client, url, cx.shopify.bulk_read_timeout, &mut sink)
+                .await
+            {
                 Ok(()) => {}
                 Err(DeliveryError::Api(error)) => return interrupted(error, runs),
                 Err(other) => return Err(other),
@@ -412,7 +424,10 @@ impl BulkSink<ResultLine> for Outcomes {
             .ok()
             .and_then(|n| self.lines.get_mut(n))
         else {
-            tracing::warn!(line = item.line_number, "a bulk mutation result names a line that was not submitted; ignored");
+            tracing::warn!(
+                line = item.line_number,
+                "a bulk mutation result names a line that was not submitted; ignored"
+            );
             return Ok(());
         };
         *slot = Some(line_outcome(&item));
@@ -447,10 +462,16 @@ mod tests {
     fn files_are_cut_under_the_size_limit() {
         let lines: Vec<(u32, String)> = (0..10).map(|i| (i, "x".repeat(9))).collect();
         let files: Vec<_> = split(lines.clone(), 35, 100).collect();
-        assert_eq!(files.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
+        assert_eq!(
+            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
         assert_eq!(files[1][0].0, 3);
         let files: Vec<_> = split(lines, 1000, 4).collect();
-        assert_eq!(files.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(
+            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
     }
 
     #[test]
@@ -459,13 +480,22 @@ mod tests {
             r#"{"data":{"tagsAdd":{"userErrors":[{"field":["id"],"message":"Customer does not exist"}]}},"__lineNumber":3}"#,
         )
         .unwrap();
-        assert_eq!(line_outcome(&refused).as_deref(), Some("id: Customer does not exist"));
+        assert_eq!(
+            line_outcome(&refused).as_deref(),
+            Some("id: Customer does not exist")
+        );
         let done: ResultLine =
-            serde_json::from_str(r#"{"data":{"tagsAdd":{"userErrors":[]}},"__lineNumber":0}"#).unwrap();
+            serde_json::from_str(r#"{"data":{"tagsAdd":{"userErrors":[]}},"__lineNumber":0}"#)
+                .unwrap();
         assert_eq!(line_outcome(&done), None);
-        let broken: ResultLine =
-            serde_json::from_str(r#"{"errors":[{"message":"Variable $id was not provided"}],"__lineNumber":1}"#).unwrap();
-        assert_eq!(line_outcome(&broken).as_deref(), Some("Variable $id was not provided"));
+        let broken: ResultLine = serde_json::from_str(
+            r#"{"errors":[{"message":"Variable $id was not provided"}],"__lineNumber":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line_outcome(&broken).as_deref(),
+            Some("Variable $id was not provided")
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub async fn deliver(
         cancel,
     };
     if let Some(left) = store.storefront_bulk()? {
-        tracing::info!(customers = left.entries.len(), "resuming the storefront bulk write left in flight");
+        tracing::info!(
+            customers = left.entries.len(),
+            "resuming the storefront bulk write left in flight"
+        );
         if !bulk::run(&cx, left, &mut report).await? {
             report.deferred += store.outbox_counts::<StorefrontState>()?.pending;
             return Ok(report);
@@ -66,7 +69,10 @@ pub async fn deliver(
             }
             let customers = batch.entries.len();
             if !bulk::run(&cx, batch, &mut report).await? {
-                report.deferred += customers + pending.len().saturating_sub((n + 1) * bulk::BATCH_CUSTOMERS);
+                report.deferred += customers
+                    + pending
+                        .len()
+                        .saturating_sub((n + 1) * bulk::BATCH_CUSTOMERS);
                 break;
             }
         }

@@ -127,7 +127,11 @@ fn refused(endpoint: &'static str, errors: &[UserError]) -> ApiError {
 
 /// Uploads `file` (JSONL, at most [`MAX_FILE_BYTES`]) as bulk mutation variables; returns its
 /// `stagedUploadPath`.
-pub async fn stage(client: &ShopifyClient, filename: &str, file: Vec<u8>) -> Result<String, ApiError> {
+pub async fn stage(
+    client: &ShopifyClient,
+    filename: &str,
+    file: Vec<u8>,
+) -> Result<String, ApiError> {
     const ENDPOINT: &str = "shopify staged upload target";
     let data: StagedData = client
         .execute(
@@ -283,8 +287,11 @@ mod tests {
 
     #[test]
     fn the_form_puts_the_fields_first_and_the_file_last() {
-        let (content_type, body) =
-            multipart_form(&[("key", "tmp/1/bulk/a.jsonl"), ("acl", "private")], "a.jsonl", b"{}\n");
+        let (content_type, body) = multipart_form(
+            &[("key", "tmp/1/bulk/a.jsonl"), ("acl", "private")],
+            "a.jsonl",
+            b"{}\n",
+        );
         let boundary = content_type.split("boundary=").nth(1).unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         let key = text.find("name=\"key\"").unwrap();

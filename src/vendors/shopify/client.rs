@@ -142,12 +142,7 @@ impl ShopifyClient {
     /// storage URL `stagedUploadsCreate` returned, retrying transient failures. The URL is
     /// signed by the form's parameters, so no access token is sent, and a 401/403 is the
     /// form's refusal (an expired policy), not the credential's.
-    pub async fn upload(
-        &self,
-        url: &str,
-        content_type: &str,
-        form: Bytes,
-    ) -> Result<(), ApiError> {
+    pub async fn upload(&self, url: &str, content_type: &str, form: Bytes) -> Result<(), ApiError> {
         const ENDPOINT: &str = "shopify staged upload";
         with_retry(&self.retry, &self.stats, &self.stop, || async {
             self.stats.request();
