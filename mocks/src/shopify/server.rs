@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .route("/admin/oauth/access_token", post(oauth::access_token))
         .route("/bulk/{file}", get(bulk_file))
-        .route(staged::PATH, post(staged::upload))
+        // The form carries a file of up to 20 MiB: above axum's default body limit.
+        .route(
+            staged::PATH,
+            post(staged::upload).layer(DefaultBodyLimit::max(<Shared as Gate>::BODY_LIMIT)),
+        )
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,

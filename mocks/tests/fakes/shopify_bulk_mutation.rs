@@ -216,3 +216,49 @@ async fn a_bad_path_file_or_mutation_is_refused_with_shopifys_codes() {
     assert_eq!(nested["userErrors"][0]["code"], "INVALID_MUTATION");
     assert!(shop.bulk_mutations().is_empty());
 }
+
+#[tokio::test]
+async fn the_storage_takes_a_file_of_megabytes_and_refuses_one_over_20_mib() {
+    let shop = shop(100.0).await;
+    let line = json!({ "id": "gid://shopify/Customer/1", "tags": ["x".repeat(200)] }).to_string();
+    let file = vec![line.as_str(); 15_000].join("\n");
+    assert!(file.len() > 3 * 1024 * 1024);
+    let path = stage(&shop, "2026-10", &file).await;
+    assert_eq!(
+        run(&shop, "2026-10", TAGS_ADD, &path).await["userErrors"],
+        json!([])
+    );
+
+    let body = gql(
+        &shop,
+        "2026-10",
+        "mutation S($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) { stagedTargets { url parameters { name value } } } }",
+        json!({ "input": [{ "resource": "BULK_MUTATION_VARIABLES", "filename": "big.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST" }] }),
+    )
+    .await;
+    let target = &body["data"]["stagedUploadsCreate"]["stagedTargets"][0];
+    let key = target["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "key")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let big = "x".repeat(20 * 1024 * 1024 + 1);
+    let form = format!("--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n{key}\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n{big}\r\n--B--\r\n");
+    let response = reqwest::Client::new()
+        .post(target["url"].as_str().unwrap())
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>EntityTooLarge</Code>"));
+}

@@ -300,6 +300,13 @@ async fn run_operation(
                 let filename = format!("tiersync-{}.jsonl", state.kind.name());
                 let path = match bulk_mutation::stage(cx.client, &filename, file).await {
                     Ok(path) => path,
+                    Err(ApiError::Rejected { detail, .. }) => {
+                        // Refused for good (not a transient failure): a bounded number of
+                        // tries, then its customers stay pending and the batch ends.
+                        tracing::warn!(%detail, kind = state.kind.name(), "shopify refused to stage a bulk mutation file");
+                        state = op(&mut |o| o.attempts += 1)?;
+                        continue;
+                    }
                     Err(error) => return interrupted(error, runs),
                 };
                 state = op(&mut |o| {

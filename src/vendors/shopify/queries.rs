@@ -155,8 +155,8 @@ pub const STAGED_UPLOAD: &str = r#"mutation TiersyncStagedUpload($input: [Staged
 }"#;
 
 /// Starts a bulk mutation: `mutation` runs once per line of the uploaded file.
-pub const BULK_RUN_MUTATION: &str = r#"mutation TiersyncBulkRunMutation($mutation: String!, $stagedUploadPath: String!, $clientIdentifier: String) {
-  bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $stagedUploadPath, clientIdentifier: $clientIdentifier) {
+pub const BULK_RUN_MUTATION: &str = r#"mutation TiersyncBulkRunMutation($mutation: String!, $stagedUploadPath: String!) {
+  bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $stagedUploadPath) {
     bulkOperation { id status }
     userErrors { field message code }
   }
