@@ -290,6 +290,9 @@ pub struct StorefrontSettings {
     pub metafield_namespace: String,
     /// Customers written per GraphQL document.
     pub customers_per_call: usize,
+    /// From this many pending writes on, they go as bulk mutation operations instead of
+    /// documents (see `sinks::shopify::bulk`).
+    pub bulk_threshold: usize,
 }
 
 impl StorefrontSettings {
@@ -510,6 +513,7 @@ struct RawStorefront {
     tag_prefix: String,
     metafield_namespace: String,
     customers_per_call: i64,
+    bulk_threshold: i64,
 }
 
 #[derive(Deserialize)]
@@ -707,6 +711,12 @@ impl RawStorefront {
                 self.customers_per_call,
                 1,
                 40,
+            )? as usize,
+            bulk_threshold: in_range(
+                "storefront.bulk_threshold",
+                self.bulk_threshold,
+                1,
+                i64::MAX,
             )? as usize,
         })
     }

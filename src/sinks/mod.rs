@@ -19,6 +19,12 @@ pub struct DeliveryReport {
     pub deferred: usize,
     /// Klaviyo bulk import jobs (profiles) used.
     pub bulk_jobs: usize,
+    /// Shopify bulk mutation operations run (storefront).
+    pub bulk_operations: usize,
+    /// Of `written`, the writes acknowledged through bulk mutation operations (storefront).
+    pub bulk_written: usize,
+    /// Wall time spent on bulk mutation operations (staging, running, reading results).
+    pub bulk_elapsed: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,8 @@
 //!
 //! Trees:
 //! - `meta`: schema version, the orders cursor, the shop time zone, the day's population
-//!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs);
+//!   parameters (fitted CLV model, RFM breakpoints, percentile cutoffs), the storefront bulk
+//!   write in flight (`bulk_writes`);
 //! - `orders`: the overlay of the order map — order GID → the order's customer and
 //!   fingerprint, for orders applied since the map was last settled (replays and customer
 //!   changes are recognized without keeping the order itself; see `codec`). The settled
@@ -39,6 +40,7 @@
 //! entry it settles commit in one transaction. [`Store::flush`] makes all of it durable and is
 //! called before a pass reports anything done.
 
+mod bulk_writes;
 mod codec;
 mod error;
 mod evaluations;
@@ -61,6 +63,7 @@ use std::time::Duration;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Tree;
 
+pub use bulk_writes::{BulkWriteKind, BulkWriteOp, StorefrontBulk};
 pub use error::StoreError;
 pub use evaluations::{Evaluation, RecordChange};
 pub use orders::SCAN_CHUNK;

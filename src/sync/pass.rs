@@ -445,6 +445,8 @@ impl Pipeline {
             &self.shopify,
             &self.store,
             &self.settings.storefront,
+            &self.settings.shopify,
+            self.settings.sync.max_retry_time,
             cancel,
         )
         .await

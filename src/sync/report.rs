@@ -168,6 +168,15 @@ impl fmt::Display for PassReport {
                 "  storefront           {} written (tags, metafields), {} refused, {} deferred; outbox: {} pending, {} parked",
                 delivery.written, delivery.parked, delivery.deferred, outbox.pending, outbox.failed
             )?;
+            if delivery.bulk_operations > 0 {
+                writeln!(
+                    f,
+                    "  storefront bulk      {} of them by {} bulk mutation operations in {:.1}s (a few points each instead of about 12 per write)",
+                    delivery.bulk_written,
+                    delivery.bulk_operations,
+                    delivery.bulk_elapsed.as_secs_f64()
+                )?;
+            }
         }
         writeln!(
             f,

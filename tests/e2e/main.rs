@@ -25,5 +25,6 @@ mod loyalty;
 mod net_spend;
 mod rate;
 mod service;
+mod storefront_bulk;
 mod sync_spine;
 mod tier_model;

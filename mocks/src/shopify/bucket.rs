@@ -12,6 +12,8 @@ pub(crate) struct LeakyBucket {
     restore_rate: f64,
     available: f64,
     refilled_at: Instant,
+    /// Points spent so far (taken and not refunded): what a client's work cost.
+    spent: f64,
 }
 
 impl LeakyBucket {
@@ -22,6 +24,7 @@ impl LeakyBucket {
             restore_rate,
             available: maximum,
             refilled_at: Instant::now(),
+            spent: 0.0,
         }
     }
 
@@ -39,6 +42,7 @@ impl LeakyBucket {
             return false;
         }
         self.available -= points;
+        self.spent += points;
         true
     }
 
@@ -46,6 +50,12 @@ impl LeakyBucket {
     pub(crate) fn refund(&mut self, points: f64) {
         self.refill();
         self.available = (self.available + points).min(self.maximum);
+        self.spent -= points;
+    }
+
+    /// Points spent so far.
+    pub(crate) fn spent(&self) -> f64 {
+        self.spent
     }
 
     /// Sets the current level (clamped to `0..=maximum`).

@@ -43,23 +43,51 @@ impl Status {
     }
 }
 
-/// One bulk query operation.
+/// Which kind of bulk operation (`BulkOperationType`): each kind has its own limit of
+/// operations running at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Query,
+    Mutation,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Query => "QUERY",
+            Kind::Mutation => "MUTATION",
+        }
+    }
+
+    /// The `type` argument of `currentBulkOperation` (QUERY when absent, as in the schema).
+    pub(crate) fn from_argument(value: &str) -> Kind {
+        if value == "MUTATION" {
+            Kind::Mutation
+        } else {
+            Kind::Query
+        }
+    }
+}
+
+/// One bulk operation.
 #[derive(Debug, Clone)]
 pub(crate) struct BulkOperation {
-    id: u64,
-    query: String,
-    status: Status,
-    created_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
-    result: Option<Arc<String>>,
+    pub(super) id: u64,
+    pub(super) kind: Kind,
+    /// The query, or the mutation run once per line.
+    pub(super) query: String,
+    pub(super) status: Status,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) completed_at: Option<DateTime<Utc>>,
+    pub(super) result: Option<Arc<String>>,
     /// Why a failed operation failed (`BulkOperationErrorCode`).
-    error_code: Option<&'static str>,
-    object_count: u64,
-    root_object_count: u64,
+    pub(super) error_code: Option<&'static str>,
+    pub(super) object_count: u64,
+    pub(super) root_object_count: u64,
 }
 
 impl BulkOperation {
-    fn gid(&self) -> String {
+    pub(super) fn gid(&self) -> String {
         format!("gid://shopify/BulkOperation/{}", self.id)
     }
 
@@ -69,7 +97,7 @@ impl BulkOperation {
         json!({
             "__typename": "BulkOperation",
             "id": self.gid(),
-            "type": "QUERY",
+            "type": self.kind.as_str(),
             "status": self.status.as_str(),
             "query": self.query,
             "createdAt": time(self.created_at),
@@ -79,7 +107,8 @@ impl BulkOperation {
             "rootObjectCount": self.root_object_count.to_string(),
             "fileSize": self.result.as_ref().filter(|_| completed).map(|r| r.len().to_string()),
             "url": completed.then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
-            "partialDataUrl": null,
+            "partialDataUrl": (self.status == Status::Failed && self.result.is_some())
+                .then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
         })
     }
 }
@@ -96,31 +125,48 @@ impl BulkOperations {
             .get(usize::try_from(id).ok()?.checked_sub(1)?)
     }
 
-    fn get_mut(&mut self, id: u64) -> Option<&mut BulkOperation> {
+    pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut BulkOperation> {
         self.operations
             .get_mut(usize::try_from(id).ok()?.checked_sub(1)?)
     }
 
-    /// The most recent operation (`currentBulkOperation`).
-    pub(crate) fn current(&self) -> Option<&BulkOperation> {
-        self.operations.last()
+    /// The most recent operation of a kind (`currentBulkOperation(type:)`).
+    pub(crate) fn current(&self, kind: Kind) -> Option<&BulkOperation> {
+        self.operations.iter().rev().find(|op| op.kind == kind)
     }
 
-    /// The JSONL result of a completed operation.
+    /// Every bulk mutation: status and lines done.
+    pub(crate) fn mutations(&self) -> Vec<(String, u64)> {
+        self.operations
+            .iter()
+            .filter(|op| op.kind == Kind::Mutation)
+            .map(|op| (op.status.as_str().to_owned(), op.object_count))
+            .collect()
+    }
+
+    /// Adds an operation; its id is its position from 1.
+    pub(super) fn push(&mut self, make: impl FnOnce(u64) -> BulkOperation) -> &BulkOperation {
+        let id = self.operations.len() as u64 + 1;
+        self.operations.push(make(id));
+        self.operations.last().expect("pushed")
+    }
+
+    /// The JSONL result of a completed operation, or the partial result of a failed one.
     pub(crate) fn file(&self, id: u64) -> Option<Arc<String>> {
         self.get(id)
-            .filter(|op| op.status == Status::Completed)
+            .filter(|op| matches!(op.status, Status::Completed | Status::Failed))
             .and_then(|op| op.result.clone())
     }
 
-    fn in_progress(&self) -> Option<&BulkOperation> {
-        self.operations
-            .iter()
-            .find(|op| matches!(op.status, Status::Created | Status::Running))
+    /// The operations of a kind that are CREATED or RUNNING.
+    pub(super) fn in_progress(&self, kind: Kind) -> impl Iterator<Item = &BulkOperation> {
+        self.operations.iter().filter(move |op| {
+            op.kind == kind && matches!(op.status, Status::Created | Status::Running)
+        })
     }
 }
 
-fn user_error(field: Option<&[&str]>, message: &str, code: &str) -> JsonValue {
+pub(super) fn user_error(field: Option<&[&str]>, message: &str, code: &str) -> JsonValue {
     json!({ "bulkOperation": null, "userErrors": [{ "field": field, "message": message, "code": code }] })
 }
 
@@ -132,7 +178,7 @@ pub(crate) fn run_query(
     state: &mut ShopState,
     args: &JsonMap,
 ) -> JsonValue {
-    if let Some(running) = state.bulk.in_progress() {
+    if let Some(running) = state.bulk.in_progress(Kind::Query).next() {
         let message = format!(
             "A bulk query operation for this app and shop is already in progress: {}.",
             running.gid()
@@ -148,6 +194,7 @@ pub(crate) fn run_query(
     }
     let operation = BulkOperation {
         id: state.bulk.operations.len() as u64 + 1,
+        kind: Kind::Query,
         query: query.to_owned(),
         status: Status::Created,
         created_at: Utc::now(),

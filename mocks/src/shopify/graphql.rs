@@ -36,6 +36,8 @@ const VERSIONS: [(&str, &str, &str); 2] = [
 
 /// One API version: its validated schema and the implementers of its interfaces.
 pub(crate) struct Api {
+    /// The API version (`2025-01`): some limits depend on it.
+    pub(crate) version: &'static str,
     schema: Valid<Schema>,
     implementers: HashMap<Name, Implementers>,
 }
@@ -45,11 +47,12 @@ pub(crate) fn api(version: &str) -> Option<&'static Api> {
     static COMPILED: [OnceLock<Api>; VERSIONS.len()] = [OnceLock::new(), OnceLock::new()];
     let index = VERSIONS.iter().position(|(v, _, _)| *v == version)?;
     Some(COMPILED[index].get_or_init(|| {
-        let (_, file, sdl) = VERSIONS[index];
+        let (version, file, sdl) = VERSIONS[index];
         let schema =
             Schema::parse_and_validate(sdl, file).expect("the vendored Shopify schema is valid");
         let implementers = schema.implementers_map();
         Api {
+            version,
             schema,
             implementers,
         }

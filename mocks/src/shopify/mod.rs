@@ -15,6 +15,7 @@
 mod access;
 mod bucket;
 mod bulk;
+mod bulk_mutation;
 mod connection;
 mod cost;
 mod graphql;
@@ -28,6 +29,7 @@ mod request;
 mod root;
 mod selection;
 mod server;
+mod staged;
 mod state;
 
 use std::net::SocketAddr;
@@ -68,6 +70,10 @@ pub struct ShopifyOptions {
     pub bulk_delay: Duration,
     /// How fast the bulk result URL sends the file (at once by default).
     pub bulk_download: DownloadPace,
+    /// Lines of a bulk mutation applied per second, per operation. Shopify publishes no
+    /// figure; the default (100/s) is deliberately conservative, and the benchmark sets what
+    /// it assumes.
+    pub bulk_mutation_rate: f64,
     /// Injected faults (none by default); see [`crate::faults`].
     pub faults: FaultPlan,
 }
@@ -87,6 +93,7 @@ impl Default for ShopifyOptions {
             max_query_cost: 1000.0,
             bulk_delay: Duration::from_millis(200),
             bulk_download: DownloadPace::default(),
+            bulk_mutation_rate: 100.0,
             faults: FaultPlan::none(),
         }
     }
@@ -175,6 +182,14 @@ impl FakeShopify {
         self.shared.state().customers.values().cloned().collect()
     }
 
+    /// Deletes a customer (their orders stay, as Shopify keeps orders of deleted customers);
+    /// mutations on them answer "Customer does not exist".
+    pub fn delete_customer(&self, id: u64) {
+        let mut state = self.shared.state();
+        state.customers.remove(&id);
+        state.metafields.remove(&id);
+    }
+
     pub fn customer(&self, id: u64) -> Option<Customer> {
         self.shared.state().customers.get(&id).cloned()
     }
@@ -188,6 +203,32 @@ impl FakeShopify {
             .iter()
             .find(|m| m.namespace == namespace && m.key == key)
             .map(|m| m.value.clone())
+    }
+
+    /// How many `tagsAdd` / `tagsRemove` changed a customer (sent alone or in bulk).
+    pub fn tag_mutations(&self, id: u64) -> u32 {
+        self.shared
+            .state()
+            .tag_mutations
+            .get(&id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The next bulk mutation does `lines` lines, then ends FAILED (`INTERNAL_SERVER_ERROR`)
+    /// with what it did at its `partialDataUrl`, as Shopify's do when they break down.
+    pub fn fail_next_bulk_mutation_after(&self, lines: usize) {
+        self.shared.state().fail_bulk_mutation_after = Some(lines);
+    }
+
+    /// Query-cost points spent from the bucket so far.
+    pub fn points_spent(&self) -> f64 {
+        self.shared.state().bucket.spent()
+    }
+
+    /// Every bulk mutation operation: its status and how many lines it has done.
+    pub fn bulk_mutations(&self) -> Vec<(String, u64)> {
+        self.shared.state().bulk.mutations()
     }
 
     harness::request_log!(shared, "(\"POST\", \"/admin/api/2026-10/graphql.json\")");

@@ -69,6 +69,7 @@ pub(crate) fn change_tags(state: &mut ShopState, args: &JsonMap, change: TagChan
         if customer.tags != before {
             customer.updated_at = Utc::now();
         }
+        *state.tag_mutations.entry(id).or_default() += 1;
     }
     let node = state
         .customers

@@ -13,7 +13,7 @@ use super::connection::{self, connection_json};
 use super::graphql::Api;
 use super::query_filter::{SearchFilter, Searchable, TimeField};
 use super::state::{Shared, ShopState};
-use super::{bulk, mutations, objects, projection};
+use super::{bulk, bulk_mutation, mutations, objects, projection, staged};
 use crate::harness::faults::Injected;
 
 /// `QueryRoot` over a snapshot of the shop.
@@ -55,7 +55,7 @@ impl ObjectValue for QueryRoot<'_> {
             "node" => self.node(string_argument(args, "id"), None),
             "currentBulkOperation" => state
                 .bulk
-                .current()
+                .current(bulk::Kind::from_argument(string_argument(args, "type")))
                 .map_or(JsonValue::Null, |op| op.json(self.base_url)),
             other => return projection::unmodeled("QueryRoot", other, &info.field_definition().ty),
         };
@@ -171,6 +171,10 @@ impl ObjectValue for MutationRoot<'_> {
             "tagsRemove" => mutations::change_tags(&mut state, args, mutations::TagChange::Remove),
             "metafieldsSet" => mutations::metafields_set(&mut state, args),
             "bulkOperationRunQuery" => bulk::run_query(self.shared, self.api, &mut state, args),
+            "bulkOperationRunMutation" => {
+                bulk_mutation::run_mutation(self.shared, self.api, &mut state, args)
+            }
+            "stagedUploadsCreate" => staged::create(self.shared, &mut state, args),
             other => return projection::unmodeled("Mutation", other, &info.field_definition().ty),
         };
         Ok(projection::resolve(

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::paced::Paced;
 use super::state::Shared;
-use super::{graphql, oauth, request};
+use super::{graphql, oauth, request, staged};
 use crate::faults::{FaultAnswers, Faults};
 use crate::harness::faults::Injected;
 use crate::harness::{self, Gate, ThrottledAnswer};
@@ -33,6 +33,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .route("/admin/oauth/access_token", post(oauth::access_token))
         .route("/bulk/{file}", get(bulk_file))
+        // The form carries a file of up to 20 MiB: above axum's default body limit.
+        .route(
+            staged::PATH,
+            post(staged::upload).layer(DefaultBodyLimit::max(<Shared as Gate>::BODY_LIMIT)),
+        )
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
@@ -43,8 +48,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 impl Gate for Shared {
-    /// Shopify's documents are far smaller.
-    const BODY_LIMIT: usize = 16 * 1024 * 1024;
+    /// Above the staged upload storage's 20 MiB file limit (plus the form around it), so an
+    /// over-large file gets the storage's own `EntityTooLarge` answer.
+    const BODY_LIMIT: usize = staged::MAX_FILE_BYTES + 1024 * 1024;
     type Pass = ();
     type Refusal = Response;
 

@@ -2,7 +2,7 @@
 //! metafields, bulk operations, the rate-limit bucket, the request log and injected faults.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -81,6 +81,14 @@ pub(crate) struct ShopState {
     pub next_metafield_id: u64,
     pub bulk: BulkOperations,
     pub bucket: LeakyBucket,
+    /// Staged uploads by key (`stagedUploadPath`): `None` until the file is uploaded.
+    pub staged: HashMap<String, Option<Arc<String>>>,
+    /// Staged upload keys issued so far (makes each key unique).
+    pub staged_serial: u64,
+    /// Per customer id, how many `tagsAdd` / `tagsRemove` changed it (sent alone or in bulk).
+    pub tag_mutations: HashMap<u64, u32>,
+    /// The next bulk mutation fails after this many lines (an injected fault).
+    pub fail_bulk_mutation_after: Option<usize>,
 }
 
 impl ShopState {
@@ -96,6 +104,10 @@ impl ShopState {
             next_metafield_id: 1,
             bulk: BulkOperations::default(),
             bucket,
+            staged: HashMap::new(),
+            staged_serial: 0,
+            tag_mutations: HashMap::new(),
+            fail_bulk_mutation_after: None,
         }
     }
 

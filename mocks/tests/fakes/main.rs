@@ -8,5 +8,6 @@
 mod faults;
 mod klaviyo_fake;
 mod loyalty_fakes;
+mod shopify_bulk_mutation;
 mod shopify_fake;
 mod timing;

@@ -22,7 +22,7 @@ const ORDERS_PAGE: &str = "query Orders($first: Int!, $after: String, $query: St
   }
 }";
 
-async fn start(options: ShopifyOptions) -> FakeShopify {
+pub(crate) async fn start(options: ShopifyOptions) -> FakeShopify {
     FakeShopify::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)
         .await
         .expect("fake Shopify starts")
@@ -33,7 +33,12 @@ async fn post(shop: &FakeShopify, token: &str, body: &Value) -> (u16, Value) {
 }
 
 /// A GraphQL request to API `version`.
-async fn post_to(shop: &FakeShopify, version: &str, token: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post_to(
+    shop: &FakeShopify,
+    version: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!(
             "{}/admin/api/{version}/graphql.json",
@@ -63,7 +68,7 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, day, hour, 0, 0).unwrap()
 }
 
-fn customer(id: u64) -> Customer {
+pub(crate) fn customer(id: u64) -> Customer {
     Customer {
         id,
         email: Some(format!("c{id}@example.com")),

@@ -253,7 +253,7 @@ pub fn outcomes(
     out
 }
 
-fn describe(error: &Value) -> String {
+pub(super) fn describe(error: &Value) -> String {
     let message = error
         .get("message")
         .and_then(Value::as_str)
@@ -285,6 +285,7 @@ mod tests {
             tag_prefix: "vip:".into(),
             metafield_namespace: "tiersync".into(),
             customers_per_call: 20,
+            bulk_threshold: 500,
         }
     }
 

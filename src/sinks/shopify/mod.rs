@@ -6,6 +6,7 @@
 //! (mirrored from every `throttleStatus`) governs reads and writes together. Customers who
 //! never held a level get nothing written.
 
+mod bulk;
 mod document;
 mod readback;
 
@@ -15,25 +16,73 @@ pub use readback::{read_storefront, StorefrontReadback};
 use tokio_util::sync::CancellationToken;
 
 use super::{DeliveryError, DeliveryReport};
-use crate::config::StorefrontSettings;
+use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
 use crate::model::StorefrontState;
 use crate::progress::Phase;
 use crate::store::{OutboxEntry, Store};
 use crate::vendors::shopify::ShopifyClient;
 
-/// Sends every pending storefront write, `customers_per_call` customers per document; stops
-/// starting new documents once `cancel` fires or Shopify keeps failing.
+/// Sends every pending storefront write: first finishes a bulk write left in flight (by a
+/// crash or a stop); then, from `storefront.bulk_threshold` pending writes on, bulk mutation
+/// operations of up to [`bulk::BATCH_CUSTOMERS`] customers each, else `customers_per_call`
+/// customers per document. Stops starting new work once `cancel` fires or Shopify keeps
+/// failing.
 pub async fn deliver(
     client: &ShopifyClient,
     store: &Store,
     settings: &StorefrontSettings,
+    shopify: &ShopifySettings,
+    busy_limit: std::time::Duration,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
     let mut report = DeliveryReport::default();
+    let cx = bulk::BulkContext {
+        client,
+        store,
+        shopify,
+        busy_limit,
+        cancel,
+    };
+    if let Some(left) = store.storefront_bulk()? {
+        tracing::info!(
+            customers = left.entries.len(),
+            "resuming the storefront bulk write left in flight"
+        );
+        if !bulk::run(&cx, left, &mut report).await? {
+            report.deferred += store.outbox_counts::<StorefrontState>()?.pending;
+            return Ok(report);
+        }
+    }
     let pending = store.pending::<StorefrontState>()?;
     let progress = client.progress();
     let _running = progress.run(Phase::Storefront, Some(pending.len() as u64));
+    if pending.len() >= settings.bulk_threshold {
+        for (n, chunk) in pending.chunks(bulk::BATCH_CUSTOMERS).enumerate() {
+            if cancel.is_cancelled() {
+                report.deferred += pending.len() - n * bulk::BATCH_CUSTOMERS;
+                break;
+            }
+            let concurrent = bulk::concurrent_operations(&shopify.api_version);
+            let (batch, settled) = bulk::plan(store, chunk, settings, concurrent)?;
+            store.acknowledge(&settled)?;
+            report.written += settled.len();
+            if batch.entries.is_empty() {
+                continue;
+            }
+            let customers = batch.entries.len();
+            if !bulk::run(&cx, batch, &mut report).await? {
+                report.deferred += customers
+                    + pending
+                        .len()
+                        .saturating_sub((n + 1) * bulk::BATCH_CUSTOMERS);
+                break;
+            }
+            progress.add(Phase::Storefront, chunk.len() as u64);
+        }
+        store.flush()?;
+        return Ok(report);
+    }
     for (n, batch) in pending.chunks(settings.customers_per_call).enumerate() {
         if n > 0 {
             // The previous document's customers: written, parked or left pending.

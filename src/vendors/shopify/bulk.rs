@@ -14,15 +14,20 @@ use super::{queries, BulkSink, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
 /// A status poll or mutation costs at most this many points.
-const SMALL_COST: f64 = 10.0;
+pub(super) const SMALL_COST: f64 = 10.0;
 
+/// A bulk operation's state as polled.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BulkOperation {
-    id: String,
-    status: String,
-    error_code: Option<String>,
-    url: Option<String>,
+pub struct BulkOperation {
+    pub id: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    /// The result, once COMPLETED.
+    pub url: Option<String>,
+    /// What a FAILED (or canceled, expired) bulk mutation did before it stopped.
+    #[serde(default)]
+    pub partial_data_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -145,12 +150,12 @@ where
     Ok(true)
 }
 
-fn is_running(status: &str) -> bool {
+pub(super) fn is_running(status: &str) -> bool {
     matches!(status, "CREATED" | "RUNNING" | "CANCELING")
 }
 
 /// Polls until the operation ends; `None` when cancelled first.
-async fn wait_for(
+pub(super) async fn wait_for(
     client: &ShopifyClient,
     id: &str,
     interval: Duration,

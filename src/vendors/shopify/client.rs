@@ -169,6 +169,33 @@ impl ShopifyClient {
         outcome
     }
 
+    /// POSTs a staged upload form (`content_type` names its multipart boundary) to the
+    /// storage URL `stagedUploadsCreate` returned, retrying transient failures. The URL is
+    /// signed by the form's parameters, so no access token is sent, and a 401/403 is the
+    /// form's refusal (an expired policy), not the credential's.
+    pub async fn upload(&self, url: &str, content_type: &str, form: Bytes) -> Result<(), ApiError> {
+        const ENDPOINT: &str = "shopify staged upload";
+        with_retry(&self.retry, &self.stats, &self.stop, || async {
+            self.stats.request();
+            let request = self
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(form.clone());
+            match http::send(ENDPOINT, request).await? {
+                reply if matches!(reply.status, 401 | 403) => Err(ApiError::Rejected {
+                    endpoint: ENDPOINT,
+                    status: reply.status,
+                    detail: body_excerpt(&reply.body),
+                }),
+                reply => reply
+                    .into_body(ENDPOINT, "the staged upload form", body_excerpt)
+                    .map(|_| ()),
+            }
+        })
+        .await
+    }
+
     async fn attempt<T: DeserializeOwned>(
         &self,
         endpoint: &'static str,

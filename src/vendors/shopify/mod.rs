@@ -4,6 +4,7 @@
 
 mod auth;
 mod bulk;
+pub mod bulk_mutation;
 mod client;
 mod cost_bucket;
 mod jsonl;

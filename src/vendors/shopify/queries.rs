@@ -61,10 +61,10 @@ pub const BULK_RUN: &str = r#"mutation TiersyncBulkRun($query: String!) {
   }
 }"#;
 
-/// A bulk operation's progress.
+/// A bulk operation's progress (`partialDataUrl`: what a failed bulk mutation did).
 pub const BULK_STATUS: &str = r#"query TiersyncBulkStatus($id: ID!) {
   node(id: $id) {
-    ... on BulkOperation { id status errorCode objectCount url }
+    ... on BulkOperation { id status errorCode objectCount url partialDataUrl }
   }
 }"#;
 
@@ -97,6 +97,12 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("shop check", SHOP_CHECK.to_string()),
         ("customers bulk", bulk_customers_query("tiersync")),
         ("access scopes", ACCESS_SCOPES.to_string()),
+        ("staged upload", STAGED_UPLOAD.to_string()),
+        ("bulk run mutation", BULK_RUN_MUTATION.to_string()),
+        ("bulk current mutation", BULK_CURRENT_MUTATION.to_string()),
+        ("bulk line tags add", BULK_TAGS_ADD.to_string()),
+        ("bulk line tags remove", BULK_TAGS_REMOVE.to_string()),
+        ("bulk line metafields", BULK_METAFIELDS.to_string()),
     ]
 }
 
@@ -145,4 +151,42 @@ pub const SHOP_CHECK: &str = r#"query TiersyncShopCheck {
 /// The access scopes granted to the app on this shop.
 pub const ACCESS_SCOPES: &str = r#"query TiersyncAccessScopes {
   currentAppInstallation { accessScopes { handle } }
+}"#;
+
+/// A staged upload target for a bulk mutation's JSONL of variables: the storage URL and the
+/// form fields to POST with the file (`key` is the `stagedUploadPath`).
+pub const STAGED_UPLOAD: &str = r#"mutation TiersyncStagedUpload($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}"#;
+
+/// Starts a bulk mutation: `mutation` runs once per line of the uploaded file.
+pub const BULK_RUN_MUTATION: &str = r#"mutation TiersyncBulkRunMutation($mutation: String!, $stagedUploadPath: String!) {
+  bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $stagedUploadPath) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"#;
+
+/// The most recent bulk mutation of this app and shop: finds an operation started just before
+/// a crash, before its id was stored.
+pub const BULK_CURRENT_MUTATION: &str = r#"query TiersyncBulkCurrentMutation {
+  currentBulkOperation(type: MUTATION) { id status errorCode objectCount url partialDataUrl query createdAt }
+}"#;
+
+/// One line of a bulk `tagsAdd`: variables `{ "id", "tags" }`.
+pub const BULK_TAGS_ADD: &str = r#"mutation TiersyncBulkTagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) { userErrors { field message } }
+}"#;
+
+/// One line of a bulk `tagsRemove`: variables `{ "id", "tags" }`.
+pub const BULK_TAGS_REMOVE: &str = r#"mutation TiersyncBulkTagsRemove($id: ID!, $tags: [String!]!) {
+  tagsRemove(id: $id, tags: $tags) { userErrors { field message } }
+}"#;
+
+/// One line of a bulk `metafieldsSet`: variables `{ "metafields" }` (one customer's four).
+pub const BULK_METAFIELDS: &str = r#"mutation TiersyncBulkMetafields($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) { userErrors { field message code elementIndex } }
 }"#;

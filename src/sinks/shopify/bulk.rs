@@ -1,0 +1,515 @@
+//! Storefront writes as Shopify bulk mutations, for volume (`storefront.bulk_threshold`).
+//!
+//! A batch of customers becomes up to three kinds of operation, one line per customer each:
+//! `tagsAdd`, `tagsRemove` (only tiersync's tags, as the documents do: `customerUpdate` would
+//! replace every tag the customer has) and `metafieldsSet` (the customer's four metafields,
+//! atomic per line). A kind whose file would pass Shopify's 20 MiB limit is split into several
+//! operations. Each operation's file is staged, run, polled and its result read; a line's
+//! `userErrors` refuse that customer's write, and a customer is acknowledged once every line
+//! of theirs is done — exactly as the documents settle them.
+//!
+//! The batch is kept in the store ([`StorefrontBulk`]) before the first upload and after
+//! every step: a run killed (or stopped) while an operation runs finds it again by its id on
+//! restart and applies its result; an operation started just before a crash, before its id
+//! was stored, is found as the most recent bulk mutation. Lines an operation did not do (a
+//! FAILED or EXPIRED one, read from its partial result) go into a new operation; nothing is
+//! submitted twice, and the settlement is one transaction with the record's removal.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::document::{describe, CustomerWrite};
+use crate::config::{ShopifySettings, StorefrontSettings};
+use crate::http::ApiError;
+use crate::model::StorefrontState;
+use crate::sinks::{DeliveryError, DeliveryReport};
+use crate::store::{BulkWriteKind, BulkWriteOp, OutboxEntry, Store, StorefrontBulk};
+use crate::vendors::shopify::bulk_mutation::{self, ResultLine, Started, MAX_FILE_BYTES};
+use crate::vendors::shopify::{queries, BulkSink, ShopifyClient};
+
+/// Customers per batch: bounds the record rewritten after every step (a few MB).
+pub const BATCH_CUSTOMERS: usize = 10_000;
+/// Operations run for the same lines before what is still undone is left for the next pass.
+const MAX_ATTEMPTS: u32 = 3;
+/// How far before the recorded submission a found operation may have been created (clock
+/// skew between this host and Shopify).
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What the bulk path needs to know beyond the storefront's settings.
+pub struct BulkContext<'a> {
+    pub client: &'a ShopifyClient,
+    pub store: &'a Store,
+    pub shopify: &'a ShopifySettings,
+    /// How long to keep retrying a refusal because other bulk mutations run.
+    pub busy_limit: Duration,
+    pub cancel: &'a CancellationToken,
+}
+
+impl BulkWriteKind {
+    fn mutation(self) -> &'static str {
+        match self {
+            BulkWriteKind::TagsAdd => queries::BULK_TAGS_ADD,
+            BulkWriteKind::TagsRemove => queries::BULK_TAGS_REMOVE,
+            BulkWriteKind::Metafields => queries::BULK_METAFIELDS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BulkWriteKind::TagsAdd => "tags-add",
+            BulkWriteKind::TagsRemove => "tags-remove",
+            BulkWriteKind::Metafields => "metafields",
+        }
+    }
+}
+
+/// Bulk mutations that may run at once for one app and shop: one before API version 2026-01,
+/// five from it (Shopify's bulk import guide).
+pub fn concurrent_operations(api_version: &str) -> usize {
+    if api_version >= "2026-01" {
+        5
+    } else {
+        1
+    }
+}
+
+/// Plans `entries` (pending, in key order) into a batch whose operations can all run at once
+/// where the API version allows several: each kind's lines are cut into
+/// `concurrent / kinds` operations (and further under the file size limit), so Shopify works
+/// on them side by side. Entries Shopify already shows are returned apart, to be
+/// acknowledged at once.
+pub fn plan(
+    store: &Store,
+    entries: &[OutboxEntry<StorefrontState>],
+    settings: &StorefrontSettings,
+    concurrent: usize,
+) -> Result<(StorefrontBulk, Vec<OutboxEntry<StorefrontState>>), DeliveryError> {
+    let ids: Vec<&str> = entries.iter().map(|e| e.customer_id.as_str()).collect();
+    let held = store.acknowledged_sorted::<StorefrontState>(&ids)?;
+    let mut batch = Vec::new();
+    let mut settled = Vec::new();
+    let mut lines: [Vec<(u32, String)>; 3] = Default::default();
+    for (entry, held) in entries.iter().zip(held) {
+        let write = CustomerWrite::plan(entry, held.as_ref().map(|a| &a.state), settings);
+        if write.is_empty() {
+            settled.push(entry.clone());
+            continue;
+        }
+        let index = batch.len() as u32;
+        let gid = &write.customer_gid;
+        if let Some(tag) = &write.add {
+            lines[0].push((index, json!({ "id": gid, "tags": [tag] }).to_string()));
+        }
+        if !write.remove.is_empty() {
+            lines[1].push((
+                index,
+                json!({ "id": gid, "tags": write.remove }).to_string(),
+            ));
+        }
+        if !write.metafields.is_empty() {
+            lines[2].push((index, json!({ "metafields": write.metafields }).to_string()));
+        }
+        batch.push(entry.clone());
+    }
+    let kinds = [
+        BulkWriteKind::TagsAdd,
+        BulkWriteKind::TagsRemove,
+        BulkWriteKind::Metafields,
+    ];
+    let kinds_present = lines.iter().filter(|l| !l.is_empty()).count().max(1);
+    let parts = (concurrent / kinds_present).max(1);
+    let operations = kinds
+        .into_iter()
+        .zip(lines)
+        .flat_map(|(kind, lines)| {
+            let per_part = lines.len().div_ceil(parts).max(1);
+            split(lines, MAX_FILE_BYTES, per_part).map(move |l| BulkWriteOp::new(kind, l))
+        })
+        .collect();
+    Ok((
+        StorefrontBulk {
+            entries: batch,
+            operations,
+        },
+        settled,
+    ))
+}
+
+/// Cuts lines into files of at most `max_lines` lines and `max_bytes` bytes (each line and
+/// its `\n`).
+fn split(
+    lines: Vec<(u32, String)>,
+    max_bytes: usize,
+    max_lines: usize,
+) -> impl Iterator<Item = Vec<(u32, String)>> {
+    let mut files: Vec<Vec<(u32, String)>> = Vec::new();
+    let mut size = 0;
+    for line in lines {
+        let len = line.1.len() + 1;
+        let full = files.last().is_none_or(|f| f.len() >= max_lines);
+        if full || size + len > max_bytes {
+            files.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        files.last_mut().expect("pushed").push(line);
+    }
+    files.into_iter()
+}
+
+/// Runs `bulk` (new, or resumed from the store) to the end and settles it. `false` when it
+/// was interrupted (a stop, or Shopify kept failing or refusing): it stays in the store and
+/// the next pass resumes it.
+pub async fn run(
+    cx: &BulkContext<'_>,
+    bulk: StorefrontBulk,
+    report: &mut DeliveryReport,
+) -> Result<bool, DeliveryError> {
+    let started = Instant::now();
+    cx.store.set_storefront_bulk(&bulk)?;
+    let operations = bulk.operations.len();
+    let shared = Mutex::new(bulk);
+    let submitting = tokio::sync::Mutex::new(());
+    let results: Vec<Result<(bool, usize), DeliveryError>> = futures::stream::iter(0..operations)
+        .map(|i| run_operation(cx, &shared, &submitting, i))
+        .buffer_unordered(concurrent_operations(&cx.shopify.api_version))
+        .collect()
+        .await;
+    report.bulk_elapsed += started.elapsed();
+    let mut finished = true;
+    for result in results {
+        let (done, runs) = result?;
+        report.bulk_operations += runs;
+        finished &= done;
+    }
+    if !finished {
+        return Ok(false);
+    }
+    let bulk = shared.into_inner().expect("bulk lock");
+    settle(cx.store, &bulk, report)?;
+    Ok(true)
+}
+
+/// Every customer's outcome: acknowledged when all their lines are done, parked when one was
+/// refused, left pending when one was never done.
+fn settle(
+    store: &Store,
+    bulk: &StorefrontBulk,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliveryError> {
+    let mut outcome: Vec<Result<Option<String>, ()>> = vec![Ok(None); bulk.entries.len()];
+    for op in &bulk.operations {
+        for ((customer, _), line) in op.lines.iter().zip(&op.outcomes) {
+            let slot = &mut outcome[*customer as usize];
+            match (line, &*slot) {
+                (None, _) => *slot = Err(()),
+                (Some(Some(detail)), Ok(None)) => *slot = Ok(Some(detail.clone())),
+                (Some(Some(detail)), Ok(Some(before))) => {
+                    *slot = Ok(Some(format!("{before}; {detail}")))
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for (entry, outcome) in bulk.entries.iter().zip(outcome) {
+        match outcome {
+            Ok(None) => accepted.push(entry),
+            Ok(Some(detail)) => {
+                tracing::warn!(customer = %entry.customer_id, %detail, "shopify refused a storefront bulk write; parked until the customer's state changes");
+                refused.push((entry, detail));
+            }
+            Err(()) => report.deferred += 1,
+        }
+    }
+    store.settle_storefront_bulk(&accepted, &refused)?;
+    report.written += accepted.len();
+    report.bulk_written += accepted.len();
+    report.parked += refused.len();
+    Ok(())
+}
+
+/// Drives operation `i` until each of its lines has an outcome (or its attempts are spent):
+/// `(true, operations run)`, or `false` when interrupted.
+async fn run_operation(
+    cx: &BulkContext<'_>,
+    shared: &Mutex<StorefrontBulk>,
+    submitting: &tokio::sync::Mutex<()>,
+    i: usize,
+) -> Result<(bool, usize), DeliveryError> {
+    let op = |f: &mut dyn FnMut(&mut BulkWriteOp)| -> Result<BulkWriteOp, DeliveryError> {
+        let mut bulk = shared.lock().expect("bulk lock");
+        f(&mut bulk.operations[i]);
+        cx.store.set_storefront_bulk(&bulk)?;
+        Ok(bulk.operations[i].clone())
+    };
+    let mut state = op(&mut |_| {})?;
+    let mut runs = 0;
+    let mut busy_since: Option<Instant> = None;
+    loop {
+        if state.undone().is_empty()
+            || (state.operation_id.is_none() && state.attempts >= MAX_ATTEMPTS)
+        {
+            if !state.undone().is_empty() {
+                tracing::warn!(kind = state.kind.name(), lines = state.undone().len(), "shopify bulk mutations kept missing lines; their customers stay pending for the next pass");
+            }
+            return Ok((true, runs));
+        }
+        if state.operation_id.is_none() {
+            if let Some(at) = state.submitted_at {
+                // Sent before a crash, answer never stored: the most recent bulk mutation is
+                // it if it runs this file's mutation and was created after the send.
+                let current = match bulk_mutation::current(cx.client).await {
+                    Ok(current) => current,
+                    Err(error) => return interrupted(error, runs),
+                };
+                let found = current.filter(|c| {
+                    c.query.trim() == state.kind.mutation().trim()
+                        && c.created_at >= at - CLOCK_SKEW
+                });
+                state = op(&mut |o| match &found {
+                    Some(c) => {
+                        o.operation_id = Some(c.id.clone());
+                        o.attempts += 1;
+                    }
+                    None => {
+                        o.submitted_at = None;
+                        o.staged_path = None;
+                    }
+                })?;
+                if let Some(c) = &found {
+                    tracing::info!(operation = %c.id, kind = state.kind.name(), "found the bulk mutation started before the restart");
+                }
+                continue;
+            }
+            if cx.cancel.is_cancelled() {
+                return Ok((false, runs));
+            }
+            if state.staged_path.is_none() {
+                let submitted = state.undone();
+                let mut file = Vec::new();
+                for &l in &submitted {
+                    file.extend_from_slice(state.lines[l as usize].1.as_bytes());
+                    file.push(b'\n');
+                }
+                let filename = format!("tiersync-{}.jsonl", state.kind.name());
+                let path = match bulk_mutation::stage(cx.client, &filename, file).await {
+                    Ok(path) => path,
+                    Err(ApiError::Rejected { detail, .. }) => {
+                        // Refused for good (not a transient failure): a bounded number of
+                        // tries, then its customers stay pending and the batch ends.
+                        tracing::warn!(%detail, kind = state.kind.name(), "shopify refused to stage a bulk mutation file");
+                        state = op(&mut |o| o.attempts += 1)?;
+                        continue;
+                    }
+                    Err(error) => return interrupted(error, runs),
+                };
+                state = op(&mut |o| {
+                    o.staged_path = Some(path.clone());
+                    o.submitted = submitted.clone();
+                })?;
+            }
+            let path = state.staged_path.clone().expect("staged");
+            let guard = submitting.lock().await;
+            state = op(&mut |o| o.submitted_at = Some(chrono::Utc::now()))?;
+            let started = bulk_mutation::start(cx.client, state.kind.mutation(), &path).await;
+            match started {
+                Ok(Started::Running(id)) => {
+                    tracing::info!(operation = %id, kind = state.kind.name(), lines = state.submitted.len(), "bulk mutation started");
+                    state = op(&mut |o| {
+                        o.operation_id = Some(id.clone());
+                        o.attempts += 1;
+                    })?;
+                    runs += 1;
+                    busy_since = None;
+                }
+                Ok(Started::Busy(detail)) => {
+                    state = op(&mut |o| o.submitted_at = None)?;
+                    drop(guard);
+                    let since = *busy_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= cx.busy_limit {
+                        tracing::warn!(%detail, "other bulk mutations keep running; this one waits for the next pass");
+                        return Ok((false, runs));
+                    }
+                    tracing::info!(%detail, "waiting for other bulk mutations to finish");
+                    tokio::select! {
+                        _ = cx.cancel.cancelled() => return Ok((false, runs)),
+                        _ = tokio::time::sleep(cx.shopify.bulk_poll_interval) => {}
+                    }
+                }
+                Err(ApiError::Rejected { detail, .. }) => {
+                    // The file or the run refused (e.g. a staged file gone stale): stage
+                    // again, a bounded number of times.
+                    tracing::warn!(%detail, kind = state.kind.name(), "shopify refused a bulk mutation; staging it again");
+                    state = op(&mut |o| {
+                        o.submitted_at = None;
+                        o.staged_path = None;
+                        o.attempts += 1;
+                    })?;
+                }
+                Err(error) => return interrupted(error, runs),
+            }
+            continue;
+        }
+        let id = state.operation_id.clone().expect("running");
+        let done =
+            match bulk_mutation::wait(cx.client, &id, cx.shopify.bulk_poll_interval, cx.cancel)
+                .await
+            {
+                Ok(Some(done)) => done,
+                Ok(None) => return Ok((false, runs)),
+                Err(error) => return interrupted(error, runs),
+            };
+        let url = if done.status == "COMPLETED" {
+            done.url.clone()
+        } else {
+            tracing::warn!(operation = %id, status = %done.status, error_code = done.error_code.as_deref().unwrap_or("none"), "bulk mutation ended early; what it missed runs again");
+            done.partial_data_url.clone()
+        };
+        let mut sink = Outcomes::new(state.submitted.len());
+        if let Some(url) = &url {
+            match bulk_mutation::results(cx.client, url, cx.shopify.bulk_read_timeout, &mut sink)
+                .await
+            {
+                Ok(()) => {}
+                Err(DeliveryError::Api(error)) => return interrupted(error, runs),
+                Err(other) => return Err(other),
+            }
+        }
+        state = op(&mut |o| {
+            for (n, outcome) in sink.lines.iter_mut().enumerate() {
+                if let Some(outcome) = outcome.take() {
+                    let line = o.submitted[n] as usize;
+                    o.outcomes[line] = Some(outcome);
+                }
+            }
+            o.operation_id = None;
+            o.staged_path = None;
+            o.submitted_at = None;
+            o.submitted.clear();
+        })?;
+    }
+}
+
+/// Ends an operation's run on an API failure: a refused credential stops the destination;
+/// anything else leaves the batch for the next pass.
+fn interrupted(error: ApiError, runs: usize) -> Result<(bool, usize), DeliveryError> {
+    if error.is_credential() {
+        return Err(error.into());
+    }
+    tracing::warn!(%error, "shopify bulk mutation interrupted; it resumes at the next pass");
+    Ok((false, runs))
+}
+
+/// Collects a result file's outcome per submitted line (`None` until its line is read).
+struct Outcomes {
+    lines: Vec<Option<Option<String>>>,
+}
+
+impl Outcomes {
+    fn new(lines: usize) -> Outcomes {
+        Outcomes {
+            lines: vec![None; lines],
+        }
+    }
+}
+
+impl BulkSink<ResultLine> for Outcomes {
+    type Error = DeliveryError;
+
+    fn restart(&mut self) {
+        self.lines.iter_mut().for_each(|l| *l = None);
+    }
+
+    fn line(&mut self, item: ResultLine) -> Result<(), DeliveryError> {
+        let Some(slot) = usize::try_from(item.line_number)
+            .ok()
+            .and_then(|n| self.lines.get_mut(n))
+        else {
+            tracing::warn!(
+                line = item.line_number,
+                "a bulk mutation result names a line that was not submitted; ignored"
+            );
+            return Ok(());
+        };
+        *slot = Some(line_outcome(&item));
+        Ok(())
+    }
+}
+
+/// `None` when the line's mutation succeeded, else what Shopify said.
+fn line_outcome(item: &ResultLine) -> Option<String> {
+    let mut problems: Vec<String> = item
+        .errors
+        .iter()
+        .flatten()
+        .map(|e| e.message.clone())
+        .collect();
+    let payloads = item.data.as_ref().and_then(Value::as_object);
+    for payload in payloads.into_iter().flat_map(|p| p.values()) {
+        let errors = payload.get("userErrors").and_then(Value::as_array);
+        problems.extend(errors.into_iter().flatten().map(describe));
+    }
+    if item.data.is_none() && problems.is_empty() {
+        problems.push("the bulk result line has neither data nor errors".into());
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_cut_under_the_size_limit() {
+        let lines: Vec<(u32, String)> = (0..10).map(|i| (i, "x".repeat(9))).collect();
+        let files: Vec<_> = split(lines.clone(), 35, 100).collect();
+        assert_eq!(
+            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(files[1][0].0, 3);
+        let files: Vec<_> = split(lines, 1000, 4).collect();
+        assert_eq!(
+            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+    }
+
+    #[test]
+    fn a_line_with_user_errors_is_refused_and_a_clean_one_done() {
+        let refused: ResultLine = serde_json::from_str(
+            r#"{"data":{"tagsAdd":{"userErrors":[{"field":["id"],"message":"Customer does not exist"}]}},"__lineNumber":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line_outcome(&refused).as_deref(),
+            Some("id: Customer does not exist")
+        );
+        let done: ResultLine =
+            serde_json::from_str(r#"{"data":{"tagsAdd":{"userErrors":[]}},"__lineNumber":0}"#)
+                .unwrap();
+        assert_eq!(line_outcome(&done), None);
+        let broken: ResultLine = serde_json::from_str(
+            r#"{"errors":[{"message":"Variable $id was not provided"}],"__lineNumber":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line_outcome(&broken).as_deref(),
+            Some("Variable $id was not provided")
+        );
+    }
+
+    #[test]
+    fn only_2026_01_and_later_run_several_bulk_mutations() {
+        assert_eq!(concurrent_operations("2025-01"), 1);
+        assert_eq!(concurrent_operations("2025-10"), 1);
+        assert_eq!(concurrent_operations("2026-01"), 5);
+        assert_eq!(concurrent_operations("2026-10"), 5);
+    }
+}
