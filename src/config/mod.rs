@@ -372,6 +372,22 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        Self::load_layers(file, env, Credentials::Required)
+    }
+
+    /// Like [`Settings::load`] for commands that only read or edit the local store (`report`,
+    /// `forget`): the vendors' credentials may be absent — on a server they usually live in
+    /// the service's environment, not in the operator's shell — and are not checked. Absent
+    /// ones hold a placeholder, so settings loaded this way must never reach a vendor client.
+    pub fn load_offline(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_layers(file, std::env::vars(), Credentials::Optional)
+    }
+
+    fn load_layers(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        credentials: Credentials,
+    ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
             config::FileFormat::Toml,
@@ -394,7 +410,10 @@ impl Settings {
         let config = builder
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
-        let raw: RawSettings = unknown_keys::deserialize_known(config, &env)?;
+        let mut raw: RawSettings = unknown_keys::deserialize_known(config, &env)?;
+        if credentials == Credentials::Optional {
+            raw.fill_absent_credentials();
+        }
         raw.validate()
     }
 
@@ -432,6 +451,16 @@ fn readable(path: &Path) -> Result<(), ConfigError> {
         Err(e) => Err(ConfigError::Load(format!("reading {}: {e}", path.display()))),
     }
 }
+
+/// Whether loading requires the vendors' credentials ([`Settings::load_offline`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    Required,
+    Optional,
+}
+
+/// What an absent credential holds in settings loaded by [`Settings::load_offline`].
+const OFFLINE_PLACEHOLDER: &str = "(not loaded: an offline command)";
 
 // ---- raw, as written in the file -------------------------------------------------------------
 
@@ -560,6 +589,28 @@ struct RawLevel {
 }
 
 impl RawSettings {
+    /// Puts [`OFFLINE_PLACEHOLDER`] where a credential is absent, so that validation checks
+    /// everything else. A half-configured Shopify pair (a secret without its client ID) or
+    /// both ways at once stay errors: the file itself is wrong.
+    fn fill_absent_credentials(&mut self) {
+        let absent = |s: &SecretString| s.expose_secret().trim().is_empty();
+        let placeholder = || SecretString::from(OFFLINE_PLACEHOLDER);
+        let shopify = &mut self.shopify;
+        if absent(&shopify.access_token) && absent(&shopify.client_secret) {
+            if shopify.client_id.trim().is_empty() {
+                shopify.access_token = placeholder();
+            } else {
+                shopify.client_secret = placeholder();
+            }
+        }
+        if absent(&self.klaviyo.api_key) {
+            self.klaviyo.api_key = placeholder();
+        }
+        if absent(&self.loyalty.api_key) {
+            self.loyalty.api_key = placeholder();
+        }
+    }
+
     fn validate(self) -> Result<Settings, ConfigError> {
         Ok(Settings {
             shopify: self.shopify.validate()?,
