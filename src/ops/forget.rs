@@ -52,16 +52,17 @@ pub fn forget(store: &Store, settings: &Settings, who: &str) -> anyhow::Result<S
         Subject::Email(email) => (store.customer_by_email(&email)?, Some(email)),
     };
     let mut out = String::new();
-    let forgotten = match &id {
-        Some(id) => store.forget_customer(id, email.as_deref())?,
-        None => Forgotten {
-            loyalty_members: usize::from(store.forget_loyalty_member(
-                email.as_deref().expect("an email when no id was found"),
-            )?),
-            emails: email.iter().cloned().collect(),
-            ..Forgotten::default()
-        },
-    };
+    let forgotten =
+        match &id {
+            Some(id) => store.forget_customer(id, email.as_deref())?,
+            None => Forgotten {
+                loyalty_members: usize::from(store.forget_loyalty_member(
+                    email.as_deref().expect("an email when no id was found"),
+                )?),
+                emails: email.iter().cloned().collect(),
+                ..Forgotten::default()
+            },
+        };
     let who = who.trim();
     if forgotten.is_empty() {
         writeln!(
@@ -90,15 +91,30 @@ fn removed(out: &mut String, store: &Store, who: &str, f: &Forgotten) -> std::fm
     )?;
     let lines = [
         (f.orders, "order(s) with their amounts and dates"),
-        (f.order_map_entries, "order-map entry(ies) naming the customer"),
-        (usize::from(f.record), "customer record (inputs, tier, clocks) and its checkpoint"),
+        (
+            f.order_map_entries,
+            "order-map entry(ies) naming the customer",
+        ),
+        (
+            usize::from(f.record),
+            "customer record (inputs, tier, clocks) and its checkpoint",
+        ),
         (usize::from(f.dirty), "mark waiting for evaluation"),
         (f.transitions, "recorded tier transition(s)"),
-        (f.loyalty_members, "loyalty-app member record(s) (points, app tier)"),
+        (
+            f.loyalty_members,
+            "loyalty-app member record(s) (points, app tier)",
+        ),
         (f.email_index, "email index entry(ies)"),
-        (f.pending_writes, "pending write(s) to Klaviyo or the storefront"),
+        (
+            f.pending_writes,
+            "pending write(s) to Klaviyo or the storefront",
+        ),
         (f.events, "pending Klaviyo event(s)"),
-        (f.acknowledgements, "record(s) of what a destination acknowledged"),
+        (
+            f.acknowledgements,
+            "record(s) of what a destination acknowledged",
+        ),
     ];
     for (count, what) in lines.into_iter().filter(|(count, _)| *count > 0) {
         writeln!(out, "  {count:>5} {what}")?;

@@ -153,42 +153,43 @@ impl Store {
                     ack_storefront,
                     outbox,
                 )| {
-                let mut found = Forgotten {
-                    emails: emails.clone(),
-                    order_map_entries: settled,
-                    ..Forgotten::default()
-                };
-                if index.remove(key)?.is_some() {
-                    found.orders = order_keys.len();
-                }
-                for order in &order_keys {
-                    if overlay.remove(order.as_slice())?.is_some() {
-                        found.order_map_entries += 1;
+                    let mut found = Forgotten {
+                        emails: emails.clone(),
+                        order_map_entries: settled,
+                        ..Forgotten::default()
+                    };
+                    if index.remove(key)?.is_some() {
+                        found.orders = order_keys.len();
                     }
-                }
-                found.record = customers.remove(key)?.is_some();
-                found.record |= checkpoints.remove(key)?.is_some();
-                found.dirty = dirty.remove(key)?.is_some();
-                for k in &audit_keys {
-                    found.transitions += usize::from(audit.remove(k)?.is_some());
-                }
-                for email in &emails {
-                    found.loyalty_members += usize::from(loyalty.remove(email.as_bytes())?.is_some());
-                }
-                for email in &email_index {
-                    found.email_index += usize::from(email_tree.remove(email)?.is_some());
-                }
-                for acks in [ack_klaviyo, ack_storefront] {
-                    found.acknowledgements += usize::from(acks.remove(key)?.is_some());
-                }
-                for k in &write_keys {
-                    found.pending_writes += usize::from(outbox.remove(k.as_slice())?.is_some());
-                }
-                for k in &event_keys {
-                    found.events += usize::from(outbox.remove(k)?.is_some());
-                }
-                Ok(found)
-            },
+                    for order in &order_keys {
+                        if overlay.remove(order.as_slice())?.is_some() {
+                            found.order_map_entries += 1;
+                        }
+                    }
+                    found.record = customers.remove(key)?.is_some();
+                    found.record |= checkpoints.remove(key)?.is_some();
+                    found.dirty = dirty.remove(key)?.is_some();
+                    for k in &audit_keys {
+                        found.transitions += usize::from(audit.remove(k)?.is_some());
+                    }
+                    for email in &emails {
+                        found.loyalty_members +=
+                            usize::from(loyalty.remove(email.as_bytes())?.is_some());
+                    }
+                    for email in &email_index {
+                        found.email_index += usize::from(email_tree.remove(email)?.is_some());
+                    }
+                    for acks in [ack_klaviyo, ack_storefront] {
+                        found.acknowledgements += usize::from(acks.remove(key)?.is_some());
+                    }
+                    for k in &write_keys {
+                        found.pending_writes += usize::from(outbox.remove(k.as_slice())?.is_some());
+                    }
+                    for k in &event_keys {
+                        found.events += usize::from(outbox.remove(k)?.is_some());
+                    }
+                    Ok(found)
+                },
             )
             .map_err(|e| self.tx_err(e))?;
         self.flush()?;
@@ -215,7 +216,11 @@ impl Store {
     }
 
     /// Every key of `tree` under `prefix`.
-    fn keys_with_prefix(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<sled::IVec>, StoreError> {
+    fn keys_with_prefix(
+        &self,
+        tree: &sled::Tree,
+        prefix: &[u8],
+    ) -> Result<Vec<sled::IVec>, StoreError> {
         tree.scan_prefix(prefix)
             .keys()
             .map(|k| k.map_err(|e| self.err(e)))

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use rust_decimal::Decimal;
 use tiersync::ops::{explain, forget, report};
-use tiersync::store::{EventEntry, Evaluation, OutboxChange, OutboxEntry, RecordChange, Store};
+use tiersync::store::{Evaluation, EventEntry, OutboxChange, OutboxEntry, RecordChange, Store};
 
 use crate::hand_store::{self, email, gid};
 
@@ -41,7 +41,10 @@ fn add_destination_state(store: &Store) {
     store
         .commit_evaluations(&[Evaluation {
             record,
-            klaviyo: OutboxChange::Put(Box::new(OutboxEntry { version: 2, ..entry })),
+            klaviyo: OutboxChange::Put(Box::new(OutboxEntry {
+                version: 2,
+                ..entry
+            })),
             storefront: OutboxChange::Keep,
             audit: Vec::new(),
             events: vec![event],
@@ -133,7 +136,11 @@ fn forget_removes_every_trace_of_one_customer_and_only_theirs() {
             String::from_utf8_lossy(needle)
         );
     }
-    assert_eq!(order_map_entries(dir.path()), 7, "1002's two orders left the map");
+    assert_eq!(
+        order_map_entries(dir.path()),
+        7,
+        "1002's two orders left the map"
+    );
 
     let store = Store::open(dir.path()).unwrap();
     let unknown = explain::explain(&store, &settings, &gid(1002)).unwrap_err();

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tiersync::model::{Inputs, TierState, Transition, TransitionKind, VipState};
 use tiersync::store::{
-    AuditEntry, CustomerRecord, Evaluation, LoyaltyRecord, OrderRecord, OutboxChange,
-    RecordChange, Store,
+    AuditEntry, CustomerRecord, Evaluation, LoyaltyRecord, OrderRecord, OutboxChange, RecordChange,
+    Store,
 };
 use tiersync::Settings;
 
@@ -77,7 +77,12 @@ pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 4, 1, 2, 0, 0).unwrap()
 }
 
-fn transition(on: NaiveDate, kind: TransitionKind, to: Option<&str>, state: VipState) -> AuditEntry {
+fn transition(
+    on: NaiveDate,
+    kind: TransitionKind,
+    to: Option<&str>,
+    state: VipState,
+) -> AuditEntry {
     AuditEntry {
         at: Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).unwrap()),
         transition: Transition {

@@ -37,9 +37,19 @@ fn the_figures_match_the_hand_built_store() {
         rows,
         vec![
             // 1001: two counted orders (the cancelled one does not count), CLV 3000.00.
-            (Some("Gold & Co".into()), (1, 0, 0, 0), Some(dec!(100.0)), Some(dec!(3000.00))),
+            (
+                Some("Gold & Co".into()),
+                (1, 0, 0, 0),
+                Some(dec!(100.0)),
+                Some(dec!(3000.00))
+            ),
             // 1002 (grace, two orders) and 1003 (lapsed, one order): (800.00 + 650.02) / 2.
-            (Some("Silver".into()), (0, 1, 1, 0), Some(dec!(50.0)), Some(dec!(725.01))),
+            (
+                Some("Silver".into()),
+                (0, 1, 1, 0),
+                Some(dec!(50.0)),
+                Some(dec!(725.01))
+            ),
             // 1004: one counted order and a test order.
             (None, (0, 0, 0, 1), Some(dec!(0.0)), Some(dec!(50.00))),
         ]
@@ -48,7 +58,10 @@ fn the_figures_match_the_hand_built_store() {
 
     // Orders after 2025-04-01T02:00Z: 1001 500 + 700, 1002 100, 1004 50, 1005 200 = 1550;
     // VIPs now (1001 active, 1002 in grace): 1300; 1300 / 1550 = 83.87%.
-    assert_eq!((report.revenue.vip, report.revenue.all), (dec!(1300.00), dec!(1550.00)));
+    assert_eq!(
+        (report.revenue.vip, report.revenue.all),
+        (dec!(1300.00), dec!(1550.00))
+    );
     assert_eq!(report.revenue.percent(), Some(dec!(83.9)));
 
     // One lapsed (1003) of three holding a level.
@@ -85,7 +98,10 @@ fn the_figures_match_the_hand_built_store() {
 
     // Members 1001 (agrees) and 1002 (app says Gold & Co, tiersync Silver); the third
     // member is no customer.
-    let loyalty = report.loyalty.as_ref().expect("a loyalty app is configured");
+    let loyalty = report
+        .loyalty
+        .as_ref()
+        .expect("a loyalty app is configured");
     assert_eq!((loyalty.members, loyalty.count), (2, 1));
 
     let text = report.to_string();
@@ -128,7 +144,12 @@ fn the_html_page_parses_with_its_charts_and_escaped_names() {
     }
     assert_eq!(
         titles(&charts[0]),
-        ["Gold & Co: 1 active", "Silver: 1 grace", "Silver: 1 lapsed", "no level: 1 none"]
+        [
+            "Gold & Co: 1 active",
+            "Silver: 1 grace",
+            "Silver: 1 lapsed",
+            "no level: 1 none"
+        ]
     );
     assert_eq!(
         titles(&charts[1]),
@@ -146,8 +167,35 @@ fn the_html_page_parses_with_its_charts_and_escaped_names() {
     assert!(texts(&charts[2]).contains(&"2025-04".to_string()));
 
     // Self-contained: no script, nothing loaded from anywhere.
-    assert_eq!(document.select(&select("script, link, img, iframe")).count(), 0);
+    assert_eq!(
+        document
+            .select(&select("script, link, img, iframe"))
+            .count(),
+        0
+    );
     assert_eq!(document.select(&select("[src], [href]")).count(), 0);
     // The name went in escaped: the raw `&` never appears outside an entity.
     assert!(page.contains("Gold &amp; Co") && !page.contains("Gold & Co"));
+}
+
+#[test]
+fn report_and_forget_load_a_configuration_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiersync.toml");
+    std::fs::write(
+        &file,
+        "[shopify]\nshop = \"acme\"\n[loyalty]\nplatform = \"smile\"\n",
+    )
+    .unwrap();
+
+    let refused = tiersync::Settings::load(Some(&file))
+        .err()
+        .expect("the daemon needs them");
+    assert!(refused.to_string().contains("shopify"), "{refused}");
+    let settings = tiersync::Settings::load_offline(Some(&file)).expect("offline commands do not");
+    assert_eq!(settings.shopify.shop, "acme");
+    assert_eq!(
+        settings.loyalty.platform,
+        tiersync::config::LoyaltyPlatform::Smile
+    );
 }

@@ -66,7 +66,12 @@ pub fn render(report: &Report) -> String {
     movement(&mut out, report);
     out.push_str("<h2>Definitions</h2><dl>");
     for (term, meaning) in DEFINITIONS {
-        let _ = write!(out, "<dt>{}</dt><dd>{}.</dd>", escape(term), escape(meaning));
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd>{}.</dd>",
+            escape(term),
+            escape(meaning)
+        );
     }
     out.push_str("</dl></body></html>\n");
     out
@@ -76,7 +81,10 @@ pub fn render(report: &Report) -> String {
 fn cards(out: &mut String, report: &Report) {
     let r = &report.revenue;
     let loyalty = match &report.loyalty {
-        Some(l) => (l.count.to_string(), format!("of {} loyalty-app members", l.members)),
+        Some(l) => (
+            l.count.to_string(),
+            format!("of {} loyalty-app members", l.members),
+        ),
         None => ("n/a".to_string(), "no loyalty app configured".to_string()),
     };
     let cards = [
@@ -179,11 +187,26 @@ fn distribution(out: &mut String, report: &Report) {
 /// The monthly movement chart and table.
 fn movement(out: &mut String, report: &Report) {
     const SERIES: [Series; 5] = [
-        Series { name: MOVEMENT[0], class: "s0" },
-        Series { name: MOVEMENT[1], class: "s3" },
-        Series { name: MOVEMENT[2], class: "s1" },
-        Series { name: MOVEMENT[3], class: "s2" },
-        Series { name: MOVEMENT[4], class: "s4" },
+        Series {
+            name: MOVEMENT[0],
+            class: "s0",
+        },
+        Series {
+            name: MOVEMENT[1],
+            class: "s3",
+        },
+        Series {
+            name: MOVEMENT[2],
+            class: "s1",
+        },
+        Series {
+            name: MOVEMENT[3],
+            class: "s2",
+        },
+        Series {
+            name: MOVEMENT[4],
+            class: "s4",
+        },
     ];
     let groups: Vec<(String, Vec<usize>)> = report
         .months

@@ -156,9 +156,8 @@ impl Report {
 
 /// `part` in percent of `whole`, to one decimal.
 pub fn percent(part: usize, whole: usize) -> Option<Decimal> {
-    (whole > 0).then(|| {
-        (Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole)).round_dp(1)
-    })
+    (whole > 0)
+        .then(|| (Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole)).round_dp(1))
 }
 
 /// Computes the report as of `now`.
@@ -199,9 +198,10 @@ pub fn compute(store: &Store, settings: &Settings, now: DateTime<Utc>) -> anyhow
     let mut months = month_buckets(now.with_timezone(&timezone).date_naive());
     store.scan_audit(|entry| {
         let on = entry.transition.on;
-        if let Some(month) = months.iter_mut().find(|m| {
-            m.month.year() == on.year() && m.month.month() == on.month()
-        }) {
+        if let Some(month) = months
+            .iter_mut()
+            .find(|m| m.month.year() == on.year() && m.month.month() == on.month())
+        {
             match entry.transition.kind {
                 TransitionKind::Entered => month.entries += 1,
                 TransitionKind::Promoted => month.promotions += 1,

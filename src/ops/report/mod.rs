@@ -60,4 +60,10 @@ fn shown(percent: Option<rust_decimal::Decimal>) -> String {
 }
 
 /// The movement columns' names, in [`MonthMovement::counts`] order.
-const MOVEMENT: [&str; 5] = ["entries", "promotions", "demotions", "lapses", "welcome-backs"];
+const MOVEMENT: [&str; 5] = [
+    "entries",
+    "promotions",
+    "demotions",
+    "lapses",
+    "welcome-backs",
+];

@@ -35,7 +35,11 @@ pub fn horizontal_bars(title: &str, bars: &[Bar]) -> String {
         .iter()
         .map(|b| b.segments.iter().map(|s| s.value).sum::<f64>())
         .fold(0.0, f64::max);
-    let scale = if longest > 0.0 { BAR_AREA / longest } else { 0.0 };
+    let scale = if longest > 0.0 {
+        BAR_AREA / longest
+    } else {
+        0.0
+    };
     let mut out = open(title, width, height);
     for (i, bar) in bars.iter().enumerate() {
         let y = 5.0 + ROW * i as f64;
