@@ -36,6 +36,9 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2330; } svg .axis { fill: 
 svg .grid { stroke: #e6e8ee; }
 .active, .s0 { fill: #2f6fde; } .grace, .s1 { fill: #f0a92e; } .lapsed, .s2 { fill: #c4473a; }
 .none { fill: #b9c0cc; } .clv, .s3 { fill: #7b5cd6; } .s4 { fill: #2aa37a; }
+.key { margin-right: 1rem; color: #5b6475; font-size: .85rem; }
+.key::before { content: \"\"; display: inline-block; width: 10px; height: 10px; margin-right: 4px; background: var(--c); }
+.k-active { --c: #2f6fde; } .k-grace { --c: #f0a92e; } .k-lapsed { --c: #c4473a; } .k-none { --c: #b9c0cc; }
 dt { font-weight: 600; margin-top: .5rem; } dd { margin-left: 1rem; color: #3a4252; }
 ";
 
@@ -143,7 +146,11 @@ fn distribution(out: &mut String, report: &Report) {
             caption: format!("{} customers", row.customers()),
         })
         .collect();
-    out.push_str("<h2>Tier distribution</h2>");
+    out.push_str("<h2>Tier distribution</h2><p>");
+    for state in ["active", "grace", "lapsed", "none"] {
+        let _ = write!(out, "<span class=\"key k-{state}\">{state}</span>");
+    }
+    out.push_str("</p>");
     out.push_str(&horizontal_bars(
         "Customers per level, by state (active, grace, lapsed)",
         &bars,

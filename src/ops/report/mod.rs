@@ -56,7 +56,7 @@ fn level_name(row: &LevelStats) -> &str {
 
 /// A percentage for people: `41.2%`, or `n/a` when its denominator is zero.
 fn shown(percent: Option<rust_decimal::Decimal>) -> String {
-    percent.map_or_else(|| "n/a".to_string(), |p| format!("{p}%"))
+    percent.map_or_else(|| "n/a".to_string(), |p| format!("{p:.1}%"))
 }
 
 /// The movement columns' names, in [`MonthMovement::counts`] order.
