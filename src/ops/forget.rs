@@ -125,9 +125,9 @@ fn removed(out: &mut String, store: &Store, who: &str, f: &Forgotten) -> std::fm
 /// What tiersync cannot remove, said plainly.
 fn not_removed(out: &mut String, settings: &Settings, emails: &[String]) -> std::fmt::Result {
     let profile = if emails.is_empty() {
-        "the customer's Klaviyo profile".to_string()
+        "the customer's profile".to_string()
     } else {
-        format!("the Klaviyo profile of {}", emails.join(", "))
+        format!("the profile of {}", emails.join(", "))
     };
     writeln!(out, "\nNot removed — copies tiersync wrote or read elsewhere, which only their owners can erase:")?;
     writeln!(

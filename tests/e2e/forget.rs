@@ -20,7 +20,7 @@ fn add_destination_state(store: &Store) {
         enqueued_at: Utc::now(),
         failed: None,
     };
-    store.acknowledge(&[entry.clone()]).unwrap();
+    store.acknowledge(std::slice::from_ref(&entry)).unwrap();
     let event = EventEntry {
         customer_id: gid(1002),
         seq: 0,

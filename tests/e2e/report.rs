@@ -188,9 +188,7 @@ fn report_and_forget_load_a_configuration_without_credentials() {
     )
     .unwrap();
 
-    let refused = tiersync::Settings::load(Some(&file))
-        .err()
-        .expect("the daemon needs them");
+    let refused = tiersync::Settings::load(Some(&file)).expect_err("the daemon needs them");
     assert!(refused.to_string().contains("shopify"), "{refused}");
     let settings = tiersync::Settings::load_offline(Some(&file)).expect("offline commands do not");
     assert_eq!(settings.shopify.shop, "acme");
