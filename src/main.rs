@@ -110,6 +110,24 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         target_share: f64,
     },
+    /// The VIP program's health from the store: tier distribution, VIP share of revenue,
+    /// repeat purchases, monthly tier movement, lapse rate, CLV per level and loyalty-app
+    /// disagreements. Reads the store only; needs no credentials.
+    Report {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also write the report as one self-contained HTML page with charts.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Remove one customer's data from the store (a GDPR erasure request, Shopify's
+    /// `customers/redact`), and say what the destinations still hold. Stop the daemon first.
+    Forget {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Email, numeric Shopify customer id, or customer GID.
+        customer: String,
+    },
 }
 
 /// Exit status of a pass that ran but left writes in an outbox, and of `status` when a
@@ -261,6 +279,29 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             print!(
                 "{}",
                 tiersync::ops::calibrate::calibrate(&store, &settings, target_share)?
+            );
+            Ok(())
+        }
+        Command::Report { config, html } => {
+            let settings = load_without_credentials(config)?;
+            tiersync::telemetry::init("warn", settings.log.format);
+            let store = tiersync::ops::explain::open_store(&settings)?;
+            let report = tiersync::ops::report::report(&store, &settings)?;
+            print!("{report}");
+            if let Some(path) = html {
+                std::fs::write(&path, tiersync::ops::report::html::render(&report))
+                    .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+                println!("\nHTML report written to {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Forget { config, customer } => {
+            let settings = load_without_credentials(config)?;
+            tiersync::telemetry::init("warn", settings.log.format);
+            let store = tiersync::ops::forget::open_store(&settings)?;
+            print!(
+                "{}",
+                tiersync::ops::forget::forget(&store, &settings, &customer)?
             );
             Ok(())
         }

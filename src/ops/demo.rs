@@ -204,7 +204,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     }
     match &options.store {
         Some(path) => println!(
-            "\nthe store is kept at {p}; explore it with\n  TIERSYNC__STORE__PATH={p} tiersync explain --config config/demo.toml <email>\n  TIERSYNC__STORE__PATH={p} tiersync calibrate --config config/demo.toml",
+            "\nthe store is kept at {p}; explore it with\n  TIERSYNC__STORE__PATH={p} tiersync explain --config config/demo.toml <email>\n  TIERSYNC__STORE__PATH={p} tiersync calibrate --config config/demo.toml\n  TIERSYNC__STORE__PATH={p} TIERSYNC__LOYALTY__PLATFORM=smile tiersync report --config config/demo.toml --html report.html",
             p = path.display()
         ),
         None => println!(

@@ -13,6 +13,8 @@ pub mod demo;
 #[path = "demo_absent.rs"]
 pub mod demo;
 pub mod explain;
+pub mod forget;
+pub mod report;
 pub mod status;
 
 /// What `tiersync demo` is asked to do (its command-line arguments), in either build.

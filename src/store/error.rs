@@ -41,3 +41,11 @@ pub enum StoreError {
         current: u32,
     },
 }
+
+impl StoreError {
+    /// Whether another process (the daemon) holds the store's lock: a command that must
+    /// write while nothing else does refuses then, instead of waiting.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if super::is_lock_error(source))
+    }
+}

@@ -29,6 +29,7 @@
 //! settling, the scans), `evaluations` (`dirty`, `customers`, `checkpoints`, `audit`, the
 //! batch commit), `outbox` (pending writes, events, `ack/…`), `meta` (cursors and the other
 //! `meta` records), `loyalty` (`loyalty`, `emails`), `migrations` (format upgrades on open);
+//! `scans` walks the whole store for reports, `forget` removes one customer (GDPR);
 //! `records` and `codec` hold the values and their encodings, `key_ranges` cuts the key space
 //! for the parallel scan.
 //!
@@ -44,6 +45,7 @@ mod bulk_writes;
 mod codec;
 mod error;
 mod evaluations;
+mod forget;
 mod key_ranges;
 mod loyalty;
 mod meta;
@@ -52,6 +54,7 @@ mod order_map;
 mod orders;
 mod outbox;
 mod records;
+mod scans;
 #[cfg(test)]
 mod tests;
 
@@ -66,6 +69,7 @@ use sled::Tree;
 pub use bulk_writes::{BulkWriteKind, BulkWriteOp, StorefrontBulk};
 pub use error::StoreError;
 pub use evaluations::{Evaluation, RecordChange};
+pub use forget::Forgotten;
 pub use orders::SCAN_CHUNK;
 pub use outbox::{OutboxChange, OutboxCounts};
 
@@ -280,9 +284,7 @@ fn open_db(path: &Path, cache_mb: u64, wait: Duration) -> Result<sled::Db, Store
             .open()
         {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
-            {
+            Err(sled::Error::Io(e)) if is_lock_error(&e) => {
                 if std::time::Instant::now() >= deadline {
                     return Err(StoreError::Locked {
                         path: path.to_path_buf(),
@@ -293,6 +295,12 @@ fn open_db(path: &Path, cache_mb: u64, wait: Duration) -> Result<sled::Db, Store
             Err(e) => return Err(map_sled(path, e)),
         }
     }
+}
+
+/// Whether opening sled failed on the directory's lock (sled reports it as an `Other` error
+/// whose text says "could not acquire lock").
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
 }
 
 fn index_key(customer_id: &str, order_id: &str) -> Vec<u8> {

@@ -9,7 +9,7 @@ mod reconcile;
 mod report;
 
 pub use evaluate::{evaluate, recalculation_due, transition_name, EvaluationReport};
-pub use loyalty::{loyalty_disagreements, LoyaltyDisagreements};
+pub use loyalty::{loyalty_disagreements, LoyaltyComparison, LoyaltyDisagreements};
 pub use pass::{PassError, Pipeline};
 pub use plan::{desired_profile, desired_storefront};
 pub use reconcile::{Drift, DriftKind, LoyaltyDrift, ReconcileReport};
