@@ -190,7 +190,8 @@ fn report_and_forget_load_a_configuration_without_credentials() {
 
     let refused = tiersync::Settings::load(Some(&file)).expect_err("the daemon needs them");
     assert!(refused.to_string().contains("shopify"), "{refused}");
-    let settings = tiersync::Settings::load_without_credentials(Some(&file)).expect("offline commands do not");
+    let settings =
+        tiersync::Settings::load_without_credentials(Some(&file)).expect("offline commands do not");
     assert_eq!(settings.shopify.shop, "acme");
     assert_eq!(
         settings.loyalty.platform,
