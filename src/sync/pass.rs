@@ -238,22 +238,33 @@ impl Pipeline {
                 seeding,
             )
         } else {
-            let delivery = self
-                .guarded(Destination::Klaviyo, self.deliver_profiles(cancel))
-                .await?;
-            // After the profiles: a flow triggered by an event reads the new properties.
-            let events = self
-                .guarded(
-                    Destination::Klaviyo,
-                    klaviyo::deliver_events(&self.klaviyo, &self.store, cancel),
-                )
-                .await?;
-            self.prove_klaviyo_key(klaviyo_before.requests, cancel)
-                .await?;
-            let seeding = self.seed_storefront_if_new(cancel, now).await?;
-            let storefront = self
-                .guarded(Destination::Storefront, self.deliver_storefront(cancel))
-                .await?;
+            // Klaviyo and the storefront answer to separate limits: written side by side, a
+            // pass takes as long as the slower destination, not both one after the other.
+            let klaviyo = async {
+                let delivery = self
+                    .guarded(Destination::Klaviyo, self.deliver_profiles(cancel))
+                    .await?;
+                // After the profiles: a flow triggered by an event reads the new properties.
+                let events = self
+                    .guarded(
+                        Destination::Klaviyo,
+                        klaviyo::deliver_events(&self.klaviyo, &self.store, cancel),
+                    )
+                    .await?;
+                self.prove_klaviyo_key(klaviyo_before.requests, cancel)
+                    .await?;
+                Ok::<_, PassError>((delivery, events))
+            };
+            let storefront = async {
+                let seeding = self.seed_storefront_if_new(cancel, now).await?;
+                let storefront = self
+                    .guarded(Destination::Storefront, self.deliver_storefront(cancel))
+                    .await?;
+                Ok::<_, PassError>((storefront, seeding))
+            };
+            // Both run to the end even when one fails, so neither leaves a write half-recorded.
+            let (klaviyo, storefront) = tokio::join!(klaviyo, storefront);
+            let ((delivery, events), (storefront, seeding)) = (klaviyo?, storefront?);
             (delivery, events, storefront, seeding)
         };
         self.store.flush()?;
