@@ -36,6 +36,8 @@ pub async fn deliver(
     busy_limit: std::time::Duration,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
+    // The whole delivery is Shopify's busy time: planning the next document delays it.
+    let _busy = client.throughput().busy();
     let mut report = DeliveryReport::default();
     let cx = bulk::BulkContext {
         client,

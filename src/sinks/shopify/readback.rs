@@ -49,6 +49,7 @@ pub async fn read_storefront(
     settings: &StorefrontSettings,
     cancel: &CancellationToken,
 ) -> Result<Option<StorefrontReadback>, ApiError> {
+    let _busy = client.throughput().busy();
     let query = queries::bulk_customers_query(&settings.metafield_namespace);
     let mut sink = ReadbackSink {
         progress: client.progress(),
