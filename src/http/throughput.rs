@@ -10,7 +10,9 @@
 //! points in hand (Shopify's cost bucket), the points it held at the start of each bound
 //! period and no longer held at its end. A destination driven flat out uses 100%; one whose
 //! bucket sat full, or whose requests trickled out slower than the limit, uses less, and
-//! that is the daemon being the bottleneck. A short span of a window without a bucket
+//! that is the daemon being the bottleneck. A vendor counting a per-second window only (the
+//! loyalty apps) lets a whole window's requests go at once, so each bound period adds one
+//! window's allowance the same way. A short span of a window without a bucket
 //! (Klaviyo's limiter lets a small burst through at once) may read a little above 100%.
 //!
 //! The pass report prints the difference of two snapshots; a progress display can take
@@ -112,6 +114,8 @@ struct Clock {
     bound: Span,
     operations_running: Span,
     operations: u64,
+    /// Bound periods opened.
+    bound_periods: u64,
     /// The reservoir's level when the open bound period started.
     level_at_bound_start: Option<f64>,
     /// Units the reservoir gave up over closed bound periods.
@@ -217,7 +221,10 @@ impl Throughput {
         let bound = clock.in_flight > 0 && clock.unbound == 0;
         clock.bound.set(bound, now);
         match (bound, clock.level_at_bound_start) {
-            (true, None) => clock.level_at_bound_start = Some(self.level().0),
+            (true, None) => {
+                clock.bound_periods += 1;
+                clock.level_at_bound_start = Some(self.level().0);
+            }
             (false, Some(start)) => {
                 clock.drained += self.drained_since(start);
                 clock.level_at_bound_start = None;
@@ -279,6 +286,7 @@ impl Throughput {
         ThroughputSnapshot {
             busy: clock.busy.read(now),
             bound: clock.bound.read(now),
+            bound_periods: clock.bound_periods,
             operations: clock.operations,
             operations_running: clock.operations_running.read(now),
             windows: self
@@ -312,6 +320,8 @@ pub struct ThroughputSnapshot {
     /// Of it, the time no server-side operation or download ran: the time a rate limit
     /// governed, over which the share of the ceiling is taken.
     pub bound: Duration,
+    /// How many bound periods began (each starts with a per-second window's allowance).
+    pub bound_periods: u64,
     /// Server-side operations waited on (Shopify bulk operations).
     pub operations: u64,
     /// Wall time with an operation (or a download) running.
@@ -357,8 +367,12 @@ impl WindowUse {
 
     /// The share of what the limit allowed over `bound` that was used (`None` when it
     /// allowed nothing: no bound time).
-    pub fn share(&self, bound: Duration) -> Option<f64> {
-        let allowed = self.ceiling.sustained() * bound.as_secs_f64() + self.drained;
+    pub fn share(&self, bound: Duration, bound_periods: u64) -> Option<f64> {
+        let window_start = match (self.ceiling.unit, self.ceiling.per_minute) {
+            (Unit::Requests, None) => f64::from(self.ceiling.per_second) * bound_periods as f64,
+            _ => 0.0,
+        };
+        let allowed = self.ceiling.sustained() * bound.as_secs_f64() + self.drained + window_start;
         (allowed > 0.0).then(|| self.used() / allowed)
     }
 }
@@ -370,7 +384,7 @@ impl ThroughputSnapshot {
         self.windows
             .iter()
             .filter(|w| w.used() > 0.0)
-            .filter_map(|w| w.share(self.bound))
+            .filter_map(|w| w.share(self.bound, self.bound_periods))
             .max_by(f64::total_cmp)
     }
 
@@ -409,6 +423,7 @@ impl std::ops::Sub for ThroughputSnapshot {
         ThroughputSnapshot {
             busy: self.busy.saturating_sub(earlier.busy),
             bound: self.bound.saturating_sub(earlier.bound),
+            bound_periods: self.bound_periods - earlier.bound_periods,
             operations: self.operations - earlier.operations,
             operations_running: self
                 .operations_running
@@ -452,7 +467,9 @@ impl fmt::Display for ThroughputSnapshot {
                     " = {rate:.1}/s of the {}/s restore rate",
                     w.ceiling.per_second
                 )?,
-                (Unit::Requests, None) => write!(f, " = {rate:.1}/s of {}/s", w.ceiling.per_second)?,
+                (Unit::Requests, None) => {
+                    write!(f, " = {rate:.1}/s of {}/s", w.ceiling.per_second)?
+                }
                 (Unit::Requests, Some(per_minute)) => {
                     let steady = if self.bound >= Duration::from_secs(60) {
                         format!("{:.0}/min of {per_minute}/min steady", rate * 60.0)
@@ -469,7 +486,7 @@ impl fmt::Display for ThroughputSnapshot {
             if w.drained >= 1.0 {
                 write!(f, " (and {:.0} from the bucket's reserve)", w.drained)?;
             }
-            match w.share(self.bound) {
+            match w.share(self.bound, self.bound_periods) {
                 Some(share) => write!(f, ", {:.1}% of the ceiling", share * 100.0)?,
                 None => write!(f, ", no time bound by the limit")?,
             }
@@ -578,7 +595,7 @@ mod tests {
             ..s.windows[0]
         };
         // 50/s for 10 s and 900 from the bucket: 1,400 points is exactly the ceiling.
-        assert_eq!(use_.share(Duration::from_secs(10)), Some(1.0));
+        assert_eq!(use_.share(Duration::from_secs(10), 2), Some(1.0));
     }
 
     #[test]
@@ -631,6 +648,7 @@ mod tests {
         let span = ThroughputSnapshot {
             busy: Duration::from_secs(30),
             bound: Duration::from_secs(10),
+            bound_periods: 1,
             operations: 2,
             operations_running: Duration::from_secs(20),
             windows: vec![WindowUse {

@@ -60,8 +60,8 @@ impl LoyaltyClient {
             http: http::client(settings.sync.request_timeout),
             base_url: loyalty.base_url.clone(),
             token: loyalty.api_key.clone(),
-            // The apps count per second only; keep the minute window from adding a limit.
-            limiter: WindowLimiter::new(per_second, per_second * 60),
+            // The apps count per second only.
+            limiter: WindowLimiter::per_second_only(per_second),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
             stop,

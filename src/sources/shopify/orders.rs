@@ -213,6 +213,8 @@ pub async fn ingest_orders(
     let mut report = IngestReport::default();
     if store.orders_cursor()?.is_none() && settings.backfill == Backfill::Bulk {
         // Then fall through: orders changed while the bulk operation ran are read as pages.
+        // A bulk query: Shopify's pace, not the cost bucket's.
+        let _bulk = client.throughput().unbound();
         report = backfill::backfill(client, store, settings, cancel).await?;
     }
     let cursor = store.orders_cursor()?;
