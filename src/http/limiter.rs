@@ -9,10 +9,17 @@
 //! (5%, at most 200 ms) so that requests bunched up on the way (scheduling, the network)
 //! still arrive within the limit.
 //!
+//! A vendor that counts only a per-second window (the loyalty apps) gets a sliding log
+//! instead: the send times of the last `limit` requests, the next one going once the oldest
+//! is a window plus margin old. GCRA's refill keeps such a window to `limit - burst` per
+//! second in a long run (76% of Smile's 10/s with a burst of two); the log keeps `limit` per
+//! window plus margin (95%), and no window of the vendor's, fixed or sliding, sees more.
+//!
 //! A wait here can be long (a `Retry-After` pause, a minute window spent), so it ends as soon
 //! as tiersync is asked to stop: nothing is sent after the stop, and the caller records the
 //! write as still pending.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,24 +29,68 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub struct WindowLimiter {
-    per_second: DefaultDirectRateLimiter,
-    per_minute: DefaultDirectRateLimiter,
+    per_second: PerSecond,
+    /// `None` for a vendor without a steady window.
+    per_minute: Option<DefaultDirectRateLimiter>,
     paused_until: Mutex<Option<Instant>>,
+}
+
+enum PerSecond {
+    /// Next to a steady window, which binds a long run anyway.
+    Gcra(DefaultDirectRateLimiter),
+    /// The only window: see the module doc.
+    Log(SlidingLog),
+}
+
+/// The scheduled send times of the last `limit` requests.
+struct SlidingLog {
+    limit: usize,
+    window: Duration,
+    sent: Mutex<VecDeque<Instant>>,
+}
+
+impl SlidingLog {
+    /// Reserves the earliest send time that keeps any window (plus margin) to `limit`.
+    fn slot(&self) -> Instant {
+        let mut sent = self.sent.lock().expect("limiter lock");
+        let now = Instant::now();
+        let at = if sent.len() < self.limit {
+            now
+        } else {
+            let oldest = sent.pop_front().expect("the log is full");
+            now.max(oldest + self.window + margin(self.window))
+        };
+        sent.push_back(at);
+        at
+    }
 }
 
 impl WindowLimiter {
     pub fn new(per_second: u32, per_minute: u32) -> WindowLimiter {
         WindowLimiter {
-            per_second: governor::RateLimiter::direct(window_quota(
+            per_second: PerSecond::Gcra(governor::RateLimiter::direct(window_quota(
                 per_second,
                 Duration::from_secs(1),
                 per_second / 4,
-            )),
-            per_minute: governor::RateLimiter::direct(window_quota(
+            ))),
+            per_minute: Some(governor::RateLimiter::direct(window_quota(
                 per_minute,
                 Duration::from_secs(60),
                 steady_burst(per_second, per_minute),
-            )),
+            ))),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// A vendor that publishes a per-second limit only (Smile.io, LoyaltyLion).
+    pub fn per_second_only(per_second: u32) -> WindowLimiter {
+        WindowLimiter {
+            per_second: PerSecond::Log(SlidingLog {
+                limit: per_second.max(1) as usize,
+                window: Duration::from_secs(1),
+                sent: Mutex::new(VecDeque::new()),
+            }),
+            per_minute: None,
             paused_until: Mutex::new(None),
         }
     }
@@ -53,8 +104,13 @@ impl WindowLimiter {
             if let Some(until) = paused {
                 tokio::time::sleep_until(until).await;
             }
-            self.per_minute.until_ready().await;
-            self.per_second.until_ready().await;
+            if let Some(per_minute) = &self.per_minute {
+                per_minute.until_ready().await;
+            }
+            match &self.per_second {
+                PerSecond::Gcra(limiter) => limiter.until_ready().await,
+                PerSecond::Log(log) => tokio::time::sleep_until(log.slot()).await,
+            }
         })
         .await?;
         Some(start.elapsed())
@@ -177,6 +233,22 @@ mod tests {
                 "{third_minute} of {per_minute} in the third minute"
             );
         }
+    }
+
+    /// Smile's 10/s: never more than 10 in any second, and 95% of it over a long read.
+    #[tokio::test(start_paused = true)]
+    async fn a_per_second_only_limit_is_kept_and_nearly_used() {
+        let limiter = WindowLimiter::per_second_only(10);
+        let never = CancellationToken::new();
+        let start = Instant::now();
+        let mut s = Vec::new();
+        for _ in 0..200 {
+            limiter.acquire(&never).await.unwrap();
+            s.push(start.elapsed());
+        }
+        assert!(max_in_window(&s, Duration::from_secs(1)) <= 10);
+        let rate = 199.0 / s[199].as_secs_f64();
+        assert!((9.4..=10.0).contains(&rate), "{rate}/s");
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,7 +14,7 @@ pub use limiter::WindowLimiter;
 pub use reply::{send, Reply};
 pub use retry::{with_retry, RetryPolicy};
 pub use stats::{ApiStats, ApiStatsSnapshot};
-pub use throughput::{Busy, Ceiling, Throughput, ThroughputSnapshot, WindowUse};
+pub use throughput::{Busy, Ceiling, Reservoir, Throughput, ThroughputSnapshot, Unit, WindowUse};
 
 use std::time::Duration;
 

@@ -221,7 +221,9 @@ impl Pipeline {
         let started = Instant::now();
         let shopify_before = self.shopify.stats().snapshot();
         let klaviyo_before = self.klaviyo.stats().snapshot();
+        let shopify_throughput_before = self.shopify.throughput().snapshot();
         let klaviyo_throughput_before = self.klaviyo.throughput().snapshot();
+        let loyalty_throughput_before = self.loyalty.as_ref().map(|l| l.throughput().snapshot());
         let loyalty_before = self.loyalty_stats();
         let Refresh {
             ingest,
@@ -291,7 +293,12 @@ impl Pipeline {
             event_outbox: self.store.event_counts()?,
             shopify_calls: self.shopify.stats().snapshot() - shopify_before,
             klaviyo_calls: self.klaviyo.stats().snapshot() - klaviyo_before,
+            shopify_throughput: self.shopify.throughput().snapshot() - shopify_throughput_before,
             klaviyo_throughput: self.klaviyo.throughput().snapshot() - klaviyo_throughput_before,
+            loyalty_throughput: self
+                .loyalty
+                .as_ref()
+                .map(|l| l.throughput().snapshot() - loyalty_throughput_before.unwrap_or_default()),
             stopped: self.stopped_destinations(),
             partial_history_since: self.store.partial_history_since()?,
             interrupted: cancel.is_cancelled(),

@@ -58,8 +58,13 @@ pub struct PassReport {
     pub shopify_calls: ApiStatsSnapshot,
     /// Klaviyo requests, throttles and waits this pass.
     pub klaviyo_calls: ApiStatsSnapshot,
+    /// How long Shopify had work (the orders read, the storefront's reads and writes), the
+    /// points spent against the plan's restore rate meanwhile, and its bulk operations.
+    pub shopify_throughput: ThroughputSnapshot,
     /// How long Klaviyo had work in flight, and each limit's use against its ceiling then.
     pub klaviyo_throughput: ThroughputSnapshot,
+    /// The loyalty app's read against its per-second limit (`None` without an app).
+    pub loyalty_throughput: Option<ThroughputSnapshot>,
     /// Destinations stopped because their credential was refused, with the error.
     pub stopped: Vec<String>,
     /// Where the order history starts when the first backfill ran without `read_all_orders`
@@ -208,8 +213,16 @@ impl fmt::Display for PassReport {
                 calls.waited.as_secs_f64()
             )?;
         }
-        if !self.klaviyo_throughput.busy.is_zero() {
-            writeln!(f, "  klaviyo throughput   {}", self.klaviyo_throughput)?;
+        let throughputs = [
+            ("shopify", Some(&self.shopify_throughput)),
+            ("klaviyo", Some(&self.klaviyo_throughput)),
+            ("loyalty", self.loyalty_throughput.as_ref()),
+        ];
+        for (name, throughput) in throughputs
+            .into_iter()
+            .filter_map(|(n, t)| Some((n, t.filter(|t| !t.busy.is_zero())?)))
+        {
+            writeln!(f, "  {name:<8} throughput  {throughput}")?;
         }
         write!(
             f,

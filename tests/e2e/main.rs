@@ -5,6 +5,7 @@
 //! is most of what `cargo test` spends on this crate's integration tests, and `common` is
 //! compiled once. Run one subject with a filter: `cargo test --test e2e chaos`.
 
+mod accounting;
 mod auth;
 mod bad_input;
 mod bulk_download;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::http::{
-    self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput,
+    self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput, Unit,
     WindowLimiter,
 };
 use crate::progress::Progress;
@@ -214,8 +214,9 @@ impl KlaviyoClient {
             stop,
             throughput: Throughput::new(ceilings.map(|(name, per_second, per_minute)| Ceiling {
                 name,
+                unit: Unit::Requests,
                 per_second,
-                per_minute,
+                per_minute: Some(per_minute),
             })),
             progress: Arc::default(),
         }
@@ -299,6 +300,7 @@ impl KlaviyoClient {
             .map_err(|error| needs_scopes(error, call));
         if let Err(ApiError::RateLimited { retry_after, .. }) = &result {
             self.stats.rate_limited();
+            self.throughput.refused(call.limit.index());
             if let Some(after) = retry_after {
                 limiter.pause(*after);
             }

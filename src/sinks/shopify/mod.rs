@@ -36,7 +36,12 @@ pub async fn deliver(
     busy_limit: std::time::Duration,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
+    // The whole delivery is Shopify's busy time: planning the next document delays it.
+    let _busy = client.throughput().busy();
     let mut report = DeliveryReport::default();
+    // Bulk mutations (planning, staging and running them) go at Shopify's pace, not the
+    // cost bucket's: only per-document writes count against the restore rate.
+    let bulk_work = || client.throughput().unbound();
     let cx = bulk::BulkContext {
         client,
         store,
@@ -49,6 +54,7 @@ pub async fn deliver(
             customers = left.entries.len(),
             "resuming the storefront bulk write left in flight"
         );
+        let _bulk = bulk_work();
         if !bulk::run(&cx, left, &mut report).await? {
             report.deferred += store.outbox_counts::<StorefrontState>()?.pending;
             return Ok(report);
@@ -58,6 +64,7 @@ pub async fn deliver(
     let progress = client.progress();
     let _running = progress.run(Phase::Storefront, Some(pending.len() as u64));
     if pending.len() >= settings.bulk_threshold {
+        let _bulk = bulk_work();
         for (n, chunk) in pending.chunks(bulk::BATCH_CUSTOMERS).enumerate() {
             if cancel.is_cancelled() {
                 report.deferred += pending.len() - n * bulk::BATCH_CUSTOMERS;

@@ -49,6 +49,8 @@ pub async fn read_storefront(
     settings: &StorefrontSettings,
     cancel: &CancellationToken,
 ) -> Result<Option<StorefrontReadback>, ApiError> {
+    // A bulk query: Shopify's pace, not the cost bucket's.
+    let _unbound = client.throughput().unbound();
     let query = queries::bulk_customers_query(&settings.metafield_namespace);
     let mut sink = ReadbackSink {
         progress: client.progress(),

@@ -8,7 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LoyaltyPlatform, Settings};
-use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy, WindowLimiter};
+use crate::http::{
+    self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput, Unit,
+    WindowLimiter,
+};
 
 /// A loyalty member as tiersync keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct LoyaltyClient {
     stats: Arc<ApiStats>,
     /// Fired when tiersync is asked to stop: limiter and back-off waits end at once.
     stop: CancellationToken,
+    /// Requests against the per-second limit while reading, waits and 429s (one window).
+    throughput: Throughput,
 }
 
 impl LoyaltyClient {
@@ -55,11 +60,17 @@ impl LoyaltyClient {
             http: http::client(settings.sync.request_timeout),
             base_url: loyalty.base_url.clone(),
             token: loyalty.api_key.clone(),
-            // The apps count per second only; keep the minute window from adding a limit.
-            limiter: WindowLimiter::new(per_second, per_second * 60),
+            // The apps count per second only.
+            limiter: WindowLimiter::per_second_only(per_second),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
             stop,
+            throughput: Throughput::new([Ceiling {
+                name: "requests",
+                unit: Unit::Requests,
+                per_second,
+                per_minute: None,
+            }]),
         })
     }
 
@@ -67,11 +78,18 @@ impl LoyaltyClient {
         &self.stats
     }
 
+    /// Busy time and requests against the per-second limit (for the pass report, progress).
+    pub fn throughput(&self) -> &Throughput {
+        &self.throughput
+    }
+
     /// Every member updated at or after `since` (everyone when `None`).
     pub async fn members_updated_since(
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<LoyaltyMember>, ApiError> {
+        // The whole read: decoding a page delays the next request.
+        let _busy = self.throughput.busy();
         match self.platform {
             LoyaltyPlatform::Smile => super::smile::members_updated_since(self, since).await,
             LoyaltyPlatform::LoyaltyLion => {
@@ -101,6 +119,7 @@ impl LoyaltyClient {
         query: &[(&str, &str)],
     ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base_url);
+        let _busy = self.throughput.busy();
         let body = with_retry(&self.retry, &self.stats, &self.stop, || async {
             let waited = self
                 .limiter
@@ -108,6 +127,7 @@ impl LoyaltyClient {
                 .await
                 .ok_or(ApiError::Stopped { endpoint })?;
             self.stats.waited(waited);
+            self.throughput.sent(0, waited);
             self.stats.request();
             let request = self
                 .http
@@ -123,6 +143,7 @@ impl LoyaltyClient {
             match result {
                 Err(ApiError::RateLimited { retry_after, .. }) => {
                     self.stats.rate_limited();
+                    self.throughput.refused(0);
                     // Both apps refuse for the rest of the second and send no Retry-After.
                     let wait = retry_after.unwrap_or(std::time::Duration::from_secs(1));
                     self.limiter.pause(wait);

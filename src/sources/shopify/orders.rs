@@ -208,9 +208,13 @@ pub async fn ingest_orders(
     settings: &ShopifySettings,
     cancel: &CancellationToken,
 ) -> Result<IngestReport, IngestError> {
+    // The whole read is Shopify's busy time: storing a page delays the next request.
+    let _busy = client.throughput().busy();
     let mut report = IngestReport::default();
     if store.orders_cursor()?.is_none() && settings.backfill == Backfill::Bulk {
         // Then fall through: orders changed while the bulk operation ran are read as pages.
+        // A bulk query: Shopify's pace, not the cost bucket's.
+        let _bulk = client.throughput().unbound();
         report = backfill::backfill(client, store, settings, cancel).await?;
     }
     let cursor = store.orders_cursor()?;

@@ -161,6 +161,8 @@ pub(super) async fn wait_for(
     interval: Duration,
     cancel: &CancellationToken,
 ) -> Result<Option<BulkOperation>, ApiError> {
+    // Shopify runs it at its own pace: time the cost bucket does not govern.
+    let _operation = client.throughput().operation();
     loop {
         let data: NodeData = client
             .execute(

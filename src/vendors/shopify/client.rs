@@ -15,16 +15,21 @@ use super::auth::{Credential, Token};
 use super::cost_bucket::{CostBucket, ThrottleStatus};
 use super::jsonl::{self, BulkSink};
 use crate::config::Settings;
-use crate::http::{self, body_excerpt, with_retry, ApiError, ApiStats, RetryPolicy};
+use crate::http::{
+    self, body_excerpt, with_retry, ApiError, ApiStats, Ceiling, RetryPolicy, Throughput, Unit,
+};
 use crate::progress::Progress;
 
 pub struct ShopifyClient {
     http: reqwest::Client,
     endpoint: String,
     credential: Credential,
-    bucket: CostBucket,
+    bucket: Arc<CostBucket>,
     retry: RetryPolicy,
     stats: Arc<ApiStats>,
+    /// Points spent against the plan's restore rate while busy, bucket waits, `THROTTLED`
+    /// answers, and the time bulk operations ran (one window: [`POINTS`]).
+    throughput: Throughput,
     /// Fired when tiersync is asked to stop: cost-bucket and back-off waits end at once.
     stop: CancellationToken,
     /// Where the backfill and storefront writes count what they did.
@@ -58,8 +63,13 @@ struct Extensions {
 #[serde(rename_all = "camelCase")]
 struct Cost {
     requested_query_cost: Option<f64>,
+    /// What the query cost once run (`null` when it was throttled): what the bucket kept.
+    actual_query_cost: Option<f64>,
     throttle_status: ThrottleStatus,
 }
+
+/// The throughput window of the cost bucket.
+const POINTS: usize = 0;
 
 impl ShopifyClient {
     pub fn new(
@@ -69,6 +79,15 @@ impl ShopifyClient {
     ) -> ShopifyClient {
         let shopify = &settings.shopify;
         let http = http::client(settings.sync.request_timeout);
+        let bucket = Arc::new(CostBucket::new());
+        let ceiling = Ceiling {
+            name: "cost points",
+            unit: Unit::Points,
+            // Corrected by the first answer's `throttleStatus.restoreRate`.
+            per_second: bucket.estimate().restore_rate as u32,
+            per_minute: None,
+        };
+        let reservoir: Arc<dyn http::Reservoir> = bucket.clone();
         ShopifyClient {
             credential: Credential::new(settings, http.clone(), Arc::clone(&stats)),
             http,
@@ -76,7 +95,8 @@ impl ShopifyClient {
                 "{}/admin/api/{}/graphql.json",
                 shopify.base_url, shopify.api_version
             ),
-            bucket: CostBucket::new(),
+            bucket,
+            throughput: Throughput::new([ceiling]).with_reservoir(POINTS, reservoir),
             retry: RetryPolicy::new(settings.sync.max_retry_time),
             stats,
             stop,
@@ -97,6 +117,13 @@ impl ShopifyClient {
 
     pub fn stats(&self) -> &ApiStats {
         &self.stats
+    }
+
+    /// Busy time, points against the restore rate, bucket waits and bulk operations (for the
+    /// pass report, progress). Callers mark their whole phase busy, so that time between
+    /// requests counts as the daemon's, and bulk operations as time no bucket governs.
+    pub fn throughput(&self) -> &Throughput {
+        &self.throughput
     }
 
     /// The setting(s) a refusal of this client's credential names.
@@ -125,6 +152,7 @@ impl ShopifyClient {
         cost: f64,
     ) -> Result<T, ApiError> {
         let body = json!({ "query": query, "variables": variables });
+        let _busy = self.throughput.busy();
         with_retry(&self.retry, &self.stats, &self.stop, || {
             self.attempt(endpoint, &body, cost)
         })
@@ -150,6 +178,7 @@ impl ShopifyClient {
         S: BulkSink<T> + Send,
     {
         let http = http::streaming_client(read_timeout);
+        let _unbound = self.throughput.unbound();
         // Each attempt needs the sink; attempts never overlap, so the lock is never contended.
         let sink = tokio::sync::Mutex::new(sink);
         let outcome = with_retry(&self.retry, &self.stats, &self.stop, || {
@@ -175,6 +204,7 @@ impl ShopifyClient {
     /// form's refusal (an expired policy), not the credential's.
     pub async fn upload(&self, url: &str, content_type: &str, form: Bytes) -> Result<(), ApiError> {
         const ENDPOINT: &str = "shopify staged upload";
+        let _unbound = self.throughput.unbound();
         with_retry(&self.retry, &self.stats, &self.stop, || async {
             self.stats.request();
             let request = self
@@ -208,6 +238,7 @@ impl ShopifyClient {
             .await
             .ok_or(ApiError::Stopped { endpoint })?;
         self.stats.waited(waited);
+        self.throughput.sent(POINTS, waited);
         let token = self.credential.token().await?;
         let mut result = self.post(endpoint, body, &token).await;
         // A granted token refused before its time: one new token, one more try.
@@ -219,12 +250,17 @@ impl ShopifyClient {
         }
         if let Err(ApiError::RateLimited { .. }) = &result {
             self.stats.rate_limited();
+            self.throughput.refused(POINTS);
         }
         let bytes = result?;
         let envelope: Envelope = ApiError::decode(endpoint, &bytes)?;
         let cost_info = envelope.extensions.and_then(|e| e.cost);
         if let Some(cost) = &cost_info {
             self.bucket.observe(cost.throttle_status);
+            self.throughput
+                .set_per_second(POINTS, cost.throttle_status.restore_rate as u32);
+            self.throughput
+                .spent(POINTS, cost.actual_query_cost.unwrap_or(0.0));
         }
         if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
             let throttled = errors.iter().any(|e| {
@@ -232,6 +268,7 @@ impl ShopifyClient {
             });
             if throttled {
                 self.stats.rate_limited();
+                self.throughput.refused(POINTS);
                 let retry_after = cost_info.map(|c| {
                     let missing = c.requested_query_cost.unwrap_or(cost)
                         - c.throttle_status.currently_available;

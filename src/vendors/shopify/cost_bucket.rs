@@ -96,6 +96,18 @@ impl CostBucket {
     }
 }
 
+/// What the bucket holds at the start of a busy period is part of that period's ceiling
+/// (see [`crate::http::Throughput`]).
+impl crate::http::Reservoir for CostBucket {
+    fn available(&self) -> f64 {
+        self.estimate().currently_available
+    }
+
+    fn capacity(&self) -> f64 {
+        self.estimate().maximum_available
+    }
+}
+
 impl Default for CostBucket {
     fn default() -> Self {
         Self::new()
