@@ -31,3 +31,4 @@ mod service;
 mod storefront_bulk;
 mod sync_spine;
 mod tier_model;
+mod webhooks;
