@@ -143,8 +143,11 @@ mod tests {
 
     #[test]
     fn webhooks_need_the_endpoint() {
-        let error = settings(CLIENT, "[http]\nlisten = \"\"\n[webhooks]\nenabled = true")
-            .unwrap_err();
-        assert!(error.contains("`webhooks.enabled`") && error.contains("http.listen"), "{error}");
+        let error =
+            settings(CLIENT, "[http]\nlisten = \"\"\n[webhooks]\nenabled = true").unwrap_err();
+        assert!(
+            error.contains("`webhooks.enabled`") && error.contains("http.listen"),
+            "{error}"
+        );
     }
 }

@@ -90,7 +90,11 @@ fn answer(status: StatusCode, text: &'static str) -> Response {
     (status, text).into_response()
 }
 
-pub async fn shopify(State(daemon): State<Arc<Daemon>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn shopify(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let topic = header(&headers, "x-shopify-topic").unwrap_or("");
     let shop = header(&headers, "x-shopify-shop-domain").unwrap_or("");
     let id = header(&headers, "x-shopify-webhook-id").unwrap_or("");
@@ -123,7 +127,11 @@ pub async fn shopify(State(daemon): State<Arc<Daemon>>, headers: HeaderMap, body
         return answer(StatusCode::OK, "ignored: another shop\n");
     }
     if id.is_empty() || id.len() > MAX_ID {
-        tracing::warn!(topic, shop, "webhook without a usable X-Shopify-Webhook-Id refused");
+        tracing::warn!(
+            topic,
+            shop,
+            "webhook without a usable X-Shopify-Webhook-Id refused"
+        );
         return answer(StatusCode::BAD_REQUEST, "X-Shopify-Webhook-Id is missing\n");
     }
     let store = pipeline.store();
@@ -143,11 +151,18 @@ pub async fn shopify(State(daemon): State<Arc<Daemon>>, headers: HeaderMap, body
         Err(error) => {
             // Shopify retries a 5xx, so the delivery is not lost.
             tracing::error!(%error, topic, webhook_id = id, "recording a webhook id");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, "cannot record the delivery\n");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot record the delivery\n",
+            );
         }
     }
     if !TOPICS.contains(&topic) {
-        tracing::info!(topic, webhook_id = id, "webhook topic tiersync does not use; ignored");
+        tracing::info!(
+            topic,
+            webhook_id = id,
+            "webhook topic tiersync does not use; ignored"
+        );
         return answer(StatusCode::OK, "ignored: topic\n");
     }
     let changed_at = serde_json::from_slice::<Hint>(&body)
@@ -170,7 +185,11 @@ pub async fn shopify(State(daemon): State<Arc<Daemon>>, headers: HeaderMap, body
             return answer(StatusCode::OK, "ignored: already read\n");
         }
     }
-    tracing::info!(topic, webhook_id = id, "webhook received; the next pass starts now");
+    tracing::info!(
+        topic,
+        webhook_id = id,
+        "webhook received; the next pass starts now"
+    );
     daemon.wake();
     answer(StatusCode::OK, "ok\n")
 }

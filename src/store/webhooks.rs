@@ -59,7 +59,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         let now = chrono::Utc::now();
-        assert!(store.record_webhook("a", now - Duration::hours(50)).unwrap());
+        assert!(store
+            .record_webhook("a", now - Duration::hours(50))
+            .unwrap());
         assert!(store.record_webhook("b", now).unwrap());
         assert!(!store.record_webhook("a", now).unwrap(), "a replay");
         assert_eq!(store.expire_webhooks(now - Duration::hours(48)).unwrap(), 1);

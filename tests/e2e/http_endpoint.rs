@@ -115,7 +115,10 @@ pub(crate) fn sigterm(daemon: &Child) {
 }
 
 /// Waits for the process to exit, at most `limit`.
-pub(crate) async fn exited(daemon: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) async fn exited(
+    daemon: &mut Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(status)) = daemon.try_wait() {

@@ -141,10 +141,20 @@ async fn a_signed_new_order_brings_the_entry_event_within_seconds_and_a_replay_d
     env.servers.shopify.upsert_order(big.clone());
     let body = order_body(&big, "600.00", big.updated_at);
     let sent = Instant::now();
-    let answer = deliver(&address, "orders/create", "d1", &body, Some(sign(SECRET, &body))).await;
+    let answer = deliver(
+        &address,
+        "orders/create",
+        "d1",
+        &body,
+        Some(sign(SECRET, &body)),
+    )
+    .await;
     let answered = sent.elapsed();
     assert_eq!(answer, (200, "ok\n".to_string()));
-    assert!(answered < Duration::from_secs(1), "answered in {answered:?}");
+    assert!(
+        answered < Duration::from_secs(1),
+        "answered in {answered:?}"
+    );
     assert!(
         wait_until_async(Duration::from_secs(10), || async {
             entry_events(&env, ALICE.1) == 1
@@ -160,7 +170,14 @@ async fn a_signed_new_order_brings_the_entry_event_within_seconds_and_a_replay_d
 
     // Shopify sends the same delivery again (it missed the answer): 200, and nothing runs.
     let reads = order_reads(&env);
-    let answer = deliver(&address, "orders/create", "d1", &body, Some(sign(SECRET, &body))).await;
+    let answer = deliver(
+        &address,
+        "orders/create",
+        "d1",
+        &body,
+        Some(sign(SECRET, &body)),
+    )
+    .await;
     assert_eq!(answer, (200, "already received\n".to_string()));
     tokio::time::sleep(QUIET).await;
     assert_eq!(order_reads(&env), reads, "a replay started a pass");
@@ -207,7 +224,11 @@ async fn unsigned_altered_or_foreign_deliveries_are_refused_and_start_nothing() 
         assert_eq!(answer.0, 401, "{what}: {answer:?}");
     }
     tokio::time::sleep(QUIET).await;
-    assert_eq!(order_reads(&env), reads, "a refused delivery started a pass");
+    assert_eq!(
+        order_reads(&env),
+        reads,
+        "a refused delivery started a pass"
+    );
     assert_eq!(entry_events(&env, ALICE.1), 0);
     let log = env.log("run.log");
     assert_eq!(log.matches("webhook refused").count(), 4, "{log}");
@@ -222,7 +243,14 @@ async fn unsigned_altered_or_foreign_deliveries_are_refused_and_start_nothing() 
     );
 
     // The refused ids were not remembered: the genuine delivery with one of them works.
-    let answer = deliver(&address, "orders/create", "u2", &body, Some(sign(SECRET, &body))).await;
+    let answer = deliver(
+        &address,
+        "orders/create",
+        "u2",
+        &body,
+        Some(sign(SECRET, &body)),
+    )
+    .await;
     assert_eq!(answer.0, 200);
     assert!(
         wait_until_async(Duration::from_secs(10), || async {
@@ -240,14 +268,23 @@ async fn a_late_delivery_changes_nothing() {
     // Order 1 was 100.00; a refund of 40.00 two days later is what Shopify (and the store,
     // after the first pass) hold now.
     let first = order(1, Some(ALICE), 30, "100.00").build();
-    let refunded = order(1, Some(ALICE), 30, "100.00").refunded("40.00").build();
+    let refunded = order(1, Some(ALICE), 30, "100.00")
+        .refunded("40.00")
+        .build();
     let (env, address, daemon) = daemon_after_first_pass(vec![refunded]).await;
     let reads = order_reads(&env);
     let tier = env.klaviyo_tier(ALICE.1);
 
     // The `orders/create` of a month ago arrives now, claiming a total that would qualify.
     let late = order_body(&first, "900.00", first.updated_at);
-    let answer = deliver(&address, "orders/create", "l1", &late, Some(sign(SECRET, &late))).await;
+    let answer = deliver(
+        &address,
+        "orders/create",
+        "l1",
+        &late,
+        Some(sign(SECRET, &late)),
+    )
+    .await;
     assert_eq!(answer, (200, "ignored: already read\n".to_string()));
     tokio::time::sleep(QUIET).await;
     assert_eq!(order_reads(&env), reads, "a late delivery started a pass");
