@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::metrics::WebhookOutcome;
 use super::signature;
 use super::Daemon;
 
@@ -86,7 +87,14 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn answer(status: StatusCode, text: &'static str) -> Response {
+/// The answer to a delivery, counted in `/metrics` by what became of it.
+fn answer(
+    daemon: &Daemon,
+    outcome: WebhookOutcome,
+    status: StatusCode,
+    text: &'static str,
+) -> Response {
+    daemon.metrics.webhook(outcome);
     (status, text).into_response()
 }
 
@@ -113,7 +121,12 @@ pub async fn shopify(
             reason = refusal.reason(),
             "webhook refused"
         );
-        return answer(StatusCode::UNAUTHORIZED, "signature refused\n");
+        return answer(
+            &daemon,
+            WebhookOutcome::Refused,
+            StatusCode::UNAUTHORIZED,
+            "signature refused\n",
+        );
     }
     let ours = format!("{}.myshopify.com", settings.shopify.shop);
     if !shop.eq_ignore_ascii_case(&ours) {
@@ -124,7 +137,12 @@ pub async fn shopify(
             expected = %ours,
             "webhook for another shop ignored; point that shop's subscription at its own daemon"
         );
-        return answer(StatusCode::OK, "ignored: another shop\n");
+        return answer(
+            &daemon,
+            WebhookOutcome::Ignored,
+            StatusCode::OK,
+            "ignored: another shop\n",
+        );
     }
     if id.is_empty() || id.len() > MAX_ID {
         tracing::warn!(
@@ -132,7 +150,12 @@ pub async fn shopify(
             shop,
             "webhook without a usable X-Shopify-Webhook-Id refused"
         );
-        return answer(StatusCode::BAD_REQUEST, "X-Shopify-Webhook-Id is missing\n");
+        return answer(
+            &daemon,
+            WebhookOutcome::Refused,
+            StatusCode::BAD_REQUEST,
+            "X-Shopify-Webhook-Id is missing\n",
+        );
     }
     let store = pipeline.store();
     let now = Utc::now();
@@ -146,12 +169,19 @@ pub async fn shopify(
         Ok(true) => {}
         Ok(false) => {
             tracing::info!(topic, webhook_id = id, "webhook replayed; already handled");
-            return answer(StatusCode::OK, "already received\n");
+            return answer(
+                &daemon,
+                WebhookOutcome::Replayed,
+                StatusCode::OK,
+                "already received\n",
+            );
         }
         Err(error) => {
             // Shopify retries a 5xx, so the delivery is not lost.
             tracing::error!(%error, topic, webhook_id = id, "recording a webhook id");
             return answer(
+                &daemon,
+                WebhookOutcome::Failed,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cannot record the delivery\n",
             );
@@ -163,7 +193,12 @@ pub async fn shopify(
             webhook_id = id,
             "webhook topic tiersync does not use; ignored"
         );
-        return answer(StatusCode::OK, "ignored: topic\n");
+        return answer(
+            &daemon,
+            WebhookOutcome::Ignored,
+            StatusCode::OK,
+            "ignored: topic\n",
+        );
     }
     let changed_at = serde_json::from_slice::<Hint>(&body)
         .ok()
@@ -182,7 +217,12 @@ pub async fn shopify(
                 changed_at = %changed,
                 "late webhook: polling has read this change already; ignored"
             );
-            return answer(StatusCode::OK, "ignored: already read\n");
+            return answer(
+                &daemon,
+                WebhookOutcome::Late,
+                StatusCode::OK,
+                "ignored: already read\n",
+            );
         }
     }
     tracing::info!(
@@ -191,5 +231,5 @@ pub async fn shopify(
         "webhook received; the next pass starts now"
     );
     daemon.wake();
-    answer(StatusCode::OK, "ok\n")
+    answer(&daemon, WebhookOutcome::Accepted, StatusCode::OK, "ok\n")
 }

@@ -76,7 +76,7 @@ fn run(mut command: std::process::Command) -> Output {
     command.output().expect("status runs")
 }
 
-async fn get(address: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(address: &str, path: &str) -> (u16, String) {
     let response = reqwest::get(format!("http://{address}{path}"))
         .await
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -130,7 +130,7 @@ pub(crate) async fn exited(
 }
 
 /// The samples of a Prometheus text exposition: `name{labels}` → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
+pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -140,7 +140,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+pub(crate) fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     *samples
         .get(series)
         .unwrap_or_else(|| panic!("no sample {series} in {samples:#?}"))

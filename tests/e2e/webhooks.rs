@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use tiersync_mocks::data::Order;
 
 use crate::common::{self, customer, order, spawn, store, TestEnv, ALICE};
-use crate::http_endpoint::{exited, free_address, sigterm, start_daemon, wait_until_async};
+use crate::http_endpoint::{
+    exited, free_address, get, sample, samples, sigterm, start_daemon, wait_until_async,
+};
 
 const SECRET: &str = "webhook-signing-secret-for-tests";
 const SHOP_DOMAIN: &str = "tiersync-test.myshopify.com";
@@ -119,6 +121,15 @@ fn entry_events(env: &TestEnv, email: &str) -> usize {
         .count()
 }
 
+/// `/metrics`' count of deliveries with this outcome.
+async fn counted(address: &str, outcome: &str) -> f64 {
+    let text = get(address, "/metrics").await.1;
+    sample(
+        &samples(&text),
+        &format!("tiersync_webhooks_total{{outcome=\"{outcome}\"}}"),
+    )
+}
+
 async fn stop(env: &TestEnv, mut daemon: Child) {
     sigterm(&daemon);
     let exit = exited(&mut daemon, Duration::from_secs(10)).await;
@@ -183,6 +194,8 @@ async fn a_signed_new_order_brings_the_entry_event_within_seconds_and_a_replay_d
     assert_eq!(order_reads(&env), reads, "a replay started a pass");
     assert_eq!(entry_events(&env, ALICE.1), 1);
     assert!(env.log("run.log").contains("webhook replayed"));
+    assert_eq!(counted(&address, "accepted").await, 1.0);
+    assert_eq!(counted(&address, "replayed").await, 1.0);
     stop(&env, daemon).await;
 }
 
@@ -241,6 +254,7 @@ async fn unsigned_altered_or_foreign_deliveries_are_refused_and_start_nothing() 
         !log.contains(SECRET) && !log.contains("total_price"),
         "a secret or a body in the log"
     );
+    assert_eq!(counted(&address, "refused").await, 4.0);
 
     // The refused ids were not remembered: the genuine delivery with one of them works.
     let answer = deliver(
@@ -314,5 +328,7 @@ async fn a_late_delivery_changes_nothing() {
     assert_eq!(env.klaviyo_tier(ALICE.1), tier);
     let report = env.log("run.log");
     assert!(report.contains("late webhook"), "{report}");
+    assert_eq!(counted(&address, "late").await, 1.0);
+    assert_eq!(counted(&address, "accepted").await, 1.0);
     stop(&env, daemon).await;
 }
