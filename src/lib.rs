@@ -22,7 +22,8 @@
 //! - [`ops`]: operator-facing commands beyond the daemon itself (demo, status, explain,
 //!   calibrate). The demo's fake servers come from `tiersync-mocks` with the `demo` feature,
 //!   on by default and left out of the production build.
-//! - [`endpoint`]: the daemon's HTTP endpoint (health, readiness, status, metrics).
+//! - [`endpoint`]: the daemon's HTTP endpoint (health, readiness, status, metrics, and the
+//!   optional Shopify webhooks that start a pass early).
 //!
 //! Imports run `endpoint → ops → sync → sinks → sources → store → model`, with `vendors`,
 //! `config`, `http` and `progress` below the modules that use them; a unit test
@@ -161,7 +162,8 @@ pub async fn retry(
 }
 
 /// The daemon: a pass every `sync.poll_interval` until `shutdown` completes, with its HTTP
-/// endpoint on `http.listen` (if set) meanwhile. On shutdown the pass in progress stops
+/// endpoint on `http.listen` (if set) meanwhile, where Shopify's webhooks (if
+/// `webhooks.enabled`) start a pass early. On shutdown the pass in progress stops
 /// starting new work, finishes and records the writes in flight, the endpoint stops, and `run`
 /// returns. API failures are logged and retried on the next pass; a store failure (disk full,
 /// corruption) ends the daemon with an error, since continuing could lose state.
@@ -196,7 +198,8 @@ pub async fn run(
     outcome
 }
 
-/// The daemon's loop: a scheduled reconcile when due, then a pass, every `poll_interval`.
+/// The daemon's loop: a scheduled reconcile when due, then a pass, every `poll_interval`,
+/// or sooner when a webhook wakes it (at most once every [`endpoint::WEBHOOK_PASS_SPACING`]).
 async fn passes(
     daemon: &endpoint::Daemon,
     cancel: &CancellationToken,
@@ -247,6 +250,14 @@ async fn passes(
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(poll_interval) => {}
+            _ = daemon.woken() => {
+                let spaced = started + endpoint::WEBHOOK_PASS_SPACING;
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep_until(spaced.into()) => {}
+                }
+                tracing::debug!("a webhook starts the next pass early");
+            }
         }
     }
 }

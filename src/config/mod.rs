@@ -6,6 +6,7 @@
 //! file at 3 a.m.
 
 mod unknown_keys;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+pub use webhooks::WebhookSettings;
 
 /// The documented defaults, compiled in so a config file only needs what differs.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -69,6 +72,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[http]`: the daemon's endpoint for health checks, status and metrics.
     pub http: HttpSettings,
+    /// `[webhooks]`: Shopify order webhooks on that endpoint, which start a pass early.
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -494,6 +499,7 @@ struct RawSettings {
     storefront: RawStorefront,
     log: RawLog,
     http: RawHttp,
+    webhooks: webhooks::RawWebhooks,
 }
 
 #[derive(Deserialize)]
@@ -617,8 +623,13 @@ struct RawLevel {
 
 impl RawSettings {
     fn validate(self, credentials: Credentials) -> Result<Settings, ConfigError> {
+        let shopify = self.shopify.validate(credentials)?;
+        let listen = listen_address(&self.http.listen)?;
+        let webhooks = self
+            .webhooks
+            .validate(&shopify.auth, listen.is_some(), credentials)?;
         Ok(Settings {
-            shopify: self.shopify.validate(credentials)?,
+            shopify,
             klaviyo: self.klaviyo.validate(credentials)?,
             store: StoreSettings {
                 path: non_empty("store.path", &self.store.path)?.into(),
@@ -661,9 +672,8 @@ impl RawSettings {
                 },
                 progress_interval: duration("log.progress_interval", &self.log.progress_interval)?,
             },
-            http: HttpSettings {
-                listen: listen_address(&self.http.listen)?,
-            },
+            http: HttpSettings { listen },
+            webhooks,
         })
     }
 }

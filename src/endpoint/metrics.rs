@@ -61,6 +61,23 @@ pub enum PassOutcome {
     Failure,
 }
 
+/// What became of a Shopify webhook delivery: the label `outcome` of `tiersync_webhooks`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Signed, new and recent: the next pass starts now.
+    Accepted,
+    /// Unsigned, altered or signed with another secret (401), or without an id (400).
+    Refused,
+    /// An id received before.
+    Replayed,
+    /// A change polling had read already.
+    Late,
+    /// Another shop's or a topic tiersync does not use.
+    Ignored,
+    /// The store could not record the id (503; Shopify retries).
+    Failed,
+}
+
 /// An outbox entry waits to be sent (`pending`) or was refused (`parked`): the label `state`.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 enum OutboxState {
@@ -99,6 +116,14 @@ label_value!(PassOutcome, |o| match o {
     PassOutcome::Success => "success",
     PassOutcome::Failure => "failure",
 });
+label_value!(WebhookOutcome, |o| match o {
+    WebhookOutcome::Accepted => "accepted",
+    WebhookOutcome::Refused => "refused",
+    WebhookOutcome::Replayed => "replayed",
+    WebhookOutcome::Late => "late",
+    WebhookOutcome::Ignored => "ignored",
+    WebhookOutcome::Failed => "failed",
+});
 label_value!(OutboxState, |s| match s {
     OutboxState::Pending => "pending",
     OutboxState::Parked => "parked",
@@ -119,6 +144,11 @@ struct WriteLabels {
 struct OutboxLabels {
     destination: Destination,
     state: OutboxState,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    outcome: WebhookOutcome,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -146,6 +176,7 @@ pub struct Metrics {
     outbox: Family<OutboxLabels, Gauge>,
     stopped: Family<StoppedLabels, Gauge>,
     customers: Family<CustomerLabels, Gauge>,
+    webhooks: Family<WebhookLabels, Counter>,
     model: ModelGauges,
 }
 
@@ -215,6 +246,12 @@ impl Metrics {
             "Customers per level and VIP state after the last pass",
             customers.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "tiersync_webhooks",
+            "Shopify webhook deliveries, by what became of them (accepted, refused, replayed, late, ignored, failed)",
+            webhooks.clone(),
+        );
         let model = ModelGauges::default();
         model.register(&mut registry);
         registry.register_collector(Box::new(Live(pipeline)));
@@ -228,8 +265,16 @@ impl Metrics {
             outbox,
             stopped,
             customers,
+            webhooks,
             model,
         }
+    }
+
+    /// Counts a webhook delivery.
+    pub fn webhook(&self, outcome: WebhookOutcome) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { outcome })
+            .inc();
     }
 
     /// Records a pass: its duration and outcome, and with a report what it settled.

@@ -1,21 +1,26 @@
 //! The daemon's HTTP endpoint (`http.listen`): `/healthz`, `/readyz`, `/status` and
-//! `/metrics`, served while `tiersync run` runs and stopped with it.
+//! `/metrics`, and with `webhooks.enabled` Shopify's webhooks (`webhooks`), served while
+//! `tiersync run` runs and stopped with it.
 //!
 //! [`Daemon`] is what the daemon's loop and the endpoint share: the pipeline (its store and
-//! clients), what the last passes did, and the metrics.
+//! clients), what the last passes did, the metrics, and the signal a webhook wakes the loop
+//! with.
 
 mod metrics;
 mod readiness;
+mod signature;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
@@ -31,12 +36,22 @@ pub use readiness::readiness;
 /// How long a stop waits for requests being answered before the server is dropped.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// The shortest time from one pass's start to the start of a pass a webhook asked for: a
+/// sale's stream of orders makes a pass every 2 s at most, not one per order (each pass
+/// costs an orders query; the deliveries meanwhile collapse into one wake-up).
+pub const WEBHOOK_PASS_SPACING: Duration = Duration::from_secs(2);
+
 /// What the daemon's loop and its endpoint share.
 pub struct Daemon {
     pipeline: Arc<Pipeline>,
     metrics: Metrics,
     /// When the last successful pass ended.
     last_success: Mutex<Option<DateTime<Utc>>>,
+    /// Set by a webhook that should start the next pass now; holds one wake-up while a pass
+    /// runs, so deliveries during a pass start exactly one more.
+    wake: tokio::sync::Notify,
+    /// The webhook receiver's own state.
+    webhooks: webhooks::Receiver,
 }
 
 impl Daemon {
@@ -45,7 +60,19 @@ impl Daemon {
             metrics: Metrics::new(Arc::clone(&pipeline)),
             pipeline,
             last_success: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            webhooks: webhooks::Receiver::new(),
         }
+    }
+
+    /// Asks the loop to start its next pass now (see [`Daemon::woken`]).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Completes when a webhook asked for a pass, at once if one did during the last pass.
+    pub async fn woken(&self) {
+        self.wake.notified().await
     }
 
     pub fn pipeline(&self) -> &Pipeline {
@@ -117,8 +144,16 @@ pub fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .with_state(daemon);
+        .route("/metrics", get(metrics));
+    let router = if daemon.pipeline.settings().webhooks.enabled {
+        router.route(
+            webhooks::PATH,
+            post(webhooks::shopify).layer(DefaultBodyLimit::max(webhooks::MAX_BODY)),
+        )
+    } else {
+        router
+    };
+    let router = router.with_state(daemon);
     tracing::info!(address = ?address, "http endpoint listening");
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)

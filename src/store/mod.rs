@@ -23,13 +23,16 @@
 //! - `ack/<destination>` (`klaviyo`, `shopify`): customer GID → the state (and version) that
 //!   destination acknowledged;
 //! - `outbox`: `<destination>\0<customer GID>` → [`OutboxEntry`], the latest pending write,
-//!   and `events\0<customer GID>\0<seq>` → [`EventEntry`].
+//!   and `events\0<customer GID>\0<seq>` → [`EventEntry`];
+//! - `webhooks`: Shopify webhook delivery id → when it was received, to ignore replays
+//!   (opened on first use; see `webhooks`).
 //!
 //! Files, by family of trees: `orders` (the overlay, `customer_orders`, the order map's
 //! settling, the scans), `evaluations` (`dirty`, `customers`, `checkpoints`, `audit`, the
 //! batch commit), `outbox` (pending writes, events, `ack/…`), `meta` (cursors and the other
 //! `meta` records), `loyalty` (`loyalty`, `emails`), `migrations` (format upgrades on open);
-//! `scans` walks the whole store for reports, `forget` removes one customer (GDPR);
+//! `scans` walks the whole store for reports, `forget` removes one customer (GDPR),
+//! `webhooks` remembers recent webhook deliveries;
 //! `records` and `codec` hold the values and their encodings, `key_ranges` cuts the key space
 //! for the parallel scan.
 //!
@@ -57,6 +60,7 @@ mod records;
 mod scans;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};

@@ -27,13 +27,13 @@ const SECRETS: [&str; 5] = [
 ];
 
 /// A loopback address no one listens on now.
-fn free_address() -> String {
+pub(crate) fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().unwrap().to_string()
 }
 
 /// The daemon (`tiersync run`) with its endpoint at `address`.
-fn start_daemon(env: &TestEnv, address: &str, extra: &[(&str, &str)]) -> Child {
+pub(crate) fn start_daemon(env: &TestEnv, address: &str, extra: &[(&str, &str)]) -> Child {
     let config = env.config_file();
     let mut command = env.binary(&["run", "--config", config.to_str().unwrap()], "run.log");
     command.env("TIERSYNC__HTTP__LISTEN", address);
@@ -76,7 +76,7 @@ fn run(mut command: std::process::Command) -> Output {
     command.output().expect("status runs")
 }
 
-async fn get(address: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(address: &str, path: &str) -> (u16, String) {
     let response = reqwest::get(format!("http://{address}{path}"))
         .await
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -84,7 +84,7 @@ async fn get(address: &str, path: &str) -> (u16, String) {
     (code, response.text().await.unwrap())
 }
 
-async fn wait_until_async<F, Fut>(limit: Duration, mut condition: F) -> bool
+pub(crate) async fn wait_until_async<F, Fut>(limit: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -107,7 +107,7 @@ async fn healthy(address: &str) -> bool {
     }
 }
 
-fn sigterm(daemon: &Child) {
+pub(crate) fn sigterm(daemon: &Child) {
     std::process::Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()
@@ -115,7 +115,10 @@ fn sigterm(daemon: &Child) {
 }
 
 /// Waits for the process to exit, at most `limit`.
-async fn exited(daemon: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) async fn exited(
+    daemon: &mut Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(status)) = daemon.try_wait() {
@@ -127,7 +130,7 @@ async fn exited(daemon: &mut Child, limit: Duration) -> Option<std::process::Exi
 }
 
 /// The samples of a Prometheus text exposition: `name{labels}` → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
+pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -137,7 +140,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+pub(crate) fn sample(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     *samples
         .get(series)
         .unwrap_or_else(|| panic!("no sample {series} in {samples:#?}"))

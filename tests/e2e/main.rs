@@ -32,3 +32,4 @@ mod service;
 mod storefront_bulk;
 mod sync_spine;
 mod tier_model;
+mod webhooks;
