@@ -217,13 +217,7 @@ pub(crate) fn run_query(
 
 /// A bulk query must be a valid single query whose root selects a connection.
 fn check_query(api: &Api, query: &str) -> Result<(), String> {
-    let document = api.parse(query).map_err(|errors| {
-        let first = errors
-            .first()
-            .and_then(|e| e["message"].as_str())
-            .unwrap_or("invalid query");
-        format!("Invalid bulk query: {first}")
-    })?;
+    let document = api.parse_argument(query, "Invalid bulk query")?;
     let operation = document
         .operations
         .get(None)

@@ -126,13 +126,7 @@ pub(crate) fn run_mutation(
 
 /// A bulk mutation is one mutation with one root field, not itself a bulk operation.
 fn check_mutation(api: &Api, mutation: &str) -> Result<(), String> {
-    let document = api.parse(mutation).map_err(|errors| {
-        let first = errors
-            .first()
-            .and_then(|e| e["message"].as_str())
-            .unwrap_or("invalid mutation");
-        format!("Invalid mutation: {first}")
-    })?;
+    let document = api.parse_argument(mutation, "Invalid mutation")?;
     let operation = graphql::operation(&document, None)
         .map_err(|e| format!("Invalid mutation: {}", e["message"]))?;
     if operation.operation_type != OperationType::Mutation {

@@ -65,6 +65,22 @@ impl Api {
         &self.schema
     }
 
+    /// Parses and validates the document a bulk operation was given as an argument; on
+    /// failure, the `userErrors` message Shopify gives: `{what}: ` and the first error.
+    pub(crate) fn parse_argument(
+        &self,
+        document: &str,
+        what: &str,
+    ) -> Result<Valid<ExecutableDocument>, String> {
+        self.parse(document).map_err(|errors| {
+            let first = errors
+                .first()
+                .and_then(|e| e["message"].as_str())
+                .unwrap_or("invalid document");
+            format!("{what}: {first}")
+        })
+    }
+
     /// Parses and validates `query`; on failure, the `errors` Shopify would answer (only the
     /// syntax errors when there are any, as a parser that stops there would report).
     pub(crate) fn parse(
