@@ -78,9 +78,9 @@ pub fn concurrent_operations(api_version: &str) -> usize {
 }
 
 /// Plans `entries` (pending, in key order) into a batch whose operations can all run at once
-/// where the API version allows several: each kind's lines are cut into
-/// `concurrent / kinds` operations (and further under the file size limit), so Shopify works
-/// on them side by side. Entries Shopify already shows are returned apart, to be
+/// where the API version allows several: every kind's lines are cut into operations of about
+/// [`operation_size`] lines (and further under the file size limit), so Shopify works on
+/// them side by side. Entries Shopify already shows are returned apart, to be
 /// acknowledged at once.
 pub fn plan(
     store: &Store,
@@ -115,28 +115,48 @@ pub fn plan(
         }
         batch.push(entry.clone());
     }
+    Ok((
+        StorefrontBulk {
+            entries: batch,
+            operations: operations(lines, concurrent),
+        },
+        settled,
+    ))
+}
+
+/// Each kind's lines (tags to add, tags to remove, metafields) cut into equal parts of about
+/// [`operation_size`] lines, so no kind's short last part runs alone.
+fn operations(lines: [Vec<(u32, String)>; 3], concurrent: usize) -> Vec<BulkWriteOp> {
     let kinds = [
         BulkWriteKind::TagsAdd,
         BulkWriteKind::TagsRemove,
         BulkWriteKind::Metafields,
     ];
-    let kinds_present = lines.iter().filter(|l| !l.is_empty()).count().max(1);
-    let parts = (concurrent / kinds_present).max(1);
-    let operations = kinds
+    let per_operation = operation_size(lines.iter().map(Vec::len).sum(), concurrent);
+    kinds
         .into_iter()
         .zip(lines)
         .flat_map(|(kind, lines)| {
+            let parts = lines.len().div_ceil(per_operation).max(1);
             let per_part = lines.len().div_ceil(parts).max(1);
             split(lines, MAX_FILE_BYTES, per_part).map(move |l| BulkWriteOp::new(kind, l))
         })
-        .collect();
-    Ok((
-        StorefrontBulk {
-            entries: batch,
-            operations,
-        },
-        settled,
-    ))
+        .collect()
+}
+
+/// Rounds of operations a batch is cut into when several may run at once.
+const ROUNDS: usize = 2;
+
+/// Lines per operation for a batch of `lines` when `concurrent` operations may run at once:
+/// [`ROUNDS`] rounds of equal operations across every kind, so each of Shopify's slots stays
+/// busy until the batch's last round ends together (one operation per kind, as before, left
+/// slots idle and made the batch wait for its biggest kind). More rounds would shorten the
+/// tail, but each operation costs a staged upload, a start and a poll interval.
+fn operation_size(lines: usize, concurrent: usize) -> usize {
+    if concurrent <= 1 {
+        return lines.max(1);
+    }
+    lines.div_ceil(concurrent * ROUNDS).max(1)
 }
 
 /// Cuts lines into files of at most `max_lines` lines and `max_bytes` bytes (each line and
@@ -503,6 +523,26 @@ mod tests {
             line_outcome(&broken).as_deref(),
             Some("Variable $id was not provided")
         );
+    }
+
+    #[test]
+    fn a_batch_fills_every_slot_in_equal_rounds() {
+        let lines = |n: u32| (0..n).map(|i| (i, format!("{{\"n\":{i}}}"))).collect();
+        let sizes = |ops: Vec<BulkWriteOp>| {
+            ops.iter()
+                .map(|o| (o.kind.name(), o.lines.len()))
+                .collect::<Vec<_>>()
+        };
+        // 10,000 tags to add, 50 to remove, 10,000 metafield lines, five slots: two rounds of
+        // five equal operations, the removals beside them.
+        let ops = operations([lines(10_000), lines(50), lines(10_000)], 5);
+        let mut expected = vec![("tags-add", 2_000); 5];
+        expected.push(("tags-remove", 50));
+        expected.extend(vec![("metafields", 2_000); 5]);
+        assert_eq!(sizes(ops), expected);
+        // One slot (before 2026-01): one operation per kind.
+        let ops = operations([lines(300), Vec::new(), lines(300)], 1);
+        assert_eq!(sizes(ops), vec![("tags-add", 300), ("metafields", 300)]);
     }
 
     #[test]
