@@ -20,8 +20,10 @@
 //! operation, `TIERSYNC_BENCH_BULK_RATE`, default 100, × the 5 operations a shop may run at
 //! once); Klaviyo's bulk job
 //! requests (creates and polls) and event bulk jobs under 10/s and 150/min. The destinations
-//! are written concurrently, so the floor is the slower destination's. Then wall ÷ floor, the
-//! daemon's CPU time (user + system) ÷ wall, and its peak RSS (the child's `VmHWM`). Before
+//! are written concurrently, so the floor is the slower destination's. Then wall ÷ floor;
+//! where the wall time went, from the pass's own report: reading the sources (the order
+//! backfill: the daemon storing what Shopify's bulk query returned, which no published limit
+//! paces and the floor leaves out), evaluating, and the writes; the daemon's CPU time (user + system) ÷ wall, and its peak RSS (the child's `VmHWM`). Before
 //! each pass the fake bucket is full again, as a day between the passes would leave it.
 //!
 //! The loyalty app is left out: its limits are not what a first sync waits on.
@@ -84,13 +86,16 @@ fn main() -> anyhow::Result<()> {
     println!("the fake Shopify applies {bulk_rate} bulk mutation lines per second per operation (TIERSYNC_BENCH_BULK_RATE; Shopify publishes no figure)");
     let runtime = tokio::runtime::Runtime::new()?;
     println!(
-        "{:>9} {:>8} {:>6} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}  work",
+        "{:>9} {:>8} {:>6} {:>9} {:>9} {:>10} {:>7} {:>7} {:>8} {:>10} {:>9} {:>9}  work",
         "customers",
         "plan",
         "pass",
         "wall s",
         "floor s",
         "wall/floor",
+        "read s",
+        "eval s",
+        "write s",
         "cpu/wall",
         "cpu s",
         "peak MiB"
@@ -142,6 +147,8 @@ fn run_store(
         customers,
         seed: SEED,
         now,
+        // Five years of history: about ten orders a customer, as the benchmark promises.
+        years: 5,
         ..GenConfig::default()
     });
     let orders = data.orders.len();
@@ -175,10 +182,15 @@ fn run_store(
         let work = Work::seen(&servers) - before;
         let floor = work.floor(bucket_max, restore_rate, bulk_rate);
         println!(
-            "{customers:>9} {plan:>8} {pass:>6} {:>9.1} {:>9.1} {:>10.2} {:>10.2} {:>9.1} {:>9}  {}",
+            "{customers:>9} {plan:>8} {pass:>6} {:>9.1} {:>9.1} {:>10.2} {:>7.1} {:>7.1} {:>8.1} {:>10.2} {:>9.1} {:>9}  {}",
             run.wall.as_secs_f64(),
             floor.as_secs_f64(),
             run.wall.as_secs_f64() / floor.as_secs_f64().max(0.001),
+            run.reading.as_secs_f64(),
+            run.evaluating.as_secs_f64(),
+            run.wall
+                .saturating_sub(run.reading + run.evaluating)
+                .as_secs_f64(),
             run.cpu.as_secs_f64() / run.wall.as_secs_f64(),
             run.cpu.as_secs_f64(),
             run.peak_rss_kib / 1024,
@@ -274,6 +286,9 @@ struct ChildRun {
     wall: Duration,
     cpu: Duration,
     peak_rss_kib: u64,
+    /// The pass's own split (its report): reading the sources, evaluating; the rest wrote.
+    reading: Duration,
+    evaluating: Duration,
 }
 
 fn run_child(spec: &PassSpec) -> anyhow::Result<ChildRun> {
@@ -303,22 +318,32 @@ fn run_child(spec: &PassSpec) -> anyhow::Result<ChildRun> {
         &mut child.stdout.take().context("the child's stdout")?,
         &mut said,
     )?;
-    let peak_rss_kib = said
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kib="))
-        .and_then(|v| v.trim().parse().ok())
-        .context("the child did not report its peak RSS")?;
+    let value = |key: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::trim)
+            .with_context(|| format!("the child did not report {key}"))
+    };
+    let peak_rss_kib = value("peak_rss_kib")?.parse()?;
+    let seconds_of = |key: &str| -> anyhow::Result<Duration> {
+        Ok(Duration::from_secs_f64(value(key)?.parse()?))
+    };
+    let (reading, evaluating) = (seconds_of("reading_s")?, seconds_of("evaluating_s")?);
     let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1_000);
     Ok(ChildRun {
         wall,
         cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         peak_rss_kib,
+        reading,
+        evaluating,
     })
 }
 
 /// The child: one daemon pass as of `spec.now`, with the demo's tier levels.
 fn daemon_pass(spec: PassSpec) -> anyhow::Result<()> {
     tiersync::allocator::configure();
+    // The daemon's log lines (with times: where a pass spends them), `warn` unless `RUST_LOG`.
+    tiersync::telemetry::init("warn", tiersync::config::LogFormat::Text);
     let mut settings = Settings::from_toml(tiersync::ops::demo::DEMO_TOML)?;
     settings.shopify.base_url = spec.shopify_url;
     settings.shopify.auth = ShopifyAuth::ClientCredentials {
@@ -343,6 +368,11 @@ fn daemon_pass(spec: PassSpec) -> anyhow::Result<()> {
         report.undelivered()
     );
     eprintln!("{report}");
+    println!(
+        "reading_s={:.3}\nevaluating_s={:.3}",
+        report.reading.as_secs_f64(),
+        report.evaluating.as_secs_f64()
+    );
     // VmHWM: this process's peak resident set since its exec.
     let status = std::fs::read_to_string("/proc/self/status")?;
     let hwm = status

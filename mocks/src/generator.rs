@@ -277,8 +277,13 @@ fn finish_order(
     let (currency, _, presentment_rate) = CURRENCIES[draft.currency];
     let shop_total = money(draft.shop_usd / shop_rate);
     let presentment_total = money(draft.shop_usd / presentment_rate);
+    // A change drawn past `now` folds back into the time since the order: clamping it to
+    // `now` would give the last days' orders one shared `updated_at`, which no shop has, and
+    // every incremental poll's overlap window would re-read them all.
     let later = |rng: &mut ChaCha8Rng, max_days: i64| {
-        (draft.created_at + Duration::seconds(rng.random_range(60..max_days * 86_400))).min(now)
+        let delay = rng.random_range(60..max_days * 86_400);
+        let since = (now - draft.created_at).num_seconds().max(1);
+        draft.created_at + Duration::seconds(if delay < since { delay } else { delay % since })
     };
     let mut updated_at = later(rng, 3);
     let mut cancelled_at = None;

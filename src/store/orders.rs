@@ -2,7 +2,7 @@
 //! the dirty marks and the orders cursor in one transaction), settling the order map, and
 //! the scans the evaluation reads the order facts with.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use sled::transaction::ConflictableTransactionError;
@@ -86,8 +86,14 @@ impl Store {
         )
             .transaction(|(orders, index, dirty, meta, emails)| {
                 // The index entries this page changes, read once and written once at the end
-                // (a page usually holds several orders of the same customer).
-                let mut entries: HashMap<String, Vec<IndexedOrder>> = HashMap::new();
+                // (a page usually holds several orders of the same customer), in key order:
+                // sled then walks its leaves once instead of jumping between them, which on a
+                // backfill of millions of orders (every customer somewhere in every page) is
+                // most of the cost.
+                let mut entries: BTreeMap<String, Vec<IndexedOrder>> = BTreeMap::new();
+                let mut rewritten: BTreeSet<&str> = BTreeSet::new();
+                let mut dirty_marks: BTreeMap<String, Option<&String>> = BTreeMap::new();
+                let mut email_owners: BTreeSet<(&str, &str)> = BTreeSet::new();
                 let mut load =
                     |customer: &str| -> Result<(), ConflictableTransactionError<StoreError>> {
                         if !entries.contains_key(customer) {
@@ -101,6 +107,15 @@ impl Store {
                         }
                         Ok(())
                     };
+                let mut named: Vec<&str> = page
+                    .iter()
+                    .filter_map(|o| o.customer_id.as_deref())
+                    .collect();
+                named.sort_unstable();
+                named.dedup();
+                for customer in named {
+                    load(customer)?;
+                }
                 // In page order: (order, new customer and facts, customer it moved away from).
                 let mut touched: Vec<IndexChange> = Vec::new();
                 let mut changed = 0;
@@ -120,10 +135,7 @@ impl Store {
                             if previous.customer_id != order.customer_id {
                                 load(old_customer)?;
                                 touched.push((order.id.clone(), None, Some(old_customer.clone())));
-                                dirty.insert(
-                                    old_customer.as_bytes(),
-                                    encode(&None::<String>).map_err(abort)?,
-                                )?;
+                                dirty_marks.entry(old_customer.clone()).or_insert(None);
                             }
                         }
                     }
@@ -135,33 +147,43 @@ impl Store {
                             Some((customer.clone(), order.facts())),
                             None,
                         ));
-                        dirty.insert(
-                            customer.as_bytes(),
-                            encode(&order.customer_email).map_err(abort)?,
-                        )?;
+                        dirty_marks.insert(customer.clone(), order.customer_email.as_ref());
                         if let Some(email) = &order.customer_email {
-                            emails.insert(email.as_bytes(), customer.as_bytes())?;
+                            email_owners.insert((email, customer));
                         }
                     }
                 }
-                for (order_id, upsert, removed_from) in touched {
+                for (order_id, upsert, removed_from) in &touched {
                     if let Some(old_customer) = removed_from {
-                        if let Some(entry) = entries.get_mut(&old_customer) {
-                            remove_order(entry, &order_id);
+                        if let Some(entry) = entries.get_mut(old_customer) {
+                            if remove_order(entry, order_id) {
+                                rewritten.insert(old_customer);
+                            }
                         }
                     }
                     if let Some((customer, facts)) = upsert {
-                        if let Some(entry) = entries.get_mut(&customer) {
-                            upsert_order(entry, &order_id, facts);
+                        if let Some(entry) = entries.get_mut(customer) {
+                            if upsert_order(entry, order_id, *facts) {
+                                rewritten.insert(customer);
+                            }
                         }
                     }
                 }
-                for (customer, entry) in &entries {
-                    if entry.is_empty() {
-                        index.remove(customer.as_bytes())?;
-                    } else {
-                        index.insert(customer.as_bytes(), encode_customer_orders(entry))?;
+                for customer in rewritten {
+                    match entries.get(customer) {
+                        Some(entry) if !entry.is_empty() => {
+                            index.insert(customer.as_bytes(), encode_customer_orders(entry))?;
+                        }
+                        _ => {
+                            index.remove(customer.as_bytes())?;
+                        }
                     }
+                }
+                for (customer, email) in dirty_marks {
+                    dirty.insert(customer.as_bytes(), encode(&email).map_err(abort)?)?;
+                }
+                for (email, customer) in email_owners {
+                    emails.insert(email.as_bytes(), customer.as_bytes())?;
                 }
                 if let Some((cursor, cursor_bytes)) = &cursor {
                     let newer = match meta.get(KEY_ORDERS_CURSOR)? {

@@ -87,6 +87,10 @@ pub(super) struct Refresh {
     pub loyalty: Option<LoyaltyRead>,
     /// What evaluating the dirty customers (everyone, at the daily recalculation) did.
     pub evaluation: super::EvaluationReport,
+    /// How long reading the sources took (orders, the order map's settling, loyalty).
+    pub reading: std::time::Duration,
+    /// How long the evaluation took.
+    pub evaluating: std::time::Duration,
 }
 
 /// Which loyalty members a refresh reads.
@@ -229,6 +233,8 @@ impl Pipeline {
             ingest,
             loyalty,
             evaluation,
+            reading,
+            evaluating,
         } = self.refresh(cancel, now, LoyaltyScope::Changed).await?;
         let (delivery, events, storefront, storefront_seeding) = if self.dry_run {
             // A dry run reads what a first write would read, so its plan is the real one.
@@ -302,6 +308,8 @@ impl Pipeline {
             stopped: self.stopped_destinations(),
             partial_history_since: self.store.partial_history_since()?,
             interrupted: cancel.is_cancelled(),
+            reading,
+            evaluating,
             elapsed: started.elapsed(),
         })
     }
@@ -418,6 +426,7 @@ impl Pipeline {
         now: DateTime<Utc>,
         loyalty_scope: LoyaltyScope,
     ) -> Result<Refresh, PassError> {
+        let started = Instant::now();
         self.check_access().await?;
         let tz = self.timezone().await?;
         let ingest =
@@ -428,11 +437,14 @@ impl Pipeline {
         let ingest = ingest?;
         released?;
         let loyalty = self.ingest_loyalty(loyalty_scope).await?;
+        let reading = started.elapsed();
         let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
         Ok(Refresh {
             ingest,
             loyalty,
             evaluation,
+            reading,
+            evaluating: started.elapsed() - reading,
         })
     }
 

@@ -72,7 +72,11 @@ pub struct PassReport {
     pub partial_history_since: Option<chrono::DateTime<chrono::Utc>>,
     /// A stop (SIGTERM, SIGINT) arrived during the pass: it started nothing new after it.
     pub interrupted: bool,
-    /// Wall time of the pass.
+    /// How long reading the sources took (the order backfill or pages, loyalty).
+    pub reading: Duration,
+    /// How long the evaluation (the daily recalculation) took.
+    pub evaluating: Duration,
+    /// Wall time of the pass; what reading and evaluating leave of it went to the writes.
     pub elapsed: Duration,
 }
 
@@ -226,8 +230,13 @@ impl fmt::Display for PassReport {
         }
         write!(
             f,
-            "  wall time            {:.2} s",
-            self.elapsed.as_secs_f64()
+            "  wall time            {:.2} s: reading {:.1} s, evaluating {:.1} s, writing {:.1} s",
+            self.elapsed.as_secs_f64(),
+            self.reading.as_secs_f64(),
+            self.evaluating.as_secs_f64(),
+            self.elapsed
+                .saturating_sub(self.reading + self.evaluating)
+                .as_secs_f64()
         )
     }
 }

@@ -146,6 +146,10 @@ fn operations(lines: [Vec<(u32, String)>; 3], concurrent: usize) -> Vec<BulkWrit
 
 /// Rounds of operations a batch is cut into when several may run at once.
 const ROUNDS: usize = 2;
+/// Fewest lines worth an operation of their own: each costs a staged upload, a start and at
+/// least one poll interval (about 10 points and a second or two), about what 500 lines take
+/// at the rate the benchmark assumes; a small batch cut finer would spend more than it saves.
+const MIN_OPERATION_LINES: usize = 500;
 
 /// Lines per operation for a batch of `lines` when `concurrent` operations may run at once:
 /// [`ROUNDS`] rounds of equal operations across every kind, so each of Shopify's slots stays
@@ -156,7 +160,7 @@ fn operation_size(lines: usize, concurrent: usize) -> usize {
     if concurrent <= 1 {
         return lines.max(1);
     }
-    lines.div_ceil(concurrent * ROUNDS).max(1)
+    lines.div_ceil(concurrent * ROUNDS).max(MIN_OPERATION_LINES)
 }
 
 /// Cuts lines into files of at most `max_lines` lines and `max_bytes` bytes (each line and
@@ -540,9 +544,15 @@ mod tests {
         expected.push(("tags-remove", 50));
         expected.extend(vec![("metafields", 2_000); 5]);
         assert_eq!(sizes(ops), expected);
+        // A small batch is not cut below 500 lines an operation.
+        let ops = operations([lines(600), Vec::new(), lines(300)], 5);
+        assert_eq!(
+            sizes(ops),
+            vec![("tags-add", 300), ("tags-add", 300), ("metafields", 300)]
+        );
         // One slot (before 2026-01): one operation per kind.
-        let ops = operations([lines(300), Vec::new(), lines(300)], 1);
-        assert_eq!(sizes(ops), vec![("tags-add", 300), ("metafields", 300)]);
+        let ops = operations([lines(3_000), Vec::new(), lines(3_000)], 1);
+        assert_eq!(sizes(ops), vec![("tags-add", 3_000), ("metafields", 3_000)]);
     }
 
     #[test]
