@@ -49,6 +49,7 @@ mod codec;
 mod error;
 mod evaluations;
 mod forget;
+mod fresh_backfill;
 mod key_ranges;
 mod loyalty;
 mod meta;
@@ -74,6 +75,7 @@ pub use bulk_writes::{BulkWriteKind, BulkWriteOp, StorefrontBulk};
 pub use error::StoreError;
 pub use evaluations::{Evaluation, RecordChange};
 pub use forget::Forgotten;
+pub use fresh_backfill::FreshBackfill;
 pub use orders::SCAN_CHUNK;
 pub use outbox::{OutboxChange, OutboxCounts};
 

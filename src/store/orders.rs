@@ -93,7 +93,8 @@ impl Store {
                 let mut entries: BTreeMap<String, Vec<IndexedOrder>> = BTreeMap::new();
                 let mut rewritten: BTreeSet<&str> = BTreeSet::new();
                 let mut dirty_marks: BTreeMap<String, Option<&String>> = BTreeMap::new();
-                let mut email_owners: BTreeSet<(&str, &str)> = BTreeSet::new();
+                // Each email's customer: that of the page's last order with it.
+                let mut email_owners: BTreeMap<&str, &str> = BTreeMap::new();
                 let mut load =
                     |customer: &str| -> Result<(), ConflictableTransactionError<StoreError>> {
                         if !entries.contains_key(customer) {
@@ -149,7 +150,7 @@ impl Store {
                         ));
                         dirty_marks.insert(customer.clone(), order.customer_email.as_ref());
                         if let Some(email) = &order.customer_email {
-                            email_owners.insert((email, customer));
+                            email_owners.insert(email, customer);
                         }
                     }
                 }

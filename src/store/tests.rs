@@ -150,3 +150,95 @@ fn an_ingest_without_orders_never_opens_the_order_map() {
         "no order map was created"
     );
 }
+
+/// Orders of 200 customers interleaved in id order, as a bulk result gives them: some
+/// customers change email, some orders carry none, some are guest checkouts.
+fn backfill_orders() -> Vec<OrderRecord> {
+    (0..3_000u64)
+        .map(|n| {
+            let mut o = order(n, (n * 7919) % 200, 100 + (n as i64 % 97) * 13);
+            match n % 11 {
+                0 => o.customer_email = None,
+                1 => o.customer_email = Some(format!("other{}@example.com", n % 3)),
+                2 => o.customer_id = None,
+                3 => o.cancelled_at = Some(o.created_at),
+                _ => {}
+            }
+            o
+        })
+        .collect()
+}
+
+fn tree_entries(tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+    tree.iter().collect::<Result<_, _>>().unwrap()
+}
+
+fn map_entries(store: &Store) -> Vec<(sled::IVec, sled::IVec)> {
+    store.settle_orders().unwrap();
+    let map = store.order_map.lock(&store.meta).unwrap();
+    tree_entries(&map.orders)
+}
+
+#[test]
+fn a_fresh_backfill_stores_what_applying_it_page_by_page_stores() {
+    let orders = backfill_orders();
+    let until = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let (paged_dir, fresh_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let paged = Store::open(paged_dir.path()).unwrap();
+    for page in orders.chunks(500) {
+        paged.apply_orders(page, None).unwrap();
+    }
+    paged.apply_orders(&[], Some(until)).unwrap();
+    let fresh = Store::open(fresh_dir.path()).unwrap();
+    let mut backfill = fresh
+        .begin_fresh_backfill()
+        .unwrap()
+        .expect("an empty store");
+    for page in orders.chunks(500) {
+        backfill.add(page).unwrap();
+    }
+    assert_eq!(backfill.finish(until).unwrap(), orders.len());
+
+    for (name, a, b) in [
+        ("index", &paged.customer_orders, &fresh.customer_orders),
+        ("dirty", &paged.dirty, &fresh.dirty),
+        ("emails", &paged.emails, &fresh.emails),
+    ] {
+        assert_eq!(tree_entries(a), tree_entries(b), "{name}");
+    }
+    assert!(!tree_entries(&fresh.customer_orders).is_empty());
+    assert_eq!(fresh.orders_cursor().unwrap(), Some(until));
+    assert_eq!(map_entries(&paged), map_entries(&fresh));
+    // The map knows every order: a replayed page changes nothing, a moved order moves.
+    assert_eq!(fresh.apply_orders(&orders[..500], None).unwrap(), 0);
+    let mut moved = orders[4].clone();
+    moved.customer_id = Some("gid://shopify/Customer/999".into());
+    assert_eq!(fresh.apply_orders(&[moved], None).unwrap(), 1);
+    assert_eq!(orders_of(&fresh, 999), 1);
+    // A store with orders backfills page by page.
+    assert!(fresh.begin_fresh_backfill().unwrap().is_none());
+}
+
+#[test]
+fn a_fresh_backfill_cut_short_is_cleared_and_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = backfill_orders();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store.abandon_unfinished_backfill().unwrap(),
+            "nothing to clear"
+        );
+        let mut backfill = store.begin_fresh_backfill().unwrap().unwrap();
+        backfill.add(&orders[..1_000]).unwrap();
+        // The process dies here: the map holds 1,000 orders the store's index does not.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!map_entries(&store).is_empty());
+    assert!(store.abandon_unfinished_backfill().unwrap());
+    assert!(map_entries(&store).is_empty());
+    assert!(store.customer_orders.is_empty() && store.dirty.is_empty());
+    // Page by page, nothing is skipped as already seen.
+    assert_eq!(store.apply_orders(&orders[..1_000], None).unwrap(), 1_000);
+    assert!(!store.abandon_unfinished_backfill().unwrap());
+}

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::orders::{records, IngestError, IngestReport, OrderNode};
 use crate::config::ShopifySettings;
 use crate::progress::{Phase, Progress};
-use crate::store::Store;
+use crate::store::{FreshBackfill, Store};
 use crate::vendors::shopify::{queries, run_bulk_query, BulkSink, ShopifyClient};
 
 /// Orders per store transaction while loading the result.
@@ -24,6 +24,7 @@ pub(super) async fn backfill(
     let mut sink = OrderSink {
         progress: client.progress(),
         store,
+        fresh: store.begin_fresh_backfill()?,
         buffer: Vec::with_capacity(CHUNK),
         report: IngestReport {
             backfill: true,
@@ -36,7 +37,12 @@ pub(super) async fn backfill(
     }
     sink.apply()?;
     // Every order updated up to `until` is stored: the cursor may move there.
-    store.apply_orders(&[], Some(until))?;
+    match sink.fresh.take() {
+        Some(fresh) => sink.report.orders_changed = fresh.finish(until)?,
+        None => {
+            store.apply_orders(&[], Some(until))?;
+        }
+    }
     tracing::info!(
         orders = sink.report.orders_read,
         "bulk backfill of orders stored"
@@ -50,6 +56,9 @@ pub(super) async fn backfill(
 struct OrderSink<'a> {
     progress: &'a Progress,
     store: &'a Store,
+    /// A store with no orders yet takes them the fast way ([`FreshBackfill`]): kept, then
+    /// written once per customer at the end.
+    fresh: Option<FreshBackfill<'a>>,
     buffer: Vec<OrderNode>,
     report: IngestReport,
 }
@@ -59,7 +68,10 @@ impl OrderSink<'_> {
     fn apply(&mut self) -> Result<(), IngestError> {
         let (chunk, skipped) = records(std::mem::take(&mut self.buffer));
         self.report.orders_skipped += skipped;
-        self.report.orders_changed += self.store.apply_orders(&chunk, None)?;
+        match &mut self.fresh {
+            Some(fresh) => fresh.add(&chunk)?,
+            None => self.report.orders_changed += self.store.apply_orders(&chunk, None)?,
+        }
         self.report.orders_read += chunk.len();
         self.progress.add(Phase::Backfill, chunk.len() as u64);
         Ok(())
@@ -73,6 +85,9 @@ impl BulkSink<OrderNode> for OrderSink<'_> {
     /// they stored are unchanged the second time).
     fn restart(&mut self) {
         self.buffer.clear();
+        if let Some(fresh) = &mut self.fresh {
+            fresh.restart();
+        }
         self.report.orders_read = 0;
         self.report.orders_skipped = 0;
         self.progress.start(Phase::Backfill, None);

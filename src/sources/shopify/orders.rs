@@ -211,6 +211,8 @@ pub async fn ingest_orders(
     // The whole read is Shopify's busy time: storing a page delays the next request.
     let _busy = client.throughput().busy();
     let mut report = IngestReport::default();
+    // A first backfill cut short wrote the order map ahead of the store: start it over.
+    store.abandon_unfinished_backfill()?;
     if store.orders_cursor()?.is_none() && settings.backfill == Backfill::Bulk {
         // Then fall through: orders changed while the bulk operation ran are read as pages.
         // A bulk query: Shopify's pace, not the cost bucket's.

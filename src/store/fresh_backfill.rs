@@ -1,0 +1,290 @@
+//! The first backfill of a store that holds no orders yet, written the fast way.
+//!
+//! Applied page by page ([`Store::apply_orders`]), a backfill reads and rewrites a customer's
+//! whole order value once per order, and each 2,000-order page touches customers all over the
+//! key space: at a million customers and 8M orders that took 11.6 minutes on one core, the
+//! main database passing 4.9 GB on disk mid-way (BENCHMARKS.md, "First sync").
+//!
+//! Here the orders stay in memory as compact rows (the customer's number, the order in the
+//! index's own encoding: about 40 bytes an order) while the result streams in, and only the
+//! order map is written on the way: its keys arrive in id order, so those writes are
+//! sequential. At the end the rows are sorted by customer and each customer's order value,
+//! dirty mark and email entries are written once, in key order. Then the cursor moves.
+//!
+//! Crash safety: the map is written ahead of the main store here, which the page path never
+//! allows (an order the map knows is skipped when seen again). So [`Store::begin_fresh_backfill`]
+//! first records a mark in `meta`, and the cursor and the mark's removal commit together at the
+//! end. A store found with the mark ([`Store::abandon_unfinished_backfill`], at the start of
+//! every ingest) lost its run part-way: its orders, index, dirty marks, email index and map are
+//! cleared and the backfill starts over, as a first backfill without a cursor would anyway.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::codec::{
+    decode_customer_orders, encode, encode_customer_orders, encode_seen_order, order_key,
+    IndexedOrder, SeenOrder,
+};
+use super::meta::KEY_ORDERS_CURSOR;
+use super::{map_sled, OrderRecord, Store, StoreError};
+
+/// The mark of a fresh backfill under way (its value is empty).
+const KEY_FRESH_BACKFILL: &[u8] = b"backfill/fresh";
+/// Entries per sled batch while writing (sled keeps the node versions a batch replaced until
+/// it ends; see `TX_CUSTOMERS`).
+const BATCH: usize = 1_000;
+
+/// A customer met in the backfill.
+struct Customer {
+    id: Box<str>,
+    /// The email of the customer's last order read (what the dirty mark carries).
+    latest_email: Option<Box<str>>,
+}
+
+/// One order: its customer (index into `customers`) and where its encoding lies in `arena`.
+struct Row {
+    customer: u32,
+    start: u64,
+    len: u32,
+}
+
+/// The backfill's orders, held until [`FreshBackfill::finish`] writes them.
+pub struct FreshBackfill<'a> {
+    store: &'a Store,
+    numbers: HashMap<Box<str>, u32>,
+    customers: Vec<Customer>,
+    /// Each email's customer: the one of the last order read with it, as page by page.
+    email_owners: HashMap<Box<str>, u32>,
+    rows: Vec<Row>,
+    /// Each order as a one-entry customer value (`encode_customer_orders`), back to back.
+    arena: Vec<u8>,
+    /// Orders read (every one is new: the store had none).
+    orders: usize,
+}
+
+impl Store {
+    /// Starts a fresh backfill when the store holds no order at all (no cursor, no index, an
+    /// empty overlay and map); `None` otherwise, and the backfill goes page by page.
+    pub fn begin_fresh_backfill(&self) -> Result<Option<FreshBackfill<'_>>, StoreError> {
+        if self.orders_cursor()?.is_some()
+            || !self.customer_orders.is_empty()
+            || !self.orders.is_empty()
+        {
+            return Ok(None);
+        }
+        let map = self.order_map.lock(&self.meta)?;
+        if !map.orders.is_empty() {
+            return Ok(None);
+        }
+        drop(map);
+        self.meta
+            .insert(KEY_FRESH_BACKFILL, &[])
+            .map_err(|e| self.err(e))?;
+        self.flush()?;
+        Ok(Some(FreshBackfill {
+            store: self,
+            numbers: HashMap::new(),
+            customers: Vec::new(),
+            email_owners: HashMap::new(),
+            rows: Vec::new(),
+            arena: Vec::new(),
+            orders: 0,
+        }))
+    }
+
+    /// Clears what a fresh backfill cut short left (see the module docs); true when there was
+    /// one. Safe to call on any store.
+    pub fn abandon_unfinished_backfill(&self) -> Result<bool, StoreError> {
+        if !self
+            .meta
+            .contains_key(KEY_FRESH_BACKFILL)
+            .map_err(|e| self.err(e))?
+        {
+            return Ok(false);
+        }
+        tracing::warn!("the first backfill was cut short (a crash or a kill); it starts over");
+        let map = self.order_map.lock(&self.meta)?;
+        map.orders
+            .clear()
+            .map_err(|e| map_sled(self.order_map.path(), e))?;
+        map.orders
+            .flush()
+            .map_err(|e| map_sled(self.order_map.path(), e))?;
+        drop(map);
+        for tree in [
+            &self.orders,
+            &self.customer_orders,
+            &self.dirty,
+            &self.emails,
+        ] {
+            tree.clear().map_err(|e| self.err(e))?;
+        }
+        self.meta
+            .remove(KEY_FRESH_BACKFILL)
+            .map_err(|e| self.err(e))?;
+        self.flush()?;
+        Ok(true)
+    }
+}
+
+impl FreshBackfill<'_> {
+    /// Takes a chunk of the result: its map entries are written now, its orders kept.
+    pub fn add(&mut self, chunk: &[OrderRecord]) -> Result<(), StoreError> {
+        let mut map_entries = sled::Batch::default();
+        for order in chunk {
+            let seen = SeenOrder {
+                customer_id: order.customer_id.clone(),
+                fingerprint: order.fingerprint(),
+            };
+            map_entries.insert(order_key(&order.id), encode_seen_order(&seen));
+            self.orders += 1;
+            let Some(customer_id) = order.customer_id.as_deref() else {
+                continue;
+            };
+            let customer = self.customer(customer_id);
+            self.customers[customer as usize].latest_email =
+                order.customer_email.as_deref().map(Box::from);
+            if let Some(email) = order.customer_email.as_deref() {
+                match self.email_owners.get_mut(email) {
+                    Some(owner) => *owner = customer,
+                    None => {
+                        self.email_owners.insert(Box::from(email), customer);
+                    }
+                }
+            }
+            let encoded = encode_customer_orders(&[(order.id.clone(), order.facts())]);
+            self.rows.push(Row {
+                customer,
+                start: self.arena.len() as u64,
+                len: encoded.len() as u32,
+            });
+            self.arena.extend_from_slice(&encoded);
+        }
+        let map = self.store.order_map.lock(&self.store.meta)?;
+        map.orders
+            .apply_batch(map_entries)
+            .map_err(|e| map_sled(self.store.order_map.path(), e))
+    }
+
+    /// Forgets the orders taken so far: the download starts over from its first line (the map
+    /// entries already written are written again, unchanged).
+    pub fn restart(&mut self) {
+        self.numbers.clear();
+        self.customers.clear();
+        self.email_owners.clear();
+        self.rows.clear();
+        self.arena.clear();
+        self.orders = 0;
+    }
+
+    /// Orders taken so far.
+    pub fn orders(&self) -> usize {
+        self.orders
+    }
+
+    /// Writes every customer's orders, dirty mark and emails in key order, then moves the
+    /// cursor to `until` and removes the mark in one step. Returns the orders stored.
+    pub fn finish(mut self, until: DateTime<Utc>) -> Result<usize, StoreError> {
+        let store = self.store;
+        let err = |e| store.err(e);
+        // Customers in key order, and each row's rank in it (then the rows in that order,
+        // each customer's in the order read).
+        let mut by_key: Vec<u32> = (0..self.customers.len() as u32).collect();
+        by_key.sort_unstable_by(|a, b| {
+            self.customers[*a as usize]
+                .id
+                .cmp(&self.customers[*b as usize].id)
+        });
+        let mut rank = vec![0u32; by_key.len()];
+        for (r, c) in by_key.iter().enumerate() {
+            rank[*c as usize] = r as u32;
+        }
+        self.rows
+            .sort_unstable_by_key(|row| (rank[row.customer as usize], row.start));
+        self.numbers = HashMap::new();
+        let mut index = sled::Batch::default();
+        let mut dirty = sled::Batch::default();
+        let mut pending = 0;
+        let mut orders: Vec<IndexedOrder> = Vec::new();
+        let mut rows = self.rows.iter().peekable();
+        while let Some(first) = rows.next() {
+            let customer = &self.customers[first.customer as usize];
+            orders.clear();
+            let mut row = first;
+            loop {
+                let bytes = &self.arena[row.start as usize..row.start as usize + row.len as usize];
+                orders.extend(decode_customer_orders(&customer.id, bytes)?);
+                match rows.peek() {
+                    Some(next) if next.customer == first.customer => {
+                        row = rows.next().expect("peeked")
+                    }
+                    _ => break,
+                }
+            }
+            // Sorted by order GID, as the index keeps them; an order read twice keeps its
+            // last reading.
+            orders.reverse();
+            orders.sort_by(|a, b| a.0.cmp(&b.0));
+            orders.dedup_by(|later, first| later.0 == first.0);
+            index.insert(customer.id.as_bytes(), encode_customer_orders(&orders));
+            dirty.insert(customer.id.as_bytes(), encode(&customer.latest_email)?);
+            pending += 1;
+            if pending == BATCH {
+                store
+                    .customer_orders
+                    .apply_batch(std::mem::take(&mut index))
+                    .map_err(err)?;
+                store
+                    .dirty
+                    .apply_batch(std::mem::take(&mut dirty))
+                    .map_err(err)?;
+                pending = 0;
+            }
+        }
+        store.customer_orders.apply_batch(index).map_err(err)?;
+        store.dirty.apply_batch(dirty).map_err(err)?;
+        drop(std::mem::take(&mut self.rows));
+        drop(std::mem::take(&mut self.arena));
+        let mut owners: Vec<(&str, &str)> = self
+            .email_owners
+            .iter()
+            .map(|(email, c)| (&**email, &*self.customers[*c as usize].id))
+            .collect();
+        owners.sort_unstable();
+        for chunk in owners.chunks(BATCH) {
+            let mut emails = sled::Batch::default();
+            for (email, customer) in chunk {
+                emails.insert(email.as_bytes(), customer.as_bytes());
+            }
+            store.emails.apply_batch(emails).map_err(err)?;
+        }
+        let map = store.order_map.lock(&store.meta)?;
+        map.orders
+            .flush()
+            .map_err(|e| map_sled(store.order_map.path(), e))?;
+        drop(map);
+        store.flush()?;
+        let mut done = sled::Batch::default();
+        done.insert(KEY_ORDERS_CURSOR, encode(&until)?);
+        done.remove(KEY_FRESH_BACKFILL);
+        store.meta.apply_batch(done).map_err(err)?;
+        store.flush()?;
+        Ok(self.orders)
+    }
+
+    /// The customer's number, given on first sight.
+    fn customer(&mut self, id: &str) -> u32 {
+        if let Some(n) = self.numbers.get(id) {
+            return *n;
+        }
+        let n = self.customers.len() as u32;
+        let id: Box<str> = Box::from(id);
+        self.numbers.insert(id.clone(), n);
+        self.customers.push(Customer {
+            id,
+            latest_email: None,
+        });
+        n
+    }
+}
