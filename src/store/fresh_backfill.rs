@@ -130,14 +130,21 @@ impl Store {
 
 impl FreshBackfill<'_> {
     /// Takes a chunk of the result: its map entries are written now, its orders kept.
+    ///
+    /// The map entries go one insert at a time, not as a batch: sled holds every node version
+    /// a batch replaces until it ends, and 2,000-entry batches took a 10,000-customer first
+    /// pass from 83 to 190 MiB.
     pub fn add(&mut self, chunk: &[OrderRecord]) -> Result<(), StoreError> {
-        let mut map_entries = sled::Batch::default();
+        let map = self.store.order_map.lock(&self.store.meta)?;
+        let map_err = |e| map_sled(self.store.order_map.path(), e);
         for order in chunk {
             let seen = SeenOrder {
                 customer_id: order.customer_id.clone(),
                 fingerprint: order.fingerprint(),
             };
-            map_entries.insert(order_key(&order.id), encode_seen_order(&seen));
+            map.orders
+                .insert(order_key(&order.id), encode_seen_order(&seen))
+                .map_err(map_err)?;
             self.orders += 1;
             let Some(customer_id) = order.customer_id.as_deref() else {
                 continue;
@@ -161,10 +168,7 @@ impl FreshBackfill<'_> {
             });
             self.arena.extend_from_slice(&encoded);
         }
-        let map = self.store.order_map.lock(&self.store.meta)?;
-        map.orders
-            .apply_batch(map_entries)
-            .map_err(|e| map_sled(self.store.order_map.path(), e))
+        Ok(())
     }
 
     /// Forgets the orders taken so far: the download starts over from its first line (the map
