@@ -4,26 +4,15 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tiersync::config::{Authority, LoyaltyPlatform};
 use tiersync::http::{ApiStats, ThroughputSnapshot};
 use tiersync::sources::loyalty::LoyaltyClient;
-use tiersync_mocks::data::StoreData;
-use tiersync_mocks::generator::{generate, loyalty_members, GenConfig};
+use tiersync_mocks::generator::loyalty_members;
 use tiersync_mocks::shopify::ShopifyOptions;
 use tiersync_mocks::MockOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{self, spawn_with};
-
-fn generated(customers: usize, seed: u64) -> StoreData {
-    generate(&GenConfig {
-        customers,
-        seed,
-        now: Utc::now(),
-        ..GenConfig::default()
-    })
-}
+use crate::common::{self, generated, spawn_with};
 
 /// GraphQL requests the fake Shopify received.
 fn graphql_requests(shop: &tiersync_mocks::shopify::FakeShopify) -> usize {

@@ -4,18 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, expected_profiles, klaviyo_profiles, order, spawn};
+use crate::common::{self, expected_profiles, generated, klaviyo_profiles, order, spawn};
 use chrono::Utc;
-use tiersync_mocks::generator::{generate, GenConfig};
-
-fn generated(customers: usize, seed: u64) -> tiersync_mocks::data::StoreData {
-    generate(&GenConfig {
-        customers,
-        seed,
-        now: Utc::now(),
-        ..GenConfig::default()
-    })
-}
 
 /// Waits (polling) until `condition` holds or `limit` passes.
 async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {

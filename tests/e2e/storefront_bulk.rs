@@ -11,21 +11,11 @@ use tiersync::model::StorefrontState;
 use tiersync::store::Store;
 use tiersync::vendors::shopify::{bulk_mutation, ShopifyClient};
 use tiersync_mocks::data::StoreData;
-use tiersync_mocks::generator::{generate, GenConfig};
 use tiersync_mocks::shopify::{FakeShopify, ShopifyOptions};
 use tiersync_mocks::MockOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{self, spawn_with, TestEnv};
-
-fn generated(customers: usize, seed: u64) -> StoreData {
-    generate(&GenConfig {
-        customers,
-        seed,
-        now: Utc::now(),
-        ..GenConfig::default()
-    })
-}
+use crate::common::{self, generated, spawn_with, TestEnv};
 
 /// A fake shop applying `rate` bulk mutation lines a second.
 async fn env(store: StoreData, rate: f64, bulk_threshold: usize) -> TestEnv {

@@ -300,6 +300,16 @@ pub fn store(customers: Vec<Customer>, orders: Vec<Order>) -> StoreData {
     }
 }
 
+/// A generated store of `customers` (the demo's generator, `seed`), its history ending now.
+pub fn generated(customers: usize, seed: u64) -> StoreData {
+    tiersync_mocks::generator::generate(&tiersync_mocks::generator::GenConfig {
+        customers,
+        seed,
+        now: Utc::now(),
+        ..Default::default()
+    })
+}
+
 // ---- an independent oracle ----------------------------------------------------------------
 
 /// What each customer's Klaviyo profile should say, computed straight from the fake store's
