@@ -1,7 +1,13 @@
-//! The storefront bulk write in flight (`meta` key `storefront/bulk`): the outbox entries it
-//! covers, each bulk mutation operation's lines, staged file and Shopify id, and every line's
-//! outcome so far. Kept from before the first upload until its outcomes are settled, so a
-//! crash or a stop anywhere in between is resumed by the next run instead of writing again.
+//! The storefront bulk write in flight: the outbox entries it covers, each bulk mutation
+//! operation's lines, staged file and Shopify id, and every line's outcome so far. Kept from
+//! before the first upload until its outcomes are settled, so a crash or a stop anywhere in
+//! between is resumed by the next run instead of writing again.
+//!
+//! The batch (entries and lines, tens of MB for a big batch) is written once, under `meta` key
+//! `storefront/bulk`; each operation's progress, which changes at every step, under its own
+//! key `storefront/bulk/op/<n>`, so a step rewrites a few hundred bytes, not the batch. A
+//! progress key overrides the progress stored in the batch (a record written by a version
+//! that kept everything in one value has none, and resumes as written).
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +19,11 @@ use super::{Acknowledged, OutboxEntry, Store, StoreError};
 use crate::model::{Destination, StorefrontState};
 
 const KEY_STOREFRONT_BULK: &[u8] = b"storefront/bulk";
+const KEY_OPERATION_PREFIX: &str = "storefront/bulk/op/";
+
+fn operation_key(n: usize) -> Vec<u8> {
+    format!("{KEY_OPERATION_PREFIX}{n}").into_bytes()
+}
 
 /// Which mutation a bulk operation runs (one root field per operation, as Shopify requires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,12 +34,22 @@ pub enum BulkWriteKind {
 }
 
 /// One bulk mutation operation of a [`StorefrontBulk`].
+///
+/// Stored as its fields in order (postcard): `progress` nested last encodes exactly as the
+/// flat record of earlier versions did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BulkWriteOp {
     pub kind: BulkWriteKind,
     /// Each line: the index of its customer in [`StorefrontBulk::entries`] and its variables
     /// (JSON text).
     pub lines: Vec<(u32, String)>,
+    /// How far the operation has got: what each step changes and records.
+    pub progress: BulkWriteProgress,
+}
+
+/// The part of a [`BulkWriteOp`] that changes while it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkWriteProgress {
     /// Per line: `None` not done yet, `Some(None)` done, `Some(Some(detail))` refused.
     pub outcomes: Vec<Option<Option<String>>>,
     /// The lines (indices into `lines`) of the file last submitted, in file order: the
@@ -49,20 +70,18 @@ impl BulkWriteOp {
     pub fn new(kind: BulkWriteKind, lines: Vec<(u32, String)>) -> BulkWriteOp {
         BulkWriteOp {
             kind,
-            outcomes: vec![None; lines.len()],
+            progress: BulkWriteProgress {
+                outcomes: vec![None; lines.len()],
+                ..BulkWriteProgress::default()
+            },
             lines,
-            submitted: Vec::new(),
-            staged_path: None,
-            submitted_at: None,
-            operation_id: None,
-            attempts: 0,
         }
     }
 
     /// Lines without an outcome.
     pub fn undone(&self) -> Vec<u32> {
         (0..self.lines.len() as u32)
-            .filter(|&i| self.outcomes[i as usize].is_none())
+            .filter(|&i| self.progress.outcomes[i as usize].is_none())
             .collect()
     }
 }
@@ -75,23 +94,51 @@ pub struct StorefrontBulk {
 }
 
 impl Store {
-    /// The storefront bulk write left in flight, if any.
+    /// The storefront bulk write left in flight, if any, with each operation's latest
+    /// progress.
     pub fn storefront_bulk(&self) -> Result<Option<StorefrontBulk>, StoreError> {
-        self.meta_get(KEY_STOREFRONT_BULK, "storefront bulk write")
+        let Some(mut bulk) =
+            self.meta_get::<StorefrontBulk>(KEY_STOREFRONT_BULK, "storefront bulk write")?
+        else {
+            return Ok(None);
+        };
+        for (n, op) in bulk.operations.iter_mut().enumerate() {
+            if let Some(progress) = self.meta_get(&operation_key(n), "storefront bulk operation")? {
+                op.progress = progress;
+            }
+        }
+        Ok(Some(bulk))
     }
 
-    /// Records the bulk write's progress, durably (it is what a restart resumes from).
+    /// Records a new (or resumed) bulk write as it stands, durably: what a restart resumes
+    /// from. Progress keys of an earlier record are replaced in the same batch.
     pub fn set_storefront_bulk(&self, bulk: &StorefrontBulk) -> Result<(), StoreError> {
-        self.meta_set(KEY_STOREFRONT_BULK, bulk)?;
+        let mut batch = sled::Batch::default();
+        for key in self.meta.scan_prefix(KEY_OPERATION_PREFIX).keys() {
+            batch.remove(key.map_err(|e| self.err(e))?);
+        }
+        batch.insert(KEY_STOREFRONT_BULK, encode(bulk)?);
+        self.meta.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Records operation `n`'s progress, durably: a step of one operation rewrites only it.
+    pub fn set_storefront_bulk_progress(
+        &self,
+        n: usize,
+        progress: &BulkWriteProgress,
+    ) -> Result<(), StoreError> {
+        self.meta_set(&operation_key(n), progress)?;
         self.flush()
     }
 
     /// Ends the bulk write in one transaction: `accepted` are acknowledged (their outbox entry
     /// removed unless replaced meanwhile), `refused` parked with Shopify's detail (unless
-    /// replaced meanwhile), and the record dropped — so a crash settles all or nothing, and
-    /// nothing is counted twice.
+    /// replaced meanwhile), and the record of `operations` operations dropped — so a crash
+    /// settles all or nothing, and nothing is counted twice.
     pub fn settle_storefront_bulk(
         &self,
+        operations: usize,
         accepted: &[&OutboxEntry<StorefrontState>],
         refused: &[(&OutboxEntry<StorefrontState>, String)],
     ) -> Result<(), StoreError> {
@@ -131,6 +178,9 @@ impl Store {
                     }
                 }
                 meta.remove(KEY_STOREFRONT_BULK)?;
+                for n in 0..operations {
+                    meta.remove(operation_key(n))?;
+                }
                 Ok(())
             })
             .map_err(|e| self.tx_err(e))?;

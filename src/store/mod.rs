@@ -71,7 +71,7 @@ use std::time::Duration;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Tree;
 
-pub use bulk_writes::{BulkWriteKind, BulkWriteOp, StorefrontBulk};
+pub use bulk_writes::{BulkWriteKind, BulkWriteOp, BulkWriteProgress, StorefrontBulk};
 pub use error::StoreError;
 pub use evaluations::{Evaluation, RecordChange};
 pub use forget::Forgotten;

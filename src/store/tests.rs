@@ -242,3 +242,108 @@ fn a_fresh_backfill_cut_short_is_cleared_and_starts_over() {
     assert_eq!(store.apply_orders(&orders[..1_000], None).unwrap(), 1_000);
     assert!(!store.abandon_unfinished_backfill().unwrap());
 }
+
+fn storefront_bulk(operations: usize) -> StorefrontBulk {
+    let entry = OutboxEntry {
+        customer_id: "gid://shopify/Customer/1".into(),
+        version: 3,
+        state: crate::model::StorefrontState {
+            tag: Some("vip:gold".into()),
+            vip_tier: "Gold".into(),
+            vip_state: "active".into(),
+            vip_peak_tier: Some("Gold".into()),
+            clv_blended: Decimal::new(120_050, 2),
+        },
+        enqueued_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
+        failed: None,
+    };
+    StorefrontBulk {
+        entries: vec![entry],
+        operations: (0..operations)
+            .map(|n| BulkWriteOp::new(BulkWriteKind::TagsAdd, vec![(0, format!("{{\"n\":{n}}}"))]))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_bulk_write_resumes_from_each_operations_own_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut bulk = storefront_bulk(2);
+    store.set_storefront_bulk(&bulk).unwrap();
+    bulk.operations[1].progress.operation_id = Some("gid://shopify/BulkOperation/7".into());
+    bulk.operations[1].progress.attempts = 1;
+    store
+        .set_storefront_bulk_progress(1, &bulk.operations[1].progress)
+        .unwrap();
+    drop(store);
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.storefront_bulk().unwrap(), Some(bulk.clone()));
+
+    // A new batch does not inherit the last one's progress.
+    let fresh = storefront_bulk(2);
+    store.set_storefront_bulk(&fresh).unwrap();
+    assert_eq!(store.storefront_bulk().unwrap(), Some(fresh.clone()));
+
+    store
+        .set_storefront_bulk_progress(0, &bulk.operations[1].progress)
+        .unwrap();
+    let entry = &fresh.entries[0];
+    store.settle_storefront_bulk(2, &[entry], &[]).unwrap();
+    assert_eq!(store.storefront_bulk().unwrap(), None);
+    assert_eq!(
+        store.meta.scan_prefix("storefront/bulk").count(),
+        0,
+        "every progress key settled with the batch"
+    );
+}
+
+#[test]
+fn a_bulk_write_recorded_in_one_value_by_an_earlier_version_resumes() {
+    /// How the record's operations were stored before their progress had keys of its own.
+    #[derive(serde::Serialize)]
+    struct FlatOp {
+        kind: BulkWriteKind,
+        lines: Vec<(u32, String)>,
+        outcomes: Vec<Option<Option<String>>>,
+        submitted: Vec<u32>,
+        staged_path: Option<String>,
+        submitted_at: Option<chrono::DateTime<Utc>>,
+        operation_id: Option<String>,
+        attempts: u32,
+    }
+    #[derive(serde::Serialize)]
+    struct FlatBulk {
+        entries: Vec<OutboxEntry<crate::model::StorefrontState>>,
+        operations: Vec<FlatOp>,
+    }
+    let mut expected = storefront_bulk(1);
+    let progress = &mut expected.operations[0].progress;
+    progress.submitted = vec![0];
+    progress.staged_path = Some("tmp/bulk/1.jsonl".into());
+    progress.submitted_at = Some(Utc.with_ymd_and_hms(2026, 3, 1, 12, 5, 0).unwrap());
+    progress.operation_id = Some("gid://shopify/BulkOperation/3".into());
+    progress.attempts = 1;
+    let op = &expected.operations[0];
+    let flat = FlatBulk {
+        entries: expected.entries.clone(),
+        operations: vec![FlatOp {
+            kind: op.kind,
+            lines: op.lines.clone(),
+            outcomes: op.progress.outcomes.clone(),
+            submitted: op.progress.submitted.clone(),
+            staged_path: op.progress.staged_path.clone(),
+            submitted_at: op.progress.submitted_at,
+            operation_id: op.progress.operation_id.clone(),
+            attempts: op.progress.attempts,
+        }],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .meta
+        .insert("storefront/bulk", encode(&flat).unwrap())
+        .unwrap();
+    assert_eq!(store.storefront_bulk().unwrap(), Some(expected));
+}
