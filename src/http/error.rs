@@ -75,10 +75,16 @@ impl ApiError {
     }
 
     /// Parses a JSON body into `T`, naming the field path that did not fit.
+    ///
+    /// Tracking the path slows every parse, and a bulk result parses millions of lines: the
+    /// path is only traced when the plain parse failed.
     pub fn decode<T: serde::de::DeserializeOwned>(
         endpoint: &'static str,
         body: &[u8],
     ) -> Result<T, ApiError> {
+        if let Ok(value) = serde_json::from_slice(body) {
+            return Ok(value);
+        }
         let mut de = serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::Malformed {
             endpoint,

@@ -277,6 +277,17 @@ fn run(
     }
     store.flush()?;
     lap(&mut timings.write);
+    if recalculated {
+        tracing::info!(
+            customers = report.evaluated,
+            scan_s = timings.scan.as_secs_f64(),
+            fit_s = timings.population.as_secs_f64(),
+            decide_s = timings.decide.as_secs_f64(),
+            plan_s = timings.plan.as_secs_f64(),
+            write_s = timings.write.as_secs_f64(),
+            "daily recalculation evaluated everyone"
+        );
+    }
     report.timings = timings;
     Ok(report)
 }
