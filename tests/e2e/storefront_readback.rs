@@ -17,7 +17,10 @@ use crate::common::{self, hand_built_store, spawn_with, TestEnv};
 /// The hand-built store, at `version`, with tags an earlier program left: dave (Gold) shows
 /// Platinum beside a tag of somebody else's, bob (Silver) shows the right tag but no
 /// metafields. Bulk queries stay RUNNING for `bulk_delay`.
-async fn env_at(version: &str, bulk_delay: Duration) -> (TestEnv, Vec<(&'static str, &'static str)>) {
+async fn env_at(
+    version: &str,
+    bulk_delay: Duration,
+) -> (TestEnv, Vec<(&'static str, &'static str)>) {
     let (data, expected) = hand_built_store();
     let options = MockOptions {
         shopify: ShopifyOptions {
@@ -29,7 +32,10 @@ async fn env_at(version: &str, bulk_delay: Duration) -> (TestEnv, Vec<(&'static 
     let mut env = spawn_with(data, options).await;
     env.settings.shopify.api_version = version.to_owned();
     let shop = &env.servers.shopify;
-    for (id, tags) in [(4, vec!["vip:platinum", "wholesale"]), (2, vec!["vip:silver"])] {
+    for (id, tags) in [
+        (4, vec!["vip:platinum", "wholesale"]),
+        (2, vec!["vip:silver"]),
+    ] {
         let mut customer = shop.customer(id).expect("customer");
         customer.tags = tags.into_iter().map(String::from).collect();
         shop.upsert_customer(customer);
@@ -44,7 +50,11 @@ fn backfill_and_readback(env: &TestEnv) -> (BulkQuery, BulkQuery) {
     let find = |root: &str| {
         queries
             .iter()
-            .find(|q| q.query.trim_start_matches(['{', ' ', '\n']).starts_with(root))
+            .find(|q| {
+                q.query
+                    .trim_start_matches(['{', ' ', '\n'])
+                    .starts_with(root)
+            })
             .cloned()
             .unwrap_or_else(|| panic!("a bulk query of {root}: {queries:?}"))
     };
@@ -61,7 +71,12 @@ fn assert_first_pass(env: &TestEnv, report: &PassReport, expected: &[(&str, &str
     // Already right: the four customers without a level who show nothing. To correct: dave
     // and bob. Missing: the six other levelled customers.
     assert_eq!(
-        (seen.checked, seen.consistent, seen.stale + seen.foreign, seen.missing),
+        (
+            seen.checked,
+            seen.consistent,
+            seen.stale + seen.foreign,
+            seen.missing
+        ),
         (12, 4, 2, 6),
         "{report}"
     );
@@ -96,7 +111,8 @@ fn assert_first_pass(env: &TestEnv, report: &PassReport, expected: &[(&str, &str
     // Bob's tag was right: only his metafields were written, his tags were not touched.
     assert_eq!(shop.tag_mutations(2), 0);
     assert_eq!(
-        shop.customer_metafield(2, "tiersync", "vip_tier").as_deref(),
+        shop.customer_metafield(2, "tiersync", "vip_tier")
+            .as_deref(),
         Some("Silver")
     );
 }
@@ -130,7 +146,9 @@ async fn before_2026_01_the_storefront_readback_waits_for_the_order_backfill() {
 
     let (backfill, readback) = backfill_and_readback(&env);
     assert!(
-        backfill.completed_at.is_some_and(|ended| ended <= readback.created_at),
+        backfill
+            .completed_at
+            .is_some_and(|ended| ended <= readback.created_at),
         "one after the other: {backfill:?} {readback:?}"
     );
     assert_first_pass(&env, &report, &expected);
@@ -169,7 +187,11 @@ async fn a_readback_that_fails_beside_the_backfill_fails_only_the_storefront_sid
         Some("Gold")
     );
     let shop = &env.servers.shopify;
-    assert!(shop.customer(4).unwrap().tags.contains(&"vip:platinum".into()));
+    assert!(shop
+        .customer(4)
+        .unwrap()
+        .tags
+        .contains(&"vip:platinum".into()));
     assert_eq!(shop.customer_metafield(5, "tiersync", "vip_tier"), None);
 
     // The next pass reads it again and writes it, as a first pass would.

@@ -345,7 +345,10 @@ async fn bulk_queries_run_one_at_a_time_before_2026_01_and_five_at_a_time_from_i
     assert_eq!(error["code"], "OPERATION_IN_PROGRESS", "{second}");
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("already in progress"), "{message}");
-    assert!(message.contains(&running), "names the one running: {message}");
+    assert!(
+        message.contains(&running),
+        "names the one running: {message}"
+    );
     assert_eq!(old.bulk_queries().len(), 1);
 
     let new = start(options).await;
