@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::loyalty::LoyaltyComparison;
@@ -16,14 +17,15 @@ use crate::model::VipState;
 use crate::model::{Destination, ProfileState, StorefrontState};
 use crate::progress::Progress;
 use crate::sinks::klaviyo::{self, KlaviyoClient};
-use crate::sinks::{shopify as storefront, DeliveryError, DeliveryReport};
+use crate::sinks::shopify::{self as storefront, StorefrontReadback};
+use crate::sinks::{DeliveryError, DeliveryReport};
 use crate::sources::loyalty::LoyaltyClient;
 use crate::sources::shopify::{
     check_access, granted_scopes, ingest_orders, shop_timezone, AccessError, IngestError,
     ORDER_WINDOW_DAYS,
 };
 use crate::store::{LoyaltyRecord, Store, StoreError};
-use crate::vendors::shopify::ShopifyClient;
+use crate::vendors::shopify::{concurrent_operations, ShopifyClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
@@ -92,6 +94,10 @@ pub(super) struct Refresh {
     /// How long the evaluation took.
     pub evaluating: std::time::Duration,
 }
+
+/// The storefront as read before tiersync's first write to it, taken beside the refresh;
+/// `Ok(None)` when `cancel` fired first or the storefront destination is stopped.
+type EarlyRead = Result<Option<StorefrontReadback>, PassError>;
 
 /// Which loyalty members a refresh reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,16 +235,30 @@ impl Pipeline {
         let klaviyo_throughput_before = self.klaviyo.throughput().snapshot();
         let loyalty_throughput_before = self.loyalty.as_ref().map(|l| l.throughput().snapshot());
         let loyalty_before = self.loyalty_stats();
-        let Refresh {
-            ingest,
-            loyalty,
-            evaluation,
-            reading,
-            evaluating,
-        } = self.refresh(cancel, now, LoyaltyScope::Changed).await?;
+        let read_ahead = self.reads_storefront_ahead()?;
+        let early_read = async {
+            if read_ahead {
+                let read = self.read_storefront_first(cancel);
+                Some(self.guarded(Destination::Storefront, read).await)
+            } else {
+                None
+            }
+        };
+        let (
+            Refresh {
+                ingest,
+                loyalty,
+                evaluation,
+                reading,
+                evaluating,
+            },
+            early_read,
+        ) = self
+            .refresh_beside(cancel, now, LoyaltyScope::Changed, early_read)
+            .await?;
         let (delivery, events, storefront, storefront_seeding) = if self.dry_run {
             // A dry run reads what a first write would read, so its plan is the real one.
-            let seeding = self.seed_storefront_if_new(cancel, now).await?;
+            let seeding = self.seed_storefront_if_new(cancel, now, early_read).await?;
             (
                 Default::default(),
                 Default::default(),
@@ -264,7 +284,7 @@ impl Pipeline {
                 Ok::<_, PassError>((delivery, events))
             };
             let storefront = async {
-                let seeding = self.seed_storefront_if_new(cancel, now).await?;
+                let seeding = self.seed_storefront_if_new(cancel, now, early_read).await?;
                 let storefront = self
                     .guarded(Destination::Storefront, self.deliver_storefront(cancel))
                     .await?;
@@ -426,40 +446,83 @@ impl Pipeline {
         now: DateTime<Utc>,
         loyalty_scope: LoyaltyScope,
     ) -> Result<Refresh, PassError> {
+        let beside = std::future::ready(());
+        let (refresh, ()) = self
+            .refresh_beside(cancel, now, loyalty_scope, beside)
+            .await?;
+        Ok(refresh)
+    }
+
+    /// [`Pipeline::refresh`], with `beside` running alongside from the moment the access
+    /// check passes (nothing is read before it) until both are done. When the refresh fails,
+    /// `beside` is dropped unfinished: it must be a read that records nothing.
+    async fn refresh_beside<T>(
+        &self,
+        cancel: &CancellationToken,
+        now: DateTime<Utc>,
+        loyalty_scope: LoyaltyScope,
+        beside: impl std::future::Future<Output = T>,
+    ) -> Result<(Refresh, T), PassError> {
         let started = Instant::now();
         self.check_access().await?;
-        let tz = self.timezone().await?;
-        let ingest =
-            ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await;
-        // The order map is needed only while orders are applied: settled and closed here, so
-        // the evaluation (the daily recalculation above all) runs without its memory.
-        let released = self.store.release_order_map();
-        let ingest = ingest?;
-        released?;
-        let loyalty = self.ingest_loyalty(loyalty_scope).await?;
-        let reading = started.elapsed();
-        let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
-        Ok(Refresh {
-            ingest,
-            loyalty,
-            evaluation,
-            reading,
-            evaluating: started.elapsed() - reading,
-        })
+        let refresh = async {
+            let tz = self.timezone().await?;
+            let ingest =
+                ingest_orders(&self.shopify, &self.store, &self.settings.shopify, cancel).await;
+            // The order map is needed only while orders are applied: settled and closed here,
+            // so the evaluation (the daily recalculation above all) runs without its memory.
+            let released = self.store.release_order_map();
+            let ingest = ingest?;
+            released?;
+            let loyalty = self.ingest_loyalty(loyalty_scope).await?;
+            let reading = started.elapsed();
+            let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
+            Ok(Refresh {
+                ingest,
+                loyalty,
+                evaluation,
+                reading,
+                evaluating: started.elapsed() - reading,
+            })
+        };
+        futures::future::try_join(refresh, beside.map(Ok)).await
+    }
+
+    /// Whether this pass reads the storefront for its first write beside the refresh
+    /// (the order backfill and evaluation) rather than after it: when the storefront is on and
+    /// not yet seeded, and the API version lets the read-back's bulk query run next to the
+    /// backfill's (from 2026-01). Reading before the evaluation is safe because tiersync has
+    /// never written to this storefront: nothing this pass writes can be missing from it.
+    fn reads_storefront_ahead(&self) -> Result<bool, StoreError> {
+        Ok(self.settings.storefront.enabled
+            && self.store.storefront_seeded()?.is_none()
+            && concurrent_operations(&self.settings.shopify.api_version) > 1)
     }
 
     /// The storefront read before tiersync's first write to it (see
-    /// [`Pipeline::seed_storefront`]); `None` when it was read before, is off or stopped.
+    /// [`Pipeline::seed_storefront`]), from `early_read` when it was taken beside the refresh,
+    /// else read now; `None` when it was read before, is off or stopped, or `cancel` fired
+    /// before the read ended. A failed read fails the storefront side of the pass only.
     async fn seed_storefront_if_new(
         &self,
         cancel: &CancellationToken,
         now: DateTime<Utc>,
+        early_read: Option<EarlyRead>,
     ) -> Result<Option<super::Drift>, PassError> {
         if !self.settings.storefront.enabled || self.store.storefront_seeded()?.is_some() {
             return Ok(None);
         }
-        self.guarded(Destination::Storefront, self.seed_storefront(cancel, now))
-            .await
+        let shop = match early_read {
+            Some(read) => read?,
+            None => {
+                let read = self.read_storefront_first(cancel);
+                self.guarded(Destination::Storefront, read).await?
+            }
+        };
+        match shop {
+            Some(shop) => Ok(Some(self.seed_storefront(&shop, now)?)),
+            None => Ok(None),
+        }
     }
 
     /// Writes the pending storefront tags and metafields (when the storefront is on, and has

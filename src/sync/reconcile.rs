@@ -374,33 +374,34 @@ impl Pipeline {
     }
 
     /// Before tiersync's first write to a storefront (a new store, or after `rebuild`), reads
-    /// what the storefront already shows and takes it as acknowledged: customers who already
-    /// show their desired state are not written, and the first write removes tags in
-    /// tiersync's prefix that someone else put there (a `vip:gold` from an earlier tool next
-    /// to the new `vip:bronze`). Without it those stale tags would stay until the first
-    /// reconcile — a day with the daemon, forever with `once`. Returns `None` when the
-    /// storefront was read before, or when `cancel` fired first (then nothing is written to
-    /// it this pass).
-    pub(super) async fn seed_storefront(
+    /// what the storefront already shows (see [`Pipeline::seed_storefront`]); `None` when
+    /// `cancel` fired first (then nothing is written to it this pass).
+    pub(super) async fn read_storefront_first(
         &self,
         cancel: &CancellationToken,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Drift>, DeliveryError> {
-        if self.store.storefront_seeded()?.is_some() {
-            return Ok(None);
-        }
+    ) -> Result<Option<StorefrontReadback>, DeliveryError> {
         tracing::info!("first write to the storefront: reading its tags and metafields first");
-        let shop = read_storefront(
+        Ok(read_storefront(
             &self.shopify,
             &self.settings.shopify,
             &self.settings.storefront,
             cancel,
         )
-        .await?;
-        let Some(shop) = shop else {
-            return Ok(None);
-        };
-        let comparison = self.compare_storefront(&shop, self.store.customers(), now)?;
+        .await?)
+    }
+
+    /// Takes what the storefront showed before tiersync's first write to it (`shop`, from
+    /// [`Pipeline::read_storefront_first`]) as acknowledged: customers who already show their
+    /// desired state are not written, and the first write removes tags in tiersync's prefix
+    /// that someone else put there (a `vip:gold` from an earlier tool next to the new
+    /// `vip:bronze`). Without it those stale tags would stay until the first reconcile — a
+    /// day with the daemon, forever with `once`. Records the storefront as seeded.
+    pub(super) fn seed_storefront(
+        &self,
+        shop: &StorefrontReadback,
+        now: DateTime<Utc>,
+    ) -> Result<Drift, StoreError> {
+        let comparison = self.compare_storefront(shop, self.store.customers(), now)?;
         let drift = comparison.apply(&self.store, true)?;
         self.store.set_storefront_seeded(now)?;
         tracing::info!(
@@ -409,7 +410,7 @@ impl Pipeline {
             to_correct = drift.stale + drift.foreign,
             "storefront read before the first write"
         );
-        Ok(Some(drift))
+        Ok(drift)
     }
 
     /// The daemon's scheduled reconcile (with repair), when `every` has passed since the

@@ -30,6 +30,7 @@ mod rate;
 mod report;
 mod service;
 mod storefront_bulk;
+mod storefront_readback;
 mod sync_spine;
 mod tier_model;
 mod webhooks;

@@ -1,6 +1,8 @@
-//! Bulk operations: `bulkOperationRunQuery` starts one (one at a time per shop, like
-//! Shopify before 2026-01), a background task moves it CREATED → RUNNING → COMPLETED after
-//! `bulk_delay`, and the JSONL result is served at `GET /bulk/{id}.jsonl`.
+//! Bulk operations: `bulkOperationRunQuery` starts one, a background task moves it
+//! CREATED → RUNNING → COMPLETED after `bulk_delay`, and the JSONL result is served at
+//! `GET /bulk/{id}.jsonl`. As many may run at once as the request's API version allows
+//! ([`concurrent_limit`]): one query per shop before 2026-01 (`OPERATION_IN_PROGRESS`), five
+//! from 2026-01 (`LIMIT_REACHED` for the sixth), as Shopify's bulk query guide says.
 //!
 //! The query runs on the data as it is when the operation starts RUNNING. Each node of the
 //! root connection is one line; nodes of nested connections follow their parent on their own
@@ -59,6 +61,14 @@ impl Kind {
         }
     }
 
+    /// How Shopify's refusals name the kind ("a bulk query operation").
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Query => "query",
+            Kind::Mutation => "mutation",
+        }
+    }
+
     /// The `type` argument of `currentBulkOperation` (QUERY when absent, as in the schema).
     pub(crate) fn from_argument(value: &str) -> Kind {
         if value == "MUTATION" {
@@ -113,6 +123,19 @@ impl BulkOperation {
     }
 }
 
+/// A bulk query as tests see it: what it read, and when it started and ended (to tell
+/// queries that ran side by side from queries that ran one after the other).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkQuery {
+    /// The query document it ran.
+    pub query: String,
+    /// `CREATED`, `RUNNING`, `COMPLETED` or `FAILED`.
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    /// When it completed or failed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
 /// The shop's bulk operations, oldest first (id = position + 1).
 #[derive(Debug, Default)]
 pub(crate) struct BulkOperations {
@@ -133,6 +156,20 @@ impl BulkOperations {
     /// The most recent operation of a kind (`currentBulkOperation(type:)`).
     pub(crate) fn current(&self, kind: Kind) -> Option<&BulkOperation> {
         self.operations.iter().rev().find(|op| op.kind == kind)
+    }
+
+    /// Every bulk query, oldest first.
+    pub(crate) fn queries(&self) -> Vec<BulkQuery> {
+        self.operations
+            .iter()
+            .filter(|op| op.kind == Kind::Query)
+            .map(|op| BulkQuery {
+                query: op.query.clone(),
+                status: op.status.as_str(),
+                created_at: op.created_at,
+                completed_at: op.completed_at,
+            })
+            .collect()
     }
 
     /// Every bulk mutation: status and lines done.
@@ -164,6 +201,40 @@ impl BulkOperations {
             op.kind == kind && matches!(op.status, Status::Created | Status::Running)
         })
     }
+
+    /// Shopify's refusal of one more operation of `kind` when API `version` allows no more to
+    /// run at once; `None` when it may start.
+    pub(super) fn refuse_over_limit(&self, kind: Kind, version: &str) -> Option<JsonValue> {
+        let limit = concurrent_limit(version);
+        let mut running = self.in_progress(kind);
+        let first = running.next()?;
+        if 1 + running.count() < limit {
+            return None;
+        }
+        Some(if limit == 1 {
+            let message = format!(
+                "A bulk {} operation for this app and shop is already in progress: {}.",
+                kind.noun(),
+                first.gid()
+            );
+            user_error(None, &message, "OPERATION_IN_PROGRESS")
+        } else {
+            user_error(
+                None,
+                "Bulk operations limit reached. Please try again later.",
+                "LIMIT_REACHED",
+            )
+        })
+    }
+}
+
+/// Bulk operations of each kind one app may run at once on a shop in an API version.
+fn concurrent_limit(version: &str) -> usize {
+    if version >= "2026-01" {
+        5
+    } else {
+        1
+    }
 }
 
 pub(super) fn user_error(field: Option<&[&str]>, message: &str, code: &str) -> JsonValue {
@@ -178,12 +249,8 @@ pub(crate) fn run_query(
     state: &mut ShopState,
     args: &JsonMap,
 ) -> JsonValue {
-    if let Some(running) = state.bulk.in_progress(Kind::Query).next() {
-        let message = format!(
-            "A bulk query operation for this app and shop is already in progress: {}.",
-            running.gid()
-        );
-        return user_error(None, &message, "OPERATION_IN_PROGRESS");
+    if let Some(refused) = state.bulk.refuse_over_limit(Kind::Query, api.version) {
+        return refused;
     }
     let query = args
         .get("query")

@@ -27,15 +27,6 @@ use super::graphql::{self, Api};
 use super::root::MutationRoot;
 use super::state::{Shared, ShopState};
 
-/// Bulk mutations one shop may run at once in an API version.
-pub(crate) fn concurrent_limit(version: &str) -> usize {
-    if version >= "2026-01" {
-        5
-    } else {
-        1
-    }
-}
-
 /// Root fields that cannot run inside a bulk mutation.
 const NOT_IN_BULK: [&str; 3] = [
     "bulkOperationRunMutation",
@@ -55,28 +46,8 @@ pub(crate) fn run_mutation(
             .unwrap_or_default()
             .to_owned()
     };
-    let running: Vec<String> = state
-        .bulk
-        .in_progress(Kind::Mutation)
-        .map(BulkOperation::gid)
-        .collect();
-    if running.len() >= concurrent_limit(api.version) {
-        return if concurrent_limit(api.version) == 1 {
-            user_error(
-                None,
-                &format!(
-                    "A bulk mutation operation for this app and shop is already in progress: {}.",
-                    running[0]
-                ),
-                "OPERATION_IN_PROGRESS",
-            )
-        } else {
-            user_error(
-                None,
-                "Bulk operations limit reached. Please try again later.",
-                "LIMIT_REACHED",
-            )
-        };
+    if let Some(refused) = state.bulk.refuse_over_limit(Kind::Mutation, api.version) {
+        return refused;
     }
     let mutation = text("mutation");
     if let Err(message) = check_mutation(api, &mutation) {

@@ -39,6 +39,7 @@ use std::time::Duration;
 use crate::data::{Customer, Order, StoreData};
 use crate::faults::{Fault, FaultPlan};
 use crate::harness;
+pub use bulk::BulkQuery;
 pub use paced::DownloadPace;
 use state::Shared;
 
@@ -224,6 +225,11 @@ impl FakeShopify {
     /// Query-cost points spent from the bucket so far.
     pub fn points_spent(&self) -> f64 {
         self.shared.state().bucket.spent()
+    }
+
+    /// Every bulk query operation, oldest first.
+    pub fn bulk_queries(&self) -> Vec<BulkQuery> {
+        self.shared.state().bulk.queries()
     }
 
     /// Every bulk mutation operation: its status and how many lines it has done.

@@ -268,8 +268,8 @@ async fn throttled_when_the_bucket_cannot_pay_then_served_after_waiting() {
 
 #[tokio::test]
 async fn bulk_operation_end_to_end() {
-    let _clock = crate::timing::timing_sensitive().await; // a second run within 500 ms
-                                                          // Long enough that the second run surely arrives while the first is still in progress.
+    let _clock = crate::timing::timing_sensitive().await; // polled within 500 ms
+                                                          // Long enough that the first poll surely sees it in progress.
     let shop = start(ShopifyOptions {
         bulk_delay: Duration::from_millis(500),
         ..ShopifyOptions::default()
@@ -289,12 +289,6 @@ async fn bulk_operation_end_to_end() {
     assert_eq!(started["userErrors"], json!([]), "{body}");
     assert_eq!(started["bulkOperation"]["status"], "CREATED");
     let id = started["bulkOperation"]["id"].as_str().unwrap().to_owned();
-
-    let again = query(&shop, run, json!({ "q": inner })).await;
-    let message = again["data"]["bulkOperationRunQuery"]["userErrors"][0]["message"]
-        .as_str()
-        .unwrap();
-    assert!(message.contains("already in progress"), "{message}");
 
     let poll = "query($id: ID!) { node(id: $id) { ... on BulkOperation { status url objectCount rootObjectCount } } }";
     let url = loop {
@@ -319,6 +313,61 @@ async fn bulk_operation_end_to_end() {
         .starts_with("gid://shopify/Order/"));
     let current = query(&shop, "{ currentBulkOperation { id status } }", json!({})).await;
     assert_eq!(current["data"]["currentBulkOperation"]["id"], id.as_str());
+}
+
+/// Starts a bulk query of `version`: the `bulkOperationRunQuery` payload.
+async fn start_bulk_query(shop: &FakeShopify, version: &str) -> Value {
+    let run = "mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+        bulkOperation { id status } userErrors { field message code } } }";
+    let inner = "{ orders { edges { node { id } } } }";
+    let body = json!({ "query": run, "variables": { "q": inner } });
+    let (status, answer) = post_to(shop, version, &shop.access_token(), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["data"]["bulkOperationRunQuery"].clone()
+}
+
+#[tokio::test]
+async fn bulk_queries_run_one_at_a_time_before_2026_01_and_five_at_a_time_from_it() {
+    // Each operation outlives the test: every one started is still running when the next asks.
+    let options = ShopifyOptions {
+        bulk_delay: Duration::from_secs(600),
+        ..ShopifyOptions::default()
+    };
+
+    let old = start(options.clone()).await;
+    old.load(small_store());
+    let first = start_bulk_query(&old, "2025-01").await;
+    assert_eq!(first["userErrors"], json!([]), "{first}");
+    let running = first["bulkOperation"]["id"].as_str().unwrap().to_owned();
+    let second = start_bulk_query(&old, "2025-01").await;
+    assert!(second["bulkOperation"].is_null(), "{second}");
+    let error = &second["userErrors"][0];
+    assert_eq!(error["code"], "OPERATION_IN_PROGRESS", "{second}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("already in progress"), "{message}");
+    assert!(
+        message.contains(&running),
+        "names the one running: {message}"
+    );
+    assert_eq!(old.bulk_queries().len(), 1);
+
+    let new = start(options).await;
+    new.load(small_store());
+    let mut ids = HashSet::new();
+    for _ in 0..5 {
+        let started = start_bulk_query(&new, "2026-10").await;
+        assert_eq!(started["userErrors"], json!([]), "{started}");
+        ids.insert(started["bulkOperation"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 5);
+    let sixth = start_bulk_query(&new, "2026-10").await;
+    assert!(sixth["bulkOperation"].is_null(), "{sixth}");
+    assert_eq!(sixth["userErrors"][0]["code"], "LIMIT_REACHED", "{sixth}");
+    let queries = new.bulk_queries();
+    assert_eq!(queries.len(), 5, "the refused one is not recorded");
+    assert!(queries
+        .iter()
+        .all(|q| matches!(q.status, "CREATED" | "RUNNING") && q.completed_at.is_none()));
 }
 
 #[tokio::test]

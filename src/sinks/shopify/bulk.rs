@@ -29,7 +29,7 @@ use crate::model::StorefrontState;
 use crate::sinks::{DeliveryError, DeliveryReport};
 use crate::store::{BulkWriteKind, BulkWriteOp, OutboxEntry, Store, StorefrontBulk};
 use crate::vendors::shopify::bulk_mutation::{self, ResultLine, Started, MAX_FILE_BYTES};
-use crate::vendors::shopify::{queries, BulkSink, ShopifyClient};
+use crate::vendors::shopify::{concurrent_operations, queries, BulkSink, ShopifyClient};
 
 /// Customers per batch. Each batch ends with a barrier (its last operation finishes, then it
 /// is settled and the next one planned and staged), which left Shopify's slots idle about 3 s
@@ -68,16 +68,6 @@ impl BulkWriteKind {
             BulkWriteKind::TagsRemove => "tags-remove",
             BulkWriteKind::Metafields => "metafields",
         }
-    }
-}
-
-/// Bulk mutations that may run at once for one app and shop: one before API version 2026-01,
-/// five from it (Shopify's bulk import guide).
-pub fn concurrent_operations(api_version: &str) -> usize {
-    if api_version >= "2026-01" {
-        5
-    } else {
-        1
     }
 }
 
@@ -558,13 +548,5 @@ mod tests {
         // One slot (before 2026-01): one operation per kind.
         let ops = operations([lines(3_000), Vec::new(), lines(3_000)], 1);
         assert_eq!(sizes(ops), vec![("tags-add", 3_000), ("metafields", 3_000)]);
-    }
-
-    #[test]
-    fn only_2026_01_and_later_run_several_bulk_mutations() {
-        assert_eq!(concurrent_operations("2025-01"), 1);
-        assert_eq!(concurrent_operations("2025-10"), 1);
-        assert_eq!(concurrent_operations("2026-01"), 5);
-        assert_eq!(concurrent_operations("2026-10"), 5);
     }
 }

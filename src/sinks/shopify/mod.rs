@@ -21,7 +21,7 @@ use crate::http::ApiError;
 use crate::model::StorefrontState;
 use crate::progress::Phase;
 use crate::store::{OutboxEntry, Store};
-use crate::vendors::shopify::ShopifyClient;
+use crate::vendors::shopify::{concurrent_operations, ShopifyClient};
 
 /// Sends every pending storefront write: first finishes a bulk write left in flight (by a
 /// crash or a stop); then, from `storefront.bulk_threshold` pending writes on, bulk mutation
@@ -70,7 +70,7 @@ pub async fn deliver(
                 report.deferred += pending.len() - n * bulk::BATCH_CUSTOMERS;
                 break;
             }
-            let concurrent = bulk::concurrent_operations(&shopify.api_version);
+            let concurrent = concurrent_operations(&shopify.api_version);
             let (batch, settled) = bulk::plan(store, chunk, settings, concurrent)?;
             store.acknowledge(&settled)?;
             report.written += settled.len();

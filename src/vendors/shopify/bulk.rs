@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::{queries, BulkSink, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
+
 /// A status poll or mutation costs at most this many points.
 pub(super) const SMALL_COST: f64 = 10.0;
 
@@ -51,6 +52,9 @@ struct StartedOperation {
 #[derive(Deserialize)]
 struct UserError {
     message: String,
+    /// `BulkOperationUserErrorCode`: `LIMIT_REACHED` (2026-01 on) means try again later.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,9 +68,24 @@ struct CurrentData {
     current_bulk_operation: Option<BulkOperation>,
 }
 
+/// Bulk operations of each kind (queries, mutations) one app may run at once on a shop:
+/// one before API version 2026-01, five from it (Shopify's bulk operations guides; the
+/// changelog "Faster bulk operations", 2025-12-15).
+pub fn concurrent_operations(api_version: &str) -> usize {
+    if api_version >= "2026-01" {
+        5
+    } else {
+        1
+    }
+}
+
 /// Runs a bulk query and streams its JSONL result into `sink` (nothing when it matched
-/// nothing); `false` when `cancel` fired first. Waits first for an operation left running by
-/// a killed run: only one runs at a time per shop.
+/// nothing); `false` when `cancel` fired first.
+///
+/// Before API version 2026-01 one bulk query runs at a time per shop, so an operation left
+/// running by a killed run is waited for first. From 2026-01 five may run: the query starts
+/// at once (beside the process's other bulk queries), and only when Shopify answers that the
+/// limit is reached does it try again every `bulk_poll_interval`.
 pub async fn run_bulk_query<T, S>(
     client: &ShopifyClient,
     query: &str,
@@ -79,50 +98,13 @@ where
     S: BulkSink<T> + Send,
 {
     let poll_interval = settings.bulk_poll_interval;
-    let current: CurrentData = client
-        .execute(
-            "shopify current bulk operation",
-            queries::BULK_CURRENT,
-            json!({}),
-            SMALL_COST,
-        )
-        .await?;
-    if let Some(op) = current
-        .current_bulk_operation
-        .filter(|op| is_running(&op.status))
+    if concurrent_operations(&settings.api_version) == 1
+        && !wait_for_running(client, poll_interval, cancel).await?
     {
-        tracing::info!(operation = %op.id, "waiting for a bulk operation already running");
-        if wait_for(client, &op.id, poll_interval, cancel)
-            .await?
-            .is_none()
-        {
-            return Ok(false);
-        }
+        return Ok(false);
     }
-    let run: RunData = client
-        .execute(
-            "shopify bulk operation run",
-            queries::BULK_RUN,
-            json!({ "query": query }),
-            SMALL_COST,
-        )
-        .await?;
-    let payload = run.bulk_operation_run_query;
-    let id = match (payload.bulk_operation, payload.user_errors.is_empty()) {
-        (Some(op), true) => op.id,
-        _ => {
-            return Err(ApiError::Rejected {
-                endpoint: "shopify bulk operation run",
-                status: 200,
-                detail: payload
-                    .user_errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }
-            .into())
-        }
+    let Some(id) = start(client, query, poll_interval, cancel).await? else {
+        return Ok(false);
     };
     tracing::info!(operation = %id, "bulk operation started");
     let Some(done) = wait_for(client, &id, poll_interval, cancel).await? else {
@@ -148,6 +130,85 @@ where
             .await?;
     }
     Ok(true)
+}
+
+/// Waits for the shop's most recent bulk query if it still runs (left by a killed run: the
+/// one slot before 2026-01); `false` when `cancel` fired first.
+async fn wait_for_running(
+    client: &ShopifyClient,
+    interval: Duration,
+    cancel: &CancellationToken,
+) -> Result<bool, ApiError> {
+    let current: CurrentData = client
+        .execute(
+            "shopify current bulk operation",
+            queries::BULK_CURRENT,
+            json!({}),
+            SMALL_COST,
+        )
+        .await?;
+    let Some(op) = current
+        .current_bulk_operation
+        .filter(|op| is_running(&op.status))
+    else {
+        return Ok(true);
+    };
+    tracing::info!(operation = %op.id, "waiting for a bulk operation already running");
+    Ok(wait_for(client, &op.id, interval, cancel).await?.is_some())
+}
+
+/// Starts the bulk query and returns its id. While Shopify answers `LIMIT_REACHED` (this
+/// app's other bulk queries fill the shop's slots, from 2026-01) it tries again every
+/// `interval`; `None` when `cancel` fired first. Any other refusal is an error.
+async fn start(
+    client: &ShopifyClient,
+    query: &str,
+    interval: Duration,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, ApiError> {
+    let mut waited = false;
+    loop {
+        let run: RunData = client
+            .execute(
+                "shopify bulk operation run",
+                queries::BULK_RUN,
+                json!({ "query": query }),
+                SMALL_COST,
+            )
+            .await?;
+        let payload = run.bulk_operation_run_query;
+        let full = payload
+            .user_errors
+            .iter()
+            .any(|e| e.code.as_deref() == Some("LIMIT_REACHED"));
+        match (payload.bulk_operation, payload.user_errors.is_empty()) {
+            (Some(op), true) => return Ok(Some(op.id)),
+            _ if full => {}
+            _ => {
+                return Err(ApiError::Rejected {
+                    endpoint: "shopify bulk operation run",
+                    status: 200,
+                    detail: payload
+                        .user_errors
+                        .iter()
+                        .map(|e| e.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                })
+            }
+        }
+        if !waited {
+            waited = true;
+            tracing::info!(
+                retry_ms = interval.as_millis() as u64,
+                "Shopify runs as many bulk queries of this app as it allows at once; starting this one when one of them ends"
+            );
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 pub(super) fn is_running(status: &str) -> bool {
@@ -184,5 +245,18 @@ pub(super) async fn wait_for(
             _ = cancel.cancelled() => return Ok(None),
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concurrent_operations;
+
+    #[test]
+    fn only_2026_01_and_later_run_several_bulk_operations() {
+        assert_eq!(concurrent_operations("2025-01"), 1);
+        assert_eq!(concurrent_operations("2025-10"), 1);
+        assert_eq!(concurrent_operations("2026-01"), 5);
+        assert_eq!(concurrent_operations("2026-10"), 5);
     }
 }

@@ -10,7 +10,7 @@ mod cost_bucket;
 mod jsonl;
 pub mod queries;
 
-pub use bulk::run_bulk_query;
+pub use bulk::{concurrent_operations, run_bulk_query};
 #[cfg(test)]
 pub(crate) use client::decode_data;
 pub use client::ShopifyClient;

@@ -57,7 +57,7 @@ pub const ORDERS_BULK: &str = concat!(
 pub const BULK_RUN: &str = r#"mutation TiersyncBulkRun($query: String!) {
   bulkOperationRunQuery(query: $query) {
     bulkOperation { id status }
-    userErrors { field message }
+    userErrors { field message code }
   }
 }"#;
 
