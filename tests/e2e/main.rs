@@ -20,6 +20,7 @@ mod destinations;
 mod error_text;
 mod events;
 mod failures;
+mod first_evaluation;
 mod forget;
 mod hand_store;
 mod http_endpoint;
