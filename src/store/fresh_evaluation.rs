@@ -1,7 +1,7 @@
 //! The first evaluation of a store, written without transactions.
 //!
 //! Committed customer by customer ([`Store::commit_evaluations`]), a million-customer first
-//! evaluation spent 42 of its 55 s in sled transactions (`first_sync`, 2026-12-06): their
+//! evaluation spent 42 of its 52 s in sled transactions (`first_sync`, 2026-12-06): their
 //! commits take one process-wide lock, so they run one at a time however many cores wait.
 //! When nothing evaluated is stored yet (no records, checkpoints, audit entries or outbox
 //! entries), there is nothing a transaction could protect that a restart cannot rebuild, so
