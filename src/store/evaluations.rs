@@ -129,77 +129,14 @@ impl Store {
     /// outbox is planned from desired versus acknowledged state either way. Audit keys come
     /// from sled's monotonic id generator only for transitions actually committed.
     pub fn commit_evaluations(&self, batch: &[Evaluation]) -> Result<(), StoreError> {
-        let Encoded {
-            whole: in_tx,
-            derived,
-        } = self.encode_evaluations(batch)?;
-        // One transaction per chunk of customers ([`TX_CUSTOMERS`]); each customer's writes
-        // stay atomic.
-        for chunk in in_tx.chunks(TX_CUSTOMERS) {
-            (
-                &self.customers,
-                &self.checkpoints,
-                &self.dirty,
-                &self.outbox,
-                &self.audit,
-            )
-                .transaction(|(customers, checkpoints, dirty, outbox, audit)| {
-                    for (evaluation, enc) in chunk {
-                        let id = evaluation.record.id.as_str();
-                        if let Some((record, checkpoint)) = &enc.record {
-                            customers.insert(id.as_bytes(), record.as_slice())?;
-                            checkpoints.insert(id.as_bytes(), checkpoint.as_slice())?;
-                        }
-                        if evaluation.dirty {
-                            dirty.remove(id.as_bytes())?;
-                        }
-                        for (key, change) in enc.outbox(evaluation) {
-                            match change {
-                                Some(bytes) => outbox.insert(key, bytes)?,
-                                None => outbox.remove(key)?,
-                            };
-                        }
-                        for (key, value) in &enc.audit {
-                            audit.insert(key.as_slice(), value.as_slice())?;
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(|e| self.tx_err(e))?;
+        struct Encoded {
+            /// The record and its checkpoint.
+            record: Option<(Vec<u8>, Vec<u8>)>,
+            put: Option<Vec<u8>>,
+            storefront: Option<Vec<u8>>,
+            audit: Vec<(Vec<u8>, Vec<u8>)>,
+            events: Vec<(Vec<u8>, Vec<u8>)>,
         }
-        self.write_derived(&derived)
-    }
-
-    /// Records whose derived values moved (see [`Store::commit_evaluations`]).
-    pub(super) fn write_derived(
-        &self,
-        derived: &[(&str, Vec<u8>, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        for chunk in derived.chunks(TX_CUSTOMERS) {
-            // Record first: a crash between the two leaves a checkpoint whose fingerprint is
-            // stale, so the next evaluation rewrites the record once more, nothing worse.
-            let mut records = sled::Batch::default();
-            let mut checkpoints = sled::Batch::default();
-            for (id, record, checkpoint) in chunk {
-                records.insert(id.as_bytes(), record.as_slice());
-                checkpoints.insert(id.as_bytes(), checkpoint.as_slice());
-            }
-            self.customers
-                .apply_batch(records)
-                .map_err(|e| self.err(e))?;
-            self.checkpoints
-                .apply_batch(checkpoints)
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-
-    /// A batch's writes, encoded: the customers whose writes commit together, and the
-    /// records whose derived values alone moved.
-    pub(super) fn encode_evaluations<'e>(
-        &self,
-        batch: &'e [Evaluation],
-    ) -> Result<Encoded<'e>, StoreError> {
         let transactional = |e: &Evaluation| {
             e.dirty
                 || !e.audit.is_empty()
@@ -208,7 +145,7 @@ impl Store {
                 || e.storefront != OutboxChange::Keep
                 || e.change == RecordChange::State
         };
-        let mut whole: Vec<(&Evaluation, EncodedCustomer)> = Vec::new();
+        let mut in_tx: Vec<(&Evaluation, Encoded)> = Vec::new();
         // Records whose derived values moved: (id, record, checkpoint).
         let mut derived: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
         for e in batch {
@@ -222,7 +159,7 @@ impl Store {
                 }
                 continue;
             }
-            let klaviyo = match &e.klaviyo {
+            let put = match &e.klaviyo {
                 OutboxChange::Put(entry) => Some(encode(entry)?),
                 _ => None,
             };
@@ -257,72 +194,86 @@ impl Store {
                 RecordChange::Unchanged => None,
                 _ => Some((encode(&e.record)?, encode(&e.record.checkpoint())?)),
             };
-            whole.push((
+            in_tx.push((
                 e,
-                EncodedCustomer {
+                Encoded {
                     record,
-                    klaviyo,
+                    put,
                     storefront,
                     audit,
                     events,
                 },
             ));
         }
-        Ok(Encoded { whole, derived })
-    }
-}
-
-/// A batch of evaluations, encoded for the store.
-pub(super) struct Encoded<'e> {
-    /// Customers whose record, outbox changes, audit entries and dirty mark go together.
-    pub whole: Vec<(&'e Evaluation, EncodedCustomer)>,
-    /// Records whose derived values alone moved: (id, record, checkpoint).
-    pub derived: Vec<(&'e str, Vec<u8>, Vec<u8>)>,
-}
-
-/// One customer's writes, encoded.
-pub(super) struct EncodedCustomer {
-    /// The record and its checkpoint.
-    pub record: Option<(Vec<u8>, Vec<u8>)>,
-    klaviyo: Option<Vec<u8>>,
-    storefront: Option<Vec<u8>>,
-    pub audit: Vec<(Vec<u8>, Vec<u8>)>,
-    events: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-impl EncodedCustomer {
-    /// The customer's outbox writes: each key with its new value, or `None` to remove it.
-    pub fn outbox<'a>(
-        &'a self,
-        evaluation: &'a Evaluation,
-    ) -> impl Iterator<Item = (Vec<u8>, Option<&'a [u8]>)> + 'a {
-        let id = evaluation.record.id.as_str();
-        let writes = [
+        // One transaction per chunk of customers ([`TX_CUSTOMERS`]); each customer's writes
+        // stay atomic.
+        for chunk in in_tx.chunks(TX_CUSTOMERS) {
             (
-                Destination::Klaviyo,
-                evaluation.klaviyo == OutboxChange::Remove,
-                &self.klaviyo,
-            ),
-            (
-                Destination::Storefront,
-                evaluation.storefront == OutboxChange::Remove,
-                &self.storefront,
-            ),
-        ]
-        .into_iter()
-        .filter_map(move |(destination, removes, put)| match put {
-            Some(bytes) => Some((outbox_key(destination, id), Some(bytes.as_slice()))),
-            None => removes.then(|| (outbox_key(destination, id), None)),
-        });
-        let events = self
-            .events
-            .iter()
-            .map(|(key, value)| (key.clone(), Some(value.as_slice())));
-        writes.chain(events)
+                &self.customers,
+                &self.checkpoints,
+                &self.dirty,
+                &self.outbox,
+                &self.audit,
+            )
+                .transaction(|(customers, checkpoints, dirty, outbox, audit)| {
+                    for (evaluation, enc) in chunk {
+                        let id = evaluation.record.id.as_str();
+                        if let Some((record, checkpoint)) = &enc.record {
+                            customers.insert(id.as_bytes(), record.as_slice())?;
+                            checkpoints.insert(id.as_bytes(), checkpoint.as_slice())?;
+                        }
+                        if evaluation.dirty {
+                            dirty.remove(id.as_bytes())?;
+                        }
+                        for (destination, removes, put) in [
+                            (
+                                Destination::Klaviyo,
+                                evaluation.klaviyo == OutboxChange::Remove,
+                                &enc.put,
+                            ),
+                            (
+                                Destination::Storefront,
+                                evaluation.storefront == OutboxChange::Remove,
+                                &enc.storefront,
+                            ),
+                        ] {
+                            let key = outbox_key(destination, id);
+                            if let Some(bytes) = put {
+                                outbox.insert(key, bytes.as_slice())?;
+                            } else if removes {
+                                outbox.remove(key)?;
+                            }
+                        }
+                        for (key, value) in &enc.audit {
+                            audit.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        for (key, value) in &enc.events {
+                            outbox.insert(key.as_slice(), value.as_slice())?;
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))?;
+        }
+        for chunk in derived.chunks(TX_CUSTOMERS) {
+            // Record first: a crash between the two leaves a checkpoint whose fingerprint is
+            // stale, so the next evaluation rewrites the record once more, nothing worse.
+            let mut records = sled::Batch::default();
+            let mut checkpoints = sled::Batch::default();
+            for (id, record, checkpoint) in chunk {
+                records.insert(id.as_bytes(), record.as_slice());
+                checkpoints.insert(id.as_bytes(), checkpoint.as_slice());
+            }
+            self.customers
+                .apply_batch(records)
+                .map_err(|e| self.err(e))?;
+            self.checkpoints
+                .apply_batch(checkpoints)
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
-}
 
-impl Store {
     /// A customer's recorded transitions, oldest first.
     pub fn audit(&self, customer_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
         let mut prefix = customer_id.as_bytes().to_vec();

@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 use crate::model::{Destination, Population};
 
 pub(super) const KEY_ORDERS_CURSOR: &[u8] = b"cursor/shopify/orders";
-pub(super) const KEY_POPULATION: &[u8] = b"model/population";
+const KEY_POPULATION: &[u8] = b"model/population";
 const KEY_TIMEZONE: &[u8] = b"shop/timezone";
 pub(super) const KEY_LOYALTY_CURSOR: &[u8] = b"cursor/loyalty/customers";
 const KEY_LAST_RECONCILE: &[u8] = b"reconcile/last";

@@ -50,7 +50,6 @@ mod error;
 mod evaluations;
 mod forget;
 mod fresh_backfill;
-mod fresh_evaluation;
 mod key_ranges;
 mod loyalty;
 mod meta;

@@ -275,25 +275,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         (self.ack_tree(S::DESTINATION), &self.outbox)
             .transaction(|(acks, outbox)| {
-                // Only what changes is written: the first write's read-back repairs every
-                // customer the storefront lacks, most of them with the very entry this
-                // pass's evaluation has just planned, and none of them acknowledged.
                 for ((entry, _), (whole, seen)) in repairs.iter().zip(encoded) {
                     let id = entry.customer_id.as_bytes();
                     match seen {
-                        Some(seen) => {
-                            acks.insert(id, seen.as_slice())?;
-                        }
-                        None => {
-                            if acks.get(id)?.is_some() {
-                                acks.remove(id)?;
-                            }
-                        }
-                    }
-                    let key = outbox_key(S::DESTINATION, &entry.customer_id);
-                    if outbox.get(&key)?.as_deref() != Some(whole.as_slice()) {
-                        outbox.insert(key, whole.as_slice())?;
-                    }
+                        Some(seen) => acks.insert(id, seen.as_slice())?,
+                        None => acks.remove(id)?,
+                    };
+                    outbox.insert(
+                        outbox_key(S::DESTINATION, &entry.customer_id),
+                        whole.as_slice(),
+                    )?;
                 }
                 Ok(())
             })

@@ -96,7 +96,6 @@ fn run(
     };
     let today = now.with_timezone(&tz).date_naive();
     let window_start = now - chrono::Duration::days(i64::from(settings.tiers.window_days));
-    store.abandon_unfinished_evaluation()?;
     let stored = store.population()?;
     let recalculated = recalculation_due(stored.as_ref(), settings, tz, now);
     let loyalty = if recalculated || settings.loyalty.platform != LoyaltyPlatform::None {
@@ -143,9 +142,6 @@ fn run(
         (population, vec![targets])
     };
 
-    // A first evaluation with nothing evaluated stored is written without transactions
-    // (see `store/fresh_evaluation.rs`).
-    let fresh = initial_sync && recalculated && store.begin_fresh_evaluation()?;
     let mut report = EvaluationReport {
         recalculated,
         ..EvaluationReport::default()
@@ -271,17 +267,11 @@ fn run(
             report.events += evaluation.events.len();
         }
         lap(&mut timings.plan);
-        if fresh {
-            store.write_fresh_evaluations(&batch)?;
-        } else {
-            store.commit_evaluations(&batch)?;
-        }
+        store.commit_evaluations(&batch)?;
         report.evaluated += batch.len();
         lap(&mut timings.write);
     }
-    if fresh {
-        store.finish_fresh_evaluation(&population)?;
-    } else if recalculated {
+    if recalculated {
         // Last, so that a recalculation interrupted by a crash runs again in full.
         store.set_population(&population)?;
     }

@@ -20,7 +20,6 @@ mod destinations;
 mod error_text;
 mod events;
 mod failures;
-mod first_evaluation;
 mod forget;
 mod hand_store;
 mod http_endpoint;
