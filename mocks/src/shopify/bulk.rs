@@ -430,9 +430,13 @@ fn run<'d>(
             continue;
         };
         let node_entry = &parent_plan.entries[index];
-        for node in nodes {
+        let total = nodes.len();
+        for (n, node) in nodes.into_iter().enumerate() {
             run.roots += 1;
             run.emit(&Object::Node(node), node_entry, None)?;
+            if n + 1 == SAMPLE_ROOTS {
+                run.writer.reserve_like_so_far(n + 1, total);
+            }
         }
     }
     let text = String::from_utf8(run.writer.out).map_err(|e| e.to_string())?;
@@ -465,6 +469,9 @@ fn node_selection<'d>(
     let nodes = plan.entries.iter().position(|e| e.key == "nodes");
     Ok(nodes.map(|index| (plan, index)))
 }
+
+/// Roots written before the result's size is estimated from them.
+const SAMPLE_ROOTS: usize = 1_000;
 
 /// A bulk run in progress.
 struct Run<'c, 'd> {
