@@ -2,7 +2,8 @@
 //! CREATED → RUNNING → COMPLETED after `bulk_delay`, and the JSONL result is served at
 //! `GET /bulk/{id}.jsonl`. As many may run at once as the request's API version allows
 //! ([`concurrent_limit`]): one query per shop before 2026-01 (`OPERATION_IN_PROGRESS`), five
-//! from 2026-01 (`LIMIT_REACHED` for the sixth), as Shopify's bulk query guide says.
+//! from 2026-01 (`LIMIT_REACHED` for the sixth), as shopify.dev/docs/api/usage/bulk-operations/queries
+//! says.
 //!
 //! The query runs on the data as it is when the operation starts RUNNING. Each node of the
 //! root connection is one line; nodes of nested connections follow their parent on their own
@@ -229,6 +230,17 @@ impl BulkOperations {
 }
 
 /// Bulk operations of each kind one app may run at once on a shop in an API version.
+///
+/// Sources, checked 2026-12: shopify.dev/docs/api/usage/bulk-operations/queries ("In API
+/// versions 2026-01 and higher, you can run up to five bulk query operations at a time per
+/// shop"; before, one of each type), shopify.dev/docs/api/usage/bulk-operations/imports (the
+/// same for mutations), and the changelog shopify.dev/changelog/faster-bulk-operations
+/// (2025-12-15, "five concurrent operations"). Awkward: the `bulkOperationRunQuery` reference
+/// page (2026-07) still says one query and one mutation at a time; the guides and the
+/// changelog are newer and agree, so the fake follows them. The refusal texts: before 2026-01
+/// the guide's `OPERATION_IN_PROGRESS`; from it `LIMIT_REACHED` with the description the
+/// 2026-10 schema gives the enum value (`BulkOperationUserErrorCode`,
+/// `BulkMutationErrorCode`).
 fn concurrent_limit(version: &str) -> usize {
     if version >= "2026-01" {
         5

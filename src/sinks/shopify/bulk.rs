@@ -27,7 +27,9 @@ use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
 use crate::model::StorefrontState;
 use crate::sinks::{DeliveryError, DeliveryReport};
-use crate::store::{BulkWriteKind, BulkWriteOp, OutboxEntry, Store, StorefrontBulk};
+use crate::store::{
+    BulkWriteKind, BulkWriteOp, BulkWriteProgress, OutboxEntry, Store, StorefrontBulk,
+};
 use crate::vendors::shopify::bulk_mutation::{self, ResultLine, Started, MAX_FILE_BYTES};
 use crate::vendors::shopify::{concurrent_operations, queries, BulkSink, ShopifyClient};
 
@@ -260,14 +262,17 @@ async fn run_operation(
     submitting: &tokio::sync::Mutex<()>,
     i: usize,
 ) -> Result<(bool, usize), DeliveryError> {
-    let op = |f: &mut dyn FnMut(&mut BulkWriteOp)| -> Result<BulkWriteOp, DeliveryError> {
-        let mut bulk = shared.lock().expect("bulk lock");
-        f(&mut bulk.operations[i]);
-        cx.store
-            .set_storefront_bulk_progress(i, &bulk.operations[i].progress)?;
-        Ok(bulk.operations[i].clone())
-    };
-    let mut state = op(&mut |_| {})?;
+    // A step changes and records only the operation's progress; its lines (up to 10,000)
+    // are copied once, here.
+    let op =
+        |f: &mut dyn FnMut(&mut BulkWriteProgress)| -> Result<BulkWriteProgress, DeliveryError> {
+            let mut bulk = shared.lock().expect("bulk lock");
+            let progress = &mut bulk.operations[i].progress;
+            f(progress);
+            cx.store.set_storefront_bulk_progress(i, progress)?;
+            Ok(progress.clone())
+        };
+    let mut state = shared.lock().expect("bulk lock").operations[i].clone();
     let mut runs = 0;
     let mut busy_since: Option<Instant> = None;
     loop {
@@ -291,14 +296,14 @@ async fn run_operation(
                     c.query.trim() == state.kind.mutation().trim()
                         && c.created_at >= at - CLOCK_SKEW
                 });
-                state = op(&mut |o| match &found {
+                state.progress = op(&mut |o| match &found {
                     Some(c) => {
-                        o.progress.operation_id = Some(c.id.clone());
-                        o.progress.attempts += 1;
+                        o.operation_id = Some(c.id.clone());
+                        o.attempts += 1;
                     }
                     None => {
-                        o.progress.submitted_at = None;
-                        o.progress.staged_path = None;
+                        o.submitted_at = None;
+                        o.staged_path = None;
                     }
                 })?;
                 if let Some(c) = &found {
@@ -323,32 +328,32 @@ async fn run_operation(
                         // Refused for good (not a transient failure): a bounded number of
                         // tries, then its customers stay pending and the batch ends.
                         tracing::warn!(%detail, kind = state.kind.name(), "shopify refused to stage a bulk mutation file");
-                        state = op(&mut |o| o.progress.attempts += 1)?;
+                        state.progress = op(&mut |o| o.attempts += 1)?;
                         continue;
                     }
                     Err(error) => return interrupted(error, runs),
                 };
-                state = op(&mut |o| {
-                    o.progress.staged_path = Some(path.clone());
-                    o.progress.submitted = submitted.clone();
+                state.progress = op(&mut |o| {
+                    o.staged_path = Some(path.clone());
+                    o.submitted = submitted.clone();
                 })?;
             }
             let path = state.progress.staged_path.clone().expect("staged");
             let guard = submitting.lock().await;
-            state = op(&mut |o| o.progress.submitted_at = Some(chrono::Utc::now()))?;
+            state.progress = op(&mut |o| o.submitted_at = Some(chrono::Utc::now()))?;
             let started = bulk_mutation::start(cx.client, state.kind.mutation(), &path).await;
             match started {
                 Ok(Started::Running(id)) => {
                     tracing::info!(operation = %id, kind = state.kind.name(), lines = state.progress.submitted.len(), "bulk mutation started");
-                    state = op(&mut |o| {
-                        o.progress.operation_id = Some(id.clone());
-                        o.progress.attempts += 1;
+                    state.progress = op(&mut |o| {
+                        o.operation_id = Some(id.clone());
+                        o.attempts += 1;
                     })?;
                     runs += 1;
                     busy_since = None;
                 }
                 Ok(Started::Busy(detail)) => {
-                    state = op(&mut |o| o.progress.submitted_at = None)?;
+                    state.progress = op(&mut |o| o.submitted_at = None)?;
                     drop(guard);
                     let since = *busy_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= cx.busy_limit {
@@ -356,19 +361,19 @@ async fn run_operation(
                         return Ok((false, runs));
                     }
                     tracing::info!(%detail, "waiting for other bulk mutations to finish");
-                    tokio::select! {
-                        _ = cx.cancel.cancelled() => return Ok((false, runs)),
-                        _ = tokio::time::sleep(cx.shopify.bulk_poll_interval) => {}
+                    let pause = tokio::time::sleep(cx.shopify.bulk_poll_interval);
+                    if cx.cancel.run_until_cancelled(pause).await.is_none() {
+                        return Ok((false, runs));
                     }
                 }
                 Err(ApiError::Rejected { detail, .. }) => {
                     // The file or the run refused (e.g. a staged file gone stale): stage
                     // again, a bounded number of times.
                     tracing::warn!(%detail, kind = state.kind.name(), "shopify refused a bulk mutation; staging it again");
-                    state = op(&mut |o| {
-                        o.progress.submitted_at = None;
-                        o.progress.staged_path = None;
-                        o.progress.attempts += 1;
+                    state.progress = op(&mut |o| {
+                        o.submitted_at = None;
+                        o.staged_path = None;
+                        o.attempts += 1;
                     })?;
                 }
                 Err(error) => return interrupted(error, runs),
@@ -400,17 +405,17 @@ async fn run_operation(
                 Err(other) => return Err(other),
             }
         }
-        state = op(&mut |o| {
+        state.progress = op(&mut |o| {
             for (n, outcome) in sink.lines.iter_mut().enumerate() {
                 if let Some(outcome) = outcome.take() {
-                    let line = o.progress.submitted[n] as usize;
-                    o.progress.outcomes[line] = Some(outcome);
+                    let line = o.submitted[n] as usize;
+                    o.outcomes[line] = Some(outcome);
                 }
             }
-            o.progress.operation_id = None;
-            o.progress.staged_path = None;
-            o.progress.submitted_at = None;
-            o.progress.submitted.clear();
+            o.operation_id = None;
+            o.staged_path = None;
+            o.submitted_at = None;
+            o.submitted.clear();
         })?;
     }
 }

@@ -204,9 +204,12 @@ async fn start(
                 "Shopify runs as many bulk queries of this app as it allows at once; starting this one when one of them ends"
             );
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(interval) => {}
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(interval))
+            .await
+            .is_none()
+        {
+            return Ok(None);
         }
     }
 }
@@ -241,9 +244,12 @@ pub(super) async fn wait_for(
         if !is_running(&op.status) {
             return Ok(Some(op));
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(interval) => {}
+        if cancel
+            .run_until_cancelled(tokio::time::sleep(interval))
+            .await
+            .is_none()
+        {
+            return Ok(None);
         }
     }
 }
