@@ -69,7 +69,7 @@ struct MapWriter {
 }
 
 impl MapWriter {
-    fn start(map: sled::Tree, path: std::path::PathBuf) -> MapWriter {
+    fn start(map: sled::Tree, path: std::path::PathBuf) -> Result<MapWriter, StoreError> {
         let (queue, chunks) = std::sync::mpsc::sync_channel::<MapEntries>(MAP_QUEUE);
         let thread = std::thread::Builder::new()
             .name("order-map-writer".into())
@@ -81,12 +81,18 @@ impl MapWriter {
                 }
                 Ok(())
             })
-            .expect("the order map's writer thread starts");
-        MapWriter {
+            .map_err(|e| {
+                StoreError::Write(format!(
+                    "cannot start a thread to write the order map ({e}); the system or the \
+                     service's task limit (systemd `TasksMax`) allows no more threads: raise it \
+                     or stop other processes of this user, then run tiersync again"
+                ))
+            })?;
+        Ok(MapWriter {
             queue: Some(queue),
             thread: Some(thread),
             path,
-        }
+        })
     }
 
     /// Queues a chunk; an insert that failed meanwhile is returned here.
@@ -105,7 +111,9 @@ impl MapWriter {
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(Err(e))) => Err(map_sled(&self.path, e)),
             Some(Err(_)) => Err(StoreError::Write(
-                "the order map's writer thread panicked".into(),
+                "the order map's writer thread panicked (a bug: please report it with the log); \
+                 the next run starts the backfill over"
+                    .into(),
             )),
             Some(Ok(Ok(()))) | None => Ok(()),
         }
@@ -149,7 +157,7 @@ impl Store {
         if !map.orders.is_empty() {
             return Ok(None);
         }
-        let writer = MapWriter::start(map.orders.clone(), self.order_map.path().to_owned());
+        let writer = MapWriter::start(map.orders.clone(), self.order_map.path().to_owned())?;
         drop(map);
         self.meta
             .insert(KEY_FRESH_BACKFILL, &[])
