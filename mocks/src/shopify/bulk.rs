@@ -5,25 +5,22 @@
 //! from 2026-01 (`LIMIT_REACHED` for the sixth), as shopify.dev/docs/api/usage/bulk-operations/queries
 //! says.
 //!
-//! The query runs on the data as it is when the operation starts RUNNING. Each node of the
+//! The query matches records as they are when the operation starts RUNNING. Each node of the
 //! root connection is one line; nodes of nested connections follow their parent on their own
-//! lines with `__parentId`.
+//! lines with `__parentId` (written at the download: see [`bulk_export`](super::bulk_export)).
 
 use std::sync::Arc;
 
 use apollo_compiler::response::serde_json_bytes::json;
 use apollo_compiler::response::{JsonMap, JsonValue};
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 
-use std::borrow::Cow;
-use std::rc::Rc;
-
 use super::access::Access;
+use super::bulk_export::Export;
 use super::graphql::Api;
-use super::objects::{time, Node};
-use super::projection::{self, is_connection};
-use super::root;
-use super::selection::{self, Context, Entry, Object, Plan, Writer};
+use super::objects::time;
+use super::projection::is_connection;
 use super::state::{Shared, ShopState};
 
 /// Status of a bulk operation, as `BulkOperationStatus`.
@@ -80,6 +77,25 @@ impl Kind {
     }
 }
 
+/// A bulk operation's result file.
+#[derive(Debug, Clone)]
+pub(crate) enum BulkFile {
+    /// Written whole (a bulk mutation's results).
+    Text(Bytes),
+    /// Written when downloaded (a bulk query's lines).
+    Export(Arc<Export>),
+}
+
+impl BulkFile {
+    /// The size in bytes, when known without writing the file.
+    fn known_size(&self) -> Option<u64> {
+        match self {
+            BulkFile::Text(text) => Some(text.len() as u64),
+            BulkFile::Export(export) => export.measured_size(),
+        }
+    }
+}
+
 /// One bulk operation.
 #[derive(Debug, Clone)]
 pub(crate) struct BulkOperation {
@@ -90,7 +106,7 @@ pub(crate) struct BulkOperation {
     pub(super) status: Status,
     pub(super) created_at: DateTime<Utc>,
     pub(super) completed_at: Option<DateTime<Utc>>,
-    pub(super) result: Option<Arc<String>>,
+    pub(super) result: Option<BulkFile>,
     /// Why a failed operation failed (`BulkOperationErrorCode`).
     pub(super) error_code: Option<&'static str>,
     pub(super) object_count: u64,
@@ -103,6 +119,7 @@ impl BulkOperation {
     }
 
     /// The full `BulkOperation` value; `url` points at this fake's download route.
+    /// `fileSize` is null until measured for a query's file: see [`BulkOperation::measure`].
     pub(crate) fn json(&self, base_url: &str) -> JsonValue {
         let completed = self.status == Status::Completed;
         json!({
@@ -116,11 +133,26 @@ impl BulkOperation {
             "errorCode": self.error_code,
             "objectCount": self.object_count.to_string(),
             "rootObjectCount": self.root_object_count.to_string(),
-            "fileSize": self.result.as_ref().filter(|_| completed).map(|r| r.len().to_string()),
+            "fileSize": self
+                .result
+                .as_ref()
+                .filter(|_| completed)
+                .and_then(BulkFile::known_size)
+                .map(|size| size.to_string()),
             "url": completed.then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
             "partialDataUrl": (self.status == Status::Failed && self.result.is_some())
                 .then(|| format!("{base_url}/bulk/{}.jsonl", self.id)),
         })
+    }
+}
+
+impl BulkOperation {
+    /// Measures a completed query's file (writing it once, with `state` locked), for a request
+    /// that selects `fileSize`.
+    pub(crate) fn measure(&self, access: &Access<'_>, state: &ShopState) {
+        if let (Status::Completed, Some(BulkFile::Export(export))) = (self.status, &self.result) {
+            export.file_size(access, state);
+        }
     }
 }
 
@@ -190,7 +222,7 @@ impl BulkOperations {
     }
 
     /// The JSONL result of a completed operation, or the partial result of a failed one.
-    pub(crate) fn file(&self, id: u64) -> Option<Arc<String>> {
+    pub(crate) fn file(&self, id: u64) -> Option<BulkFile> {
         self.get(id)
             .filter(|op| matches!(op.status, Status::Completed | Status::Failed))
             .and_then(|op| op.result.clone())
@@ -323,18 +355,18 @@ fn spawn(shared: Arc<Shared>, api: &'static Api, id: u64, query: String) {
             if let Some(op) = state.bulk.get_mut(id) {
                 op.status = Status::Running;
             }
-            execute(api, &Access::new(&shared.options.scopes), &state, &query)
+            Export::run(api, &Access::new(&shared.options.scopes), &state, &query)
         };
         tokio::time::sleep(shared.options.bulk_delay).await;
         let mut state = shared.state();
         if let Some(op) = state.bulk.get_mut(id) {
             op.completed_at = Some(Utc::now());
             match outcome {
-                Ok(lines) => {
+                Ok(export) => {
                     op.status = Status::Completed;
-                    op.object_count = lines.objects;
-                    op.root_object_count = lines.roots;
-                    op.result = Some(Arc::new(lines.text));
+                    op.object_count = export.objects;
+                    op.root_object_count = export.roots;
+                    op.result = Some(BulkFile::Export(Arc::new(export)));
                 }
                 Err(code) => {
                     op.status = Status::Failed;
@@ -345,202 +377,6 @@ fn spawn(shared: Arc<Shared>, api: &'static Api, id: u64, query: String) {
     });
 }
 
-/// A JSONL result.
-#[derive(Debug, Default)]
-struct Lines {
-    text: String,
-    objects: u64,
-    roots: u64,
-}
-
-/// Runs a checked bulk query over `state` as the app's `access` allows; the
-/// `BulkOperationErrorCode` if it failed: `ACCESS_DENIED` when a root field needs a scope the
-/// app lacks, `INTERNAL_SERVER_ERROR` where the executor would have reported an error.
-///
-/// The document is validated and planned once; each node of a root connection is then
-/// projected straight from the store's records onto the node's selection (see
-/// [`selection`]), one line per node, its nested connections' items on the following lines.
-fn execute(
-    api: &Api,
-    access: &Access<'_>,
-    state: &ShopState,
-    query: &str,
-) -> Result<Lines, &'static str> {
-    const FAILED: &str = "INTERNAL_SERVER_ERROR";
-    let document = api.parse(query).map_err(|_| FAILED)?;
-    let operation = document.operations.get(None).map_err(|_| FAILED)?;
-    if let Some(denied) = operation
-        .selection_set
-        .fields()
-        .find_map(|f| access.check("QueryRoot", f.name.as_str()).err())
-    {
-        tracing::warn!(error = %denied.message, "bulk operation denied");
-        return Err("ACCESS_DENIED");
-    }
-    let variables = api
-        .variables(&document, operation, &JsonMap::new())
-        .map_err(|_| FAILED)?;
-    let context = Context {
-        schema: api.schema(),
-        document: &document,
-        variables: &variables,
-    };
-    run(&context, access, state, &operation.selection_set.selections).map_err(|error| {
-        tracing::warn!(%error, "bulk operation failed");
-        FAILED
-    })
-}
-
-fn run<'d>(
-    context: &Context<'d>,
-    access: &Access<'_>,
-    state: &ShopState,
-    selections: &'d [apollo_compiler::executable::Selection],
-) -> Result<Lines, selection::Error> {
-    let plan = context.root_plan("QueryRoot", selections)?;
-    let mut run = Run {
-        context,
-        writer: Writer {
-            context,
-            out: Vec::new(),
-        },
-        objects: 0,
-        roots: 0,
-    };
-    for entry in &plan.entries {
-        let Some(ty) = entry.ty else { continue };
-        let nodes: Vec<Node<'_>> = match entry.name.as_str() {
-            "orders" => root::page_records(
-                state.orders.values().filter(|o| access.sees(o)),
-                &entry.arguments,
-                false,
-            )
-            .map_err(|e| e.message)?
-            .items
-            .into_iter()
-            .map(|(_, order)| Node::Order(state, order))
-            .collect(),
-            "customers" => root::page_records(state.customers.values(), &entry.arguments, false)
-                .map_err(|e| e.message)?
-                .items
-                .into_iter()
-                .map(|(_, customer)| Node::Customer(state, customer))
-                .collect(),
-            // Modeled, but not connections: they add no lines.
-            "shop"
-            | "order"
-            | "customer"
-            | "node"
-            | "currentBulkOperation"
-            | "currentAppInstallation" => continue,
-            other => {
-                projection::unmodeled("QueryRoot", other, ty).map_err(|e| e.message)?;
-                continue;
-            }
-        };
-        let Some((parent_plan, index)) = node_selection(context, entry)? else {
-            continue;
-        };
-        let node_entry = &parent_plan.entries[index];
-        let total = nodes.len();
-        for (n, node) in nodes.into_iter().enumerate() {
-            run.roots += 1;
-            run.emit(&Object::Node(node), node_entry, None)?;
-            if n + 1 == SAMPLE_ROOTS {
-                run.writer.reserve_like_so_far(n + 1, total);
-            }
-        }
-    }
-    let text = String::from_utf8(run.writer.out).map_err(|e| e.to_string())?;
-    Ok(Lines {
-        text,
-        objects: run.objects,
-        roots: run.roots,
-    })
-}
-
-/// Where a connection field selects its nodes: the plan holding the `node` field of
-/// `edges { node }` (preferred, as the executor's value had it) or the `nodes` field, and
-/// that field's index.
-fn node_selection<'d>(
-    context: &Context<'d>,
-    connection: &Entry<'d>,
-) -> Result<Option<(Rc<Plan<'d>>, usize)>, selection::Error> {
-    let Some(ty) = connection.ty else {
-        return Ok(None);
-    };
-    let plan = context.sub_plan(connection, ty.inner_named_type())?;
-    if let Some(edges) = plan.entries.iter().find(|e| e.key == "edges") {
-        let Some(edge_ty) = edges.ty else {
-            return Ok(None);
-        };
-        let edge_plan = context.sub_plan(edges, edge_ty.inner_named_type())?;
-        let node = edge_plan.entries.iter().position(|e| e.key == "node");
-        return Ok(node.map(|index| (edge_plan, index)));
-    }
-    let nodes = plan.entries.iter().position(|e| e.key == "nodes");
-    Ok(nodes.map(|index| (plan, index)))
-}
-
-/// Roots written before the result's size is estimated from them.
-const SAMPLE_ROOTS: usize = 1_000;
-
-/// A bulk run in progress.
-struct Run<'c, 'd> {
-    context: &'c Context<'d>,
-    writer: Writer<'c, 'd>,
-    objects: u64,
-    roots: u64,
-}
-
-impl<'d> Run<'_, 'd> {
-    /// Writes `object`'s line (nested connections removed, `__parentId` added), then the
-    /// lines of its nested connections' items.
-    fn emit(
-        &mut self,
-        object: &Object<'_>,
-        node_entry: &Entry<'d>,
-        parent: Option<&JsonValue>,
-    ) -> Result<(), selection::Error> {
-        let declared = node_entry
-            .ty
-            .map_or("", |ty| ty.inner_named_type().as_str());
-        let plan = self
-            .context
-            .sub_plan(node_entry, object.type_name(declared))?;
-        let mut children = Vec::new();
-        self.writer.object(
-            object,
-            &plan,
-            Some(&mut children),
-            parent.map(|id| ("__parentId", id)),
-        )?;
-        self.writer.out.push(b'\n');
-        self.objects += 1;
-        if children.is_empty() {
-            return Ok(());
-        }
-        let id = plan
-            .entries
-            .iter()
-            .find(|e| e.key == "id")
-            .and_then(|e| object.json_field(e.name))
-            .unwrap_or(JsonValue::Null);
-        for child in children {
-            let Some((parent_plan, index)) = node_selection(self.context, child.entry)? else {
-                continue;
-            };
-            let node_entry = &parent_plan.entries[index];
-            for item in &child.items {
-                if let JsonValue::Object(fields) = item {
-                    self.emit(&Object::Json(Cow::Borrowed(fields)), node_entry, Some(&id))?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -549,6 +385,14 @@ mod tests {
     use crate::generator::{generate, GenConfig};
     use crate::shopify::root::QueryRoot;
     use crate::shopify::ShopifyOptions;
+
+    /// A JSONL result.
+    #[derive(Debug, Default)]
+    struct Lines {
+        text: String,
+        objects: u64,
+        roots: u64,
+    }
 
     /// The executor over the full JSON values, as bulk operations ran before: the reference
     /// the projector must agree with, line for line.
@@ -618,10 +462,28 @@ mod tests {
         crate::shopify::graphql::api("2025-01").expect("served")
     }
 
-    /// Runs `query` as an app with every scope tiersync asks for.
+    /// Runs `query` as an app with every scope tiersync asks for and writes its whole file, checking that the counts given at completion are the file's.
     fn execute_all(state: &ShopState, query: &str) -> Option<Lines> {
         let scopes = crate::shopify::access::default_scopes();
-        execute(api(), &Access::new(&scopes), state, query).ok()
+        let access = Access::new(&scopes);
+        let export = Export::run(api(), &access, state, query).ok()?;
+        let mut text = Vec::new();
+        let written = export.stream(
+            &access,
+            || state,
+            |chunk| {
+                text.extend_from_slice(&chunk);
+                true
+            },
+        );
+        assert_eq!(written, Ok((export.objects, export.roots)));
+        let size = export.file_size(&access, state);
+        assert_eq!(size, Some(text.len() as u64));
+        Some(Lines {
+            text: String::from_utf8(text).expect("UTF-8"),
+            objects: export.objects,
+            roots: export.roots,
+        })
     }
 
     const ORDERS: &str = r#"{

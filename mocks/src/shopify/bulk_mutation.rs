@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use apollo_compiler::executable::OperationType;
 use apollo_compiler::response::serde_json_bytes::json;
 use apollo_compiler::response::{JsonMap, JsonValue};
+use axum::body::Bytes;
 use chrono::Utc;
 
 use super::access::Access;
-use super::bulk::{user_error, BulkOperation, Kind, Status};
+use super::bulk::{user_error, BulkFile, BulkOperation, Kind, Status};
 use super::graphql::{self, Api};
 use super::root::MutationRoot;
 use super::state::{Shared, ShopState};
@@ -168,7 +169,7 @@ fn spawn(
             op.completed_at = Some(Utc::now());
             op.object_count = end as u64;
             op.root_object_count = end as u64;
-            op.result = Some(Arc::new(out));
+            op.result = Some(BulkFile::Text(Bytes::from(out)));
         }
     });
 }

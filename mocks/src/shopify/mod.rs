@@ -15,6 +15,7 @@
 mod access;
 mod bucket;
 mod bulk;
+mod bulk_export;
 mod bulk_mutation;
 mod connection;
 mod cost;

@@ -1,15 +1,16 @@
 //! A bulk result served at a set pace: `chunk_bytes` at a time, `chunk_delay` apart — a large
 //! file over a slow link, so a test can tell a download limited as a whole from one limited
-//! per read. The length is announced (`Content-Length`), as storage does.
+//! per read. A file held whole announces its length (`Content-Length`), as storage does; a
+//! bulk query's file, written while it is sent, goes chunked.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 /// How the bulk result URL sends a file.
@@ -31,19 +32,32 @@ impl Default for DownloadPace {
     }
 }
 
-/// The body: `text` from `sent` on, one chunk per `pace`.
+/// The body: the bytes of `pending`, then of each chunk `rest` sends, one frame of at most
+/// `chunk_bytes` per `pace`.
 pub(crate) struct Paced {
-    text: Arc<String>,
-    sent: usize,
+    pending: Bytes,
+    /// A file written while it is sent ([`Paced::streamed`]); `None` once it has ended.
+    rest: Option<mpsc::Receiver<std::io::Result<Bytes>>>,
     pace: DownloadPace,
     wait: Option<Pin<Box<Sleep>>>,
 }
 
 impl Paced {
-    pub fn new(text: Arc<String>, pace: DownloadPace) -> Paced {
+    /// A file held whole: its length is announced.
+    pub fn new(text: Bytes, pace: DownloadPace) -> Paced {
         Paced {
-            text,
-            sent: 0,
+            pending: text,
+            rest: None,
+            pace,
+            wait: None,
+        }
+    }
+
+    /// A file whose chunks arrive on `rest` as they are written (sent chunked, no length).
+    pub fn streamed(rest: mpsc::Receiver<std::io::Result<Bytes>>, pace: DownloadPace) -> Paced {
+        Paced {
+            pending: Bytes::new(),
+            rest: Some(rest),
             pace,
             wait: None,
         }
@@ -59,27 +73,37 @@ impl Body for Paced {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
-        if this.sent >= this.text.len() {
-            return Poll::Ready(None);
-        }
         if let Some(wait) = &mut this.wait {
             if wait.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
         }
-        let end = (this.sent + this.pace.chunk_bytes.max(1)).min(this.text.len());
-        let chunk = Bytes::copy_from_slice(&this.text.as_bytes()[this.sent..end]);
-        this.sent = end;
+        while this.pending.is_empty() {
+            let Some(rest) = &mut this.rest else {
+                return Poll::Ready(None);
+            };
+            match rest.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => this.pending = chunk,
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => this.rest = None,
+            }
+        }
+        let take = this.pace.chunk_bytes.max(1).min(this.pending.len());
+        let chunk = this.pending.split_to(take);
         this.wait = (!this.pace.chunk_delay.is_zero())
             .then(|| Box::pin(tokio::time::sleep(this.pace.chunk_delay)));
         Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.sent >= self.text.len()
+        self.pending.is_empty() && self.rest.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.text.len() - self.sent) as u64)
+        match self.rest {
+            None => SizeHint::with_exact(self.pending.len() as u64),
+            Some(_) => SizeHint::default(),
+        }
     }
 }

@@ -5,8 +5,10 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use apollo_compiler::executable::{Selection, SelectionSet};
 use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
 use apollo_compiler::response::{JsonMap, JsonValue};
+use apollo_compiler::ExecutableDocument;
 
 use super::access::Access;
 use super::connection::{self, connection_json};
@@ -50,13 +52,13 @@ impl ObjectValue for QueryRoot<'_> {
             "customers" => list(state.customers.values(), args, self.repeat(args), |c| {
                 objects::customer(state, c)
             })?,
-            "order" => self.node(string_argument(args, "id"), Some("Order")),
-            "customer" => self.node(string_argument(args, "id"), Some("Customer")),
-            "node" => self.node(string_argument(args, "id"), None),
+            "order" => self.node(string_argument(args, "id"), Some("Order"), info),
+            "customer" => self.node(string_argument(args, "id"), Some("Customer"), info),
+            "node" => self.node(string_argument(args, "id"), None, info),
             "currentBulkOperation" => state
                 .bulk
                 .current(bulk::Kind::from_argument(string_argument(args, "type")))
-                .map_or(JsonValue::Null, |op| op.json(self.base_url)),
+                .map_or(JsonValue::Null, |op| self.bulk_operation(op, info)),
             other => return projection::unmodeled("QueryRoot", other, &info.field_definition().ty),
         };
         Ok(projection::resolve(
@@ -73,8 +75,17 @@ impl QueryRoot<'_> {
         self.injected.repeat_page(later_page)
     }
 
+    /// A bulk operation's value; its file is measured first when the request selects
+    /// `fileSize` (see [`bulk_export`](super::bulk_export)).
+    fn bulk_operation(&self, op: &bulk::BulkOperation, info: &ResolveInfo<'_>) -> JsonValue {
+        if selects(info, "fileSize") {
+            op.measure(self.access, self.state);
+        }
+        op.json(self.base_url)
+    }
+
     /// The object behind a global id (of type `only`, when given), or null.
-    fn node(&self, gid: &str, only: Option<&str>) -> JsonValue {
+    fn node(&self, gid: &str, only: Option<&str>, info: &ResolveInfo<'_>) -> JsonValue {
         let state = self.state;
         let found =
             match objects::parse_gid(gid).filter(|(kind, _)| only.is_none_or(|o| o == *kind)) {
@@ -87,11 +98,31 @@ impl QueryRoot<'_> {
                     .customers
                     .get(&id)
                     .map(|c| objects::customer(state, c)),
-                Some(("BulkOperation", id)) => state.bulk.get(id).map(|op| op.json(self.base_url)),
+                Some(("BulkOperation", id)) => {
+                    state.bulk.get(id).map(|op| self.bulk_operation(op, info))
+                }
                 _ => None,
             };
         found.unwrap_or(JsonValue::Null)
     }
+}
+
+/// Whether the resolved field's selection asks for a field `name`, directly or through
+/// fragments.
+fn selects(info: &ResolveInfo<'_>, name: &str) -> bool {
+    fn search(document: &ExecutableDocument, set: &SelectionSet, name: &str) -> bool {
+        set.selections.iter().any(|selection| match selection {
+            Selection::Field(field) => field.name == name,
+            Selection::InlineFragment(inline) => search(document, &inline.selection_set, name),
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.fragment_name)
+                .is_some_and(|fragment| search(document, &fragment.selection_set, name)),
+        })
+    }
+    info.field_selections()
+        .iter()
+        .any(|field| search(info.document(), &field.selection_set, name))
 }
 
 /// A root connection: filter on `query`, sort on `sortKey` (ties and `ID` by id), page.

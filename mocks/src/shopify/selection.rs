@@ -318,16 +318,6 @@ pub(crate) struct Writer<'c, 'd> {
 }
 
 impl<'d> Writer<'_, 'd> {
-    /// Reserves room for `total` roots at the size the first `written` took, and a tenth
-    /// more. A bulk result of millions of lines otherwise grows by doubling, each step
-    /// copying everything so far into fresh pages: three quarters of a 100k-customer
-    /// backfill's run went to the kernel zeroing those pages (`perf record`).
-    pub fn reserve_like_so_far(&mut self, written: usize, total: usize) {
-        let per_root = self.out.len() / written.max(1);
-        let rest = total.saturating_sub(written) * per_root;
-        self.out.reserve(rest + rest / 10);
-    }
-
     fn raw(&mut self, text: &str) {
         self.out.extend_from_slice(text.as_bytes());
     }

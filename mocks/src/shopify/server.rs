@@ -14,7 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::mpsc;
 
+use super::access::Access;
+use super::bulk::BulkFile;
+use super::bulk_export::Export;
 use super::paced::Paced;
 use super::state::Shared;
 use super::{graphql, oauth, request, staged};
@@ -124,16 +128,43 @@ async fn bulk_file(State(shared): State<Arc<Shared>>, Path(file): Path<String>) 
         .strip_suffix(".jsonl")
         .and_then(|id| id.parse().ok())
         .and_then(|id| shared.state().bulk.file(id));
-    match file {
-        Some(text) => (
-            [(axum::http::header::CONTENT_TYPE, "application/jsonl")],
-            axum::body::Body::new(Paced::new(text, shared.options.bulk_download)),
-        )
-            .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "errors": "Not Found" })),
-        )
-            .into_response(),
-    }
+    let pace = shared.options.bulk_download;
+    let body = match file {
+        Some(BulkFile::Text(text)) => Paced::new(text, pace),
+        Some(BulkFile::Export(export)) => Paced::streamed(write_export(shared, export), pace),
+        None => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "errors": "Not Found" })),
+            )
+                .into_response()
+        }
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/jsonl")],
+        axum::body::Body::new(body),
+    )
+        .into_response()
+}
+
+/// Writes a bulk query's file on a blocking thread, a few chunks ahead of the download; stops
+/// when the download is dropped.
+fn write_export(
+    shared: Arc<Shared>,
+    export: Arc<Export>,
+) -> mpsc::Receiver<std::io::Result<Bytes>> {
+    let (sender, receiver) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let access = Access::new(&shared.options.scopes);
+        let written = export.stream(
+            &access,
+            || shared.state(),
+            |chunk| sender.blocking_send(Ok(Bytes::from(chunk))).is_ok(),
+        );
+        if let Err(error) = written {
+            tracing::warn!(%error, "bulk file failed while downloaded");
+            let _ = sender.blocking_send(Err(std::io::Error::other(error)));
+        }
+    });
+    receiver
 }

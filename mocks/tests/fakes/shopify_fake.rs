@@ -306,6 +306,18 @@ async fn bulk_operation_end_to_end() {
     };
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert_eq!(text.lines().count(), orders);
+    // The file's size and line count as the operation gives them (asked through a fragment),
+    // and the same file on a second download.
+    let sized = "query($id: ID!) { node(id: $id) { ...Sized } } fragment Sized on BulkOperation { fileSize objectCount }";
+    let body = query(&shop, sized, json!({ "id": id })).await;
+    assert_eq!(
+        body["data"]["node"]["fileSize"],
+        text.len().to_string(),
+        "{body}"
+    );
+    assert_eq!(body["data"]["node"]["objectCount"], orders.to_string());
+    let again = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert_eq!(again, text);
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(first["id"]
         .as_str()
