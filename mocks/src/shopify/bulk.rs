@@ -33,7 +33,7 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Status::Created => "CREATED",
             Status::Running => "RUNNING",
@@ -52,7 +52,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Kind::Query => "QUERY",
             Kind::Mutation => "MUTATION",
@@ -156,11 +156,11 @@ impl BulkOperation {
     }
 }
 
-/// A bulk query as tests see it: what it read, and when it started and ended (to tell
-/// queries that ran side by side from queries that ran one after the other).
+/// A bulk operation as tests see it: what it ran, and when it started and ended (to tell
+/// operations that ran side by side from ones that ran one after the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkQuery {
-    /// The query document it ran.
+    /// The query document it ran (for a bulk mutation, the mutation run once per line).
     pub query: String,
     /// `CREATED`, `RUNNING`, `COMPLETED` or `FAILED`.
     pub status: &'static str,
@@ -186,16 +186,21 @@ impl BulkOperations {
             .get_mut(usize::try_from(id).ok()?.checked_sub(1)?)
     }
 
+    /// Every operation, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &BulkOperation> {
+        self.operations.iter()
+    }
+
     /// The most recent operation of a kind (`currentBulkOperation(type:)`).
     pub(crate) fn current(&self, kind: Kind) -> Option<&BulkOperation> {
         self.operations.iter().rev().find(|op| op.kind == kind)
     }
 
-    /// Every bulk query, oldest first.
-    pub(crate) fn queries(&self) -> Vec<BulkQuery> {
+    /// Every bulk operation of `kind`, oldest first.
+    pub(crate) fn of_kind(&self, kind: Kind) -> Vec<BulkQuery> {
         self.operations
             .iter()
-            .filter(|op| op.kind == Kind::Query)
+            .filter(|op| op.kind == kind)
             .map(|op| BulkQuery {
                 query: op.query.clone(),
                 status: op.status.as_str(),

@@ -16,6 +16,7 @@ mod access;
 mod bucket;
 mod bulk;
 mod bulk_export;
+mod bulk_list;
 mod bulk_mutation;
 mod connection;
 mod cost;
@@ -223,6 +224,13 @@ impl FakeShopify {
         self.shared.state().fail_bulk_mutation_after = Some(lines);
     }
 
+    /// The next `bulkOperationRunMutation` that starts an operation gets HTTP 503 instead of
+    /// its answer, as when a gateway times out after Shopify accepted it: the operation runs,
+    /// and the client never learns its id.
+    pub fn lose_next_bulk_mutation_answer(&self) {
+        self.shared.state().lose_bulk_mutation_answer = true;
+    }
+
     /// Query-cost points spent from the bucket so far.
     pub fn points_spent(&self) -> f64 {
         self.shared.state().bucket.spent()
@@ -230,7 +238,12 @@ impl FakeShopify {
 
     /// Every bulk query operation, oldest first.
     pub fn bulk_queries(&self) -> Vec<BulkQuery> {
-        self.shared.state().bulk.queries()
+        self.shared.state().bulk.of_kind(bulk::Kind::Query)
+    }
+
+    /// Every bulk mutation operation, oldest first.
+    pub fn bulk_mutation_operations(&self) -> Vec<BulkQuery> {
+        self.shared.state().bulk.of_kind(bulk::Kind::Mutation)
     }
 
     /// Every bulk mutation operation: its status and how many lines it has done.

@@ -1,9 +1,11 @@
 //! The subset of Shopify's search syntax (`query:` argument) the daemon relies on:
-//! `updated_at:>='2026-01-01T00:00:00Z'`, `created_at:<2026-02-01`, `email:a@b.com`, terms
-//! joined by spaces or `AND`.
+//! `updated_at:>='2026-01-01T00:00:00Z'`, `created_at:<2026-02-01`, `email:a@b.com`, an `id:`
+//! range (`id:>=1234`), keywords a record type names itself (`status:running`,
+//! `operation_type:mutation` on bulk operations), terms joined by spaces or `AND`.
 //!
 //! Like Shopify, unknown fields (and values that do not parse) are ignored rather than
-//! rejected, so a typo widens the result instead of failing the request.
+//! rejected, so a typo widens the result instead of failing the request; a field is unknown
+//! when the record type does not have it (see [`Searchable`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -21,6 +23,16 @@ enum Term {
         at: DateTime<Utc>,
     },
     Email(String),
+    Id {
+        op: Comparison,
+        id: u64,
+    },
+    /// Any other `field:value`, compared case-insensitively with what the record answers
+    /// for `field` ([`Searchable::keyword`]).
+    Keyword {
+        field: String,
+        value: String,
+    },
 }
 
 /// The timestamp fields a search can compare.
@@ -42,8 +54,15 @@ enum Comparison {
 /// What a searchable, sortable record exposes to the filter and to sorting.
 pub(crate) trait Searchable {
     fn id(&self) -> u64;
-    fn timestamp(&self, field: TimeField) -> DateTime<Utc>;
+    /// The time `field` holds; `None` when the record type has no such search field (a term
+    /// on it is ignored).
+    fn timestamp(&self, field: TimeField) -> Option<DateTime<Utc>>;
     fn email(&self) -> Option<&str>;
+    /// The value of a keyword search field (`status`…); `None` when the record type has no
+    /// such field (a term on it is ignored).
+    fn keyword(&self, _field: &str) -> Option<&str> {
+        None
+    }
 }
 
 impl SearchFilter {
@@ -59,20 +78,31 @@ impl SearchFilter {
 
     pub(crate) fn matches(&self, record: &impl Searchable) -> bool {
         self.terms.iter().all(|term| match term {
-            Term::Time { field, op, at } => {
-                let value = record.timestamp(*field);
-                match op {
-                    Comparison::Less => value < *at,
-                    Comparison::LessOrEqual => value <= *at,
-                    Comparison::Equal => value == *at,
-                    Comparison::GreaterOrEqual => value >= *at,
-                    Comparison::Greater => value > *at,
-                }
-            }
+            Term::Time { field, op, at } => record
+                .timestamp(*field)
+                .is_none_or(|value| op.holds(value.cmp(at))),
             Term::Email(wanted) => record
                 .email()
                 .is_some_and(|email| email.eq_ignore_ascii_case(wanted)),
+            Term::Id { op, id } => op.holds(record.id().cmp(id)),
+            Term::Keyword { field, value } => record
+                .keyword(field)
+                .is_none_or(|actual| actual.eq_ignore_ascii_case(value)),
         })
+    }
+}
+
+impl Comparison {
+    /// Whether a value that orders `ordering` against the term's operand satisfies it.
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Comparison::Less => ordering == Less,
+            Comparison::LessOrEqual => ordering != Greater,
+            Comparison::Equal => ordering == Equal,
+            Comparison::GreaterOrEqual => ordering != Less,
+            Comparison::Greater => ordering == Greater,
+        }
     }
 }
 
@@ -115,7 +145,16 @@ fn parse_term(token: &str) -> Option<Term> {
         "created_at" => TimeField::CreatedAt,
         "updated_at" => TimeField::UpdatedAt,
         "email" => return Some(Term::Email(value.to_owned())),
-        _ => return None,
+        "id" => {
+            let id = value.parse().ok()?;
+            return Some(Term::Id { op, id });
+        }
+        other => {
+            return Some(Term::Keyword {
+                field: other.to_owned(),
+                value: value.to_owned(),
+            })
+        }
     };
     Some(Term::Time {
         field,
@@ -147,11 +186,29 @@ mod tests {
         fn id(&self) -> u64 {
             1
         }
-        fn timestamp(&self, _: TimeField) -> DateTime<Utc> {
-            self.0
+        fn timestamp(&self, _: TimeField) -> Option<DateTime<Utc>> {
+            Some(self.0)
         }
         fn email(&self) -> Option<&str> {
             self.1
+        }
+    }
+
+    /// A record with a keyword field and no `updated_at`, as a bulk operation.
+    struct Operation(u64, DateTime<Utc>, &'static str);
+
+    impl Searchable for Operation {
+        fn id(&self) -> u64 {
+            self.0
+        }
+        fn timestamp(&self, field: TimeField) -> Option<DateTime<Utc>> {
+            (field == TimeField::CreatedAt).then_some(self.1)
+        }
+        fn email(&self) -> Option<&str> {
+            None
+        }
+        fn keyword(&self, field: &str) -> Option<&str> {
+            (field == "status").then_some(self.2)
         }
     }
 
@@ -182,5 +239,31 @@ mod tests {
             SearchFilter::parse("financial_status:paid email:ann@example.com").matches(&record)
         );
         assert!(!SearchFilter::parse("email:bob@example.com").matches(&record));
+    }
+
+    #[test]
+    fn id_ranges_and_keywords_match_and_fields_a_record_lacks_are_ignored() {
+        let op = Operation(7, at("2026-01-01T00:00:00Z"), "RUNNING");
+        for query in [
+            "id:7",
+            "id:>=7 id:<8",
+            "status:running",
+            "status:RUNNING created_at:>=2026-01-01",
+            "updated_at:>2030-01-01 status:running",
+            "financial_status:paid",
+        ] {
+            assert!(SearchFilter::parse(query).matches(&op), "{query}");
+        }
+        for query in [
+            "id:>7",
+            "id:<=6",
+            "status:completed",
+            "created_at:<2026-01-01",
+        ] {
+            assert!(!SearchFilter::parse(query).matches(&op), "{query}");
+        }
+        // Orders and customers have no keyword fields: such terms leave them in.
+        let record = Record(at("2026-01-01T00:00:00Z"), None);
+        assert!(SearchFilter::parse("status:open id:1").matches(&record));
     }
 }

@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::{self, Access};
+use super::bulk::Kind;
 use super::cost;
 use super::graphql::{self, Api, GraphqlError};
 use super::root::{MutationRoot, QueryRoot};
-use super::state::Shared;
+use super::state::{Shared, ShopState};
 use crate::harness::faults::Injected;
 
 /// What the endpoint answers.
@@ -143,6 +144,7 @@ fn run(
     }
 
     let access = Access::new(&shared.options.scopes);
+    let newest_mutation = newest_bulk_mutation(&state);
     let mut response = if operation.operation_type == OperationType::Mutation {
         let root = MutationRoot {
             state: RefCell::new(&mut state),
@@ -166,6 +168,16 @@ fn run(
         .as_ref()
         .map_or(0, |data| cost::actual(&document, operation, data));
     state.bucket.refund(requested.saturating_sub(actual) as f64);
+    // An armed lost answer (`FakeShopify::lose_next_bulk_mutation_answer`): the bulk mutation
+    // this request started runs, and the client gets a gateway's 503 instead of its id.
+    if state.lose_bulk_mutation_answer && newest_bulk_mutation(&state) != newest_mutation {
+        state.lose_bulk_mutation_answer = false;
+        return Ok(Answer {
+            status: 503,
+            body: json!({ "errors": "Service Unavailable" }).into(),
+            throttled: false,
+        });
+    }
     let mut body = JsonMap::new();
     body.insert(
         "data",
@@ -186,6 +198,11 @@ fn run(
         body: JsonValue::Object(body),
         throttled: false,
     })
+}
+
+/// The id of the shop's most recent bulk mutation: a request that changes it started one.
+fn newest_bulk_mutation(state: &ShopState) -> Option<u64> {
+    state.bulk.current(Kind::Mutation).map(|op| op.id)
 }
 
 /// `extensions.cost` for an answer that ran nothing.

@@ -9,13 +9,14 @@ use apollo_compiler::executable::{Selection, SelectionSet};
 use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
 use apollo_compiler::response::{JsonMap, JsonValue};
 use apollo_compiler::ExecutableDocument;
+use chrono::{DateTime, Utc};
 
 use super::access::Access;
 use super::connection::{self, connection_json};
 use super::graphql::Api;
 use super::query_filter::{SearchFilter, Searchable, TimeField};
 use super::state::{Shared, ShopState};
-use super::{bulk, bulk_mutation, mutations, objects, projection, staged};
+use super::{bulk, bulk_list, bulk_mutation, mutations, objects, projection, staged};
 use crate::harness::faults::Injected;
 
 /// `QueryRoot` over a snapshot of the shop.
@@ -55,6 +56,9 @@ impl ObjectValue for QueryRoot<'_> {
             "order" => self.node(string_argument(args, "id"), Some("Order"), info),
             "customer" => self.node(string_argument(args, "id"), Some("Customer"), info),
             "node" => self.node(string_argument(args, "id"), None, info),
+            "bulkOperations" => connection_json(
+                bulk_list::page(&state.bulk, args)?.map(|op| self.bulk_operation(op, info)),
+            ),
             "currentBulkOperation" => state
                 .bulk
                 .current(bulk::Kind::from_argument(string_argument(args, "type")))
@@ -161,13 +165,19 @@ pub(crate) fn page_records<'r, T: Searchable + 'r>(
 /// A string that orders records like Shopify's sort key, then by id.
 fn sort_key(record: &impl Searchable, sort: Option<TimeField>) -> String {
     match sort {
-        Some(field) => format!(
-            "{}|{:020}",
-            record.timestamp(field).format("%Y-%m-%dT%H:%M:%S%.9fZ"),
-            record.id()
-        ),
+        Some(field) => time_key(record.timestamp(field), record.id()),
         None => format!("{:020}", record.id()),
     }
+}
+
+/// A string that orders records by a time, then by id; a record without the time sorts
+/// after every one with it.
+pub(crate) fn time_key(at: Option<DateTime<Utc>>, id: u64) -> String {
+    let at = at.map_or_else(
+        || "~".to_owned(),
+        |at| at.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
+    );
+    format!("{at}|{id:020}")
 }
 
 fn string_argument<'a>(args: &'a JsonMap, name: &str) -> &'a str {

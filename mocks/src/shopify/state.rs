@@ -89,6 +89,8 @@ pub(crate) struct ShopState {
     pub tag_mutations: HashMap<u64, u32>,
     /// The next bulk mutation fails after this many lines (an injected fault).
     pub fail_bulk_mutation_after: Option<usize>,
+    /// The next bulk mutation started loses its answer (an injected fault).
+    pub lose_bulk_mutation_answer: bool,
 }
 
 impl ShopState {
@@ -108,6 +110,7 @@ impl ShopState {
             staged_serial: 0,
             tag_mutations: HashMap::new(),
             fail_bulk_mutation_after: None,
+            lose_bulk_mutation_answer: false,
         }
     }
 
@@ -156,11 +159,11 @@ impl Searchable for Order {
         self.id
     }
 
-    fn timestamp(&self, field: TimeField) -> DateTime<Utc> {
-        match field {
+    fn timestamp(&self, field: TimeField) -> Option<DateTime<Utc>> {
+        Some(match field {
             TimeField::CreatedAt => self.created_at,
             TimeField::UpdatedAt => self.updated_at,
-        }
+        })
     }
 
     fn email(&self) -> Option<&str> {
@@ -173,11 +176,11 @@ impl Searchable for Customer {
         self.id
     }
 
-    fn timestamp(&self, field: TimeField) -> DateTime<Utc> {
-        match field {
+    fn timestamp(&self, field: TimeField) -> Option<DateTime<Utc>> {
+        Some(match field {
             TimeField::CreatedAt => self.created_at,
             TimeField::UpdatedAt => self.updated_at,
-        }
+        })
     }
 
     fn email(&self) -> Option<&str> {

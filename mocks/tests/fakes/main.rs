@@ -8,6 +8,7 @@
 mod faults;
 mod klaviyo_fake;
 mod loyalty_fakes;
+mod shopify_bulk_list;
 mod shopify_bulk_mutation;
 mod shopify_fake;
 mod timing;

@@ -9,9 +9,9 @@ use tiersync_mocks::shopify::{FakeShopify, ShopifyOptions};
 
 use super::shopify_fake::{customer, post_to, start};
 
-const TAGS_ADD: &str = "mutation A($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { userErrors { field message } } }";
+pub(super) const TAGS_ADD: &str = "mutation A($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { userErrors { field message } } }";
 
-async fn shop(rate: f64) -> FakeShopify {
+pub(super) async fn shop(rate: f64) -> FakeShopify {
     let shop = start(ShopifyOptions {
         bulk_mutation_rate: rate,
         ..ShopifyOptions::default()
@@ -26,7 +26,7 @@ async fn shop(rate: f64) -> FakeShopify {
     shop
 }
 
-async fn gql(shop: &FakeShopify, version: &str, query: &str, variables: Value) -> Value {
+pub(super) async fn gql(shop: &FakeShopify, version: &str, query: &str, variables: Value) -> Value {
     let (status, body) = post_to(
         shop,
         version,
@@ -39,7 +39,7 @@ async fn gql(shop: &FakeShopify, version: &str, query: &str, variables: Value) -
 }
 
 /// Stages `file` and returns its `stagedUploadPath`, checking the storage's answer.
-async fn stage(shop: &FakeShopify, version: &str, file: &str) -> String {
+pub(super) async fn stage(shop: &FakeShopify, version: &str, file: &str) -> String {
     let body = gql(
         shop,
         version,
@@ -74,7 +74,7 @@ async fn stage(shop: &FakeShopify, version: &str, file: &str) -> String {
     key
 }
 
-async fn run(shop: &FakeShopify, version: &str, mutation: &str, path: &str) -> Value {
+pub(super) async fn run(shop: &FakeShopify, version: &str, mutation: &str, path: &str) -> Value {
     let body = gql(
         shop,
         version,
