@@ -7,7 +7,9 @@
 //! `storefront/bulk`; each operation's progress, which changes at every step, under its own
 //! key `storefront/bulk/op/<n>`, so a step rewrites a few hundred bytes, not the batch. A
 //! progress key overrides the progress stored in the batch (a record written by a version
-//! that kept everything in one value has none, and resumes as written).
+//! that kept everything in one value has none, and resumes as written). Every Shopify
+//! operation id an operation is given is also kept, under `storefront/bulk/claimed`, until the
+//! batch is settled: an operation whose start answer was lost must not take one of them.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,8 @@ use super::{Acknowledged, OutboxEntry, Store, StoreError};
 use crate::model::{Destination, StorefrontState};
 
 const KEY_STOREFRONT_BULK: &[u8] = b"storefront/bulk";
+/// The operation ids the batch has been given (see [`Store::claim_storefront_bulk_operation`]).
+const KEY_CLAIMED: &[u8] = b"storefront/bulk/claimed";
 const KEY_OPERATION_PREFIX: &str = "storefront/bulk/op/";
 
 fn operation_key(n: usize) -> Vec<u8> {
@@ -132,6 +136,32 @@ impl Store {
         self.flush()
     }
 
+    /// The ids of every Shopify operation the batch's operations were given so far, including
+    /// those whose results were already read.
+    pub fn storefront_bulk_claimed(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .meta_get(KEY_CLAIMED, "storefront bulk operation ids")?
+            .unwrap_or_default())
+    }
+
+    /// Records operation `n`'s progress with the Shopify operation `id` it was just given, and
+    /// adds `id` to the batch's claimed ids in the same write. Callers serialize the calls
+    /// (the list is read, extended and written back).
+    pub fn claim_storefront_bulk_operation(
+        &self,
+        n: usize,
+        progress: &BulkWriteProgress,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let mut claimed = self.storefront_bulk_claimed()?;
+        claimed.push(id.to_owned());
+        let mut batch = sled::Batch::default();
+        batch.insert(operation_key(n), encode(progress)?);
+        batch.insert(KEY_CLAIMED, encode(&claimed)?);
+        self.meta.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// Ends the bulk write in one transaction: `accepted` are acknowledged (their outbox entry
     /// removed unless replaced meanwhile), `refused` parked with Shopify's detail (unless
     /// replaced meanwhile), and the record of `operations` operations dropped — so a crash
@@ -178,6 +208,7 @@ impl Store {
                     }
                 }
                 meta.remove(KEY_STOREFRONT_BULK)?;
+                meta.remove(KEY_CLAIMED)?;
                 for n in 0..operations {
                     meta.remove(operation_key(n))?;
                 }

@@ -289,6 +289,23 @@ fn a_bulk_write_resumes_from_each_operations_own_progress() {
     store
         .set_storefront_bulk_progress(0, &bulk.operations[1].progress)
         .unwrap();
+    // Ids given to operations are claimed with their progress, and stay claimed after the
+    // operation's results were read (its id cleared).
+    let mut running = bulk.operations[1].progress.clone();
+    running.operation_id = Some("gid://shopify/BulkOperation/8".into());
+    store
+        .claim_storefront_bulk_operation(1, &running, "gid://shopify/BulkOperation/8")
+        .unwrap();
+    running.operation_id = None;
+    store.set_storefront_bulk_progress(1, &running).unwrap();
+    assert_eq!(
+        store.storefront_bulk().unwrap().unwrap().operations[1].progress,
+        running
+    );
+    assert_eq!(
+        store.storefront_bulk_claimed().unwrap(),
+        ["gid://shopify/BulkOperation/8"]
+    );
     let entry = &fresh.entries[0];
     store.settle_storefront_bulk(2, &[entry], &[]).unwrap();
     assert_eq!(store.storefront_bulk().unwrap(), None);

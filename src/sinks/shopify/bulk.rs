@@ -10,10 +10,12 @@
 //!
 //! The batch is kept in the store ([`StorefrontBulk`]) before the first upload and after
 //! every step: a run killed (or stopped) while an operation runs finds it again by its id on
-//! restart and applies its result; an operation started just before a crash, before its id
-//! was stored, is found as the most recent bulk mutation. Lines an operation did not do (a
-//! FAILED or EXPIRED one, read from its partial result) go into a new operation; nothing is
-//! submitted twice, and the settlement is one transaction with the record's removal.
+//! restart and applies its result; an operation whose start answer never arrived (a crash, or
+//! an answer lost after Shopify took it) is found among the bulk mutations created since it was
+//! sent, never one the batch's other operations were given ([`lost_mutation`]). Lines an
+//! operation did not do (a FAILED or EXPIRED one, read from its partial result) go into a new
+//! operation; nothing is submitted twice, and the settlement is one transaction with the
+//! record's removal.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -31,7 +33,9 @@ use crate::store::{
     BulkWriteKind, BulkWriteOp, BulkWriteProgress, OutboxEntry, Store, StorefrontBulk,
 };
 use crate::vendors::shopify::bulk_mutation::{self, ResultLine, Started, MAX_FILE_BYTES};
-use crate::vendors::shopify::{concurrent_operations, queries, BulkSink, ShopifyClient};
+use crate::vendors::shopify::{
+    concurrent_operations, lost_mutation, queries, BulkSink, ShopifyClient,
+};
 
 /// Customers per batch. Each batch ends with a barrier (its last operation finishes, then it
 /// is settled and the next one planned and staged), which left Shopify's slots idle about 3 s
@@ -263,15 +267,20 @@ async fn run_operation(
     i: usize,
 ) -> Result<(bool, usize), DeliveryError> {
     // A step changes and records only the operation's progress; its lines (up to 10,000)
-    // are copied once, here.
-    let op =
-        |f: &mut dyn FnMut(&mut BulkWriteProgress)| -> Result<BulkWriteProgress, DeliveryError> {
-            let mut bulk = shared.lock().expect("bulk lock");
-            let progress = &mut bulk.operations[i].progress;
-            f(progress);
-            cx.store.set_storefront_bulk_progress(i, progress)?;
-            Ok(progress.clone())
-        };
+    // are copied once, here. A step that gives it a Shopify operation claims that id too.
+    let record = |claim: Option<&str>,
+                  f: &mut dyn FnMut(&mut BulkWriteProgress)|
+     -> Result<BulkWriteProgress, DeliveryError> {
+        let mut bulk = shared.lock().expect("bulk lock");
+        let progress = &mut bulk.operations[i].progress;
+        f(progress);
+        match claim {
+            Some(id) => cx.store.claim_storefront_bulk_operation(i, progress, id)?,
+            None => cx.store.set_storefront_bulk_progress(i, progress)?,
+        }
+        Ok(progress.clone())
+    };
+    let op = |f: &mut dyn FnMut(&mut BulkWriteProgress)| record(None, f);
     let mut state = shared.lock().expect("bulk lock").operations[i].clone();
     let mut runs = 0;
     let mut busy_since: Option<Instant> = None;
@@ -286,28 +295,41 @@ async fn run_operation(
         }
         if state.progress.operation_id.is_none() {
             if let Some(at) = state.progress.submitted_at {
-                // Sent before a crash, answer never stored: the most recent bulk mutation is
-                // it if it runs this file's mutation and was created after the send.
-                let current = match bulk_mutation::current(cx.client).await {
-                    Ok(current) => current,
+                // Sent, answer never stored (a crash, or an answer lost after Shopify took
+                // it): find the operation it started. No submission of the batch runs
+                // meanwhile, so every operation the batch started has its id claimed, and the
+                // id found is claimed before another lost one looks.
+                let _submitting = submitting.lock().await;
+                let claimed = claimed_ids(cx.store, shared)?;
+                let found = match lost_mutation::find(
+                    cx.client,
+                    &cx.shopify.api_version,
+                    state.kind.mutation(),
+                    at - CLOCK_SKEW,
+                    &claimed,
+                )
+                .await
+                {
+                    Ok(found) => found,
                     Err(error) => return interrupted(error, runs),
                 };
-                let found = current.filter(|c| {
-                    c.query.trim() == state.kind.mutation().trim()
-                        && c.created_at >= at - CLOCK_SKEW
-                });
-                state.progress = op(&mut |o| match &found {
-                    Some(c) => {
-                        o.operation_id = Some(c.id.clone());
+                state.progress = match &found {
+                    Some(id) => record(Some(id), &mut |o| {
+                        o.operation_id = Some(id.clone());
                         o.attempts += 1;
-                    }
-                    None => {
+                    })?,
+                    None => op(&mut |o| {
                         o.submitted_at = None;
                         o.staged_path = None;
+                    })?,
+                };
+                match &found {
+                    Some(id) => {
+                        tracing::info!(operation = %id, kind = state.kind.name(), "found the bulk mutation whose start answer was lost")
                     }
-                })?;
-                if let Some(c) = &found {
-                    tracing::info!(operation = %c.id, kind = state.kind.name(), "found the bulk mutation started before the restart");
+                    None => {
+                        tracing::info!(kind = state.kind.name(), "the bulk mutation whose start answer was lost never started; staging it again")
+                    }
                 }
                 continue;
             }
@@ -345,7 +367,7 @@ async fn run_operation(
             match started {
                 Ok(Started::Running(id)) => {
                     tracing::info!(operation = %id, kind = state.kind.name(), lines = state.progress.submitted.len(), "bulk mutation started");
-                    state.progress = op(&mut |o| {
+                    state.progress = record(Some(&id), &mut |o| {
                         o.operation_id = Some(id.clone());
                         o.attempts += 1;
                     })?;
@@ -418,6 +440,22 @@ async fn run_operation(
             o.submitted.clear();
         })?;
     }
+}
+
+/// The Shopify operations the batch holds or held: those claimed in the store, and any id an
+/// operation holds that is not (recorded by a version that kept no claims).
+fn claimed_ids(
+    store: &Store,
+    shared: &Mutex<StorefrontBulk>,
+) -> Result<Vec<String>, DeliveryError> {
+    let mut claimed = store.storefront_bulk_claimed()?;
+    let bulk = shared.lock().expect("bulk lock");
+    claimed.extend(
+        bulk.operations
+            .iter()
+            .filter_map(|o| o.progress.operation_id.clone()),
+    );
+    Ok(claimed)
 }
 
 /// Ends an operation's run on an API failure: a refused credential stops the destination;

@@ -98,21 +98,6 @@ struct OperationId {
     id: String,
 }
 
-/// The most recent bulk mutation, as `currentBulkOperation(type: MUTATION)` shows it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CurrentMutation {
-    pub id: String,
-    pub query: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CurrentData {
-    current_bulk_operation: Option<CurrentMutation>,
-}
-
 fn refused(endpoint: &'static str, errors: &[UserError]) -> ApiError {
     ApiError::Rejected {
         endpoint,
@@ -209,7 +194,9 @@ fn rand_boundary() -> u64 {
     nanos ^ (std::process::id() as u64).rotate_left(32)
 }
 
-/// Starts `mutation` over the staged file.
+/// Starts `mutation` over the staged file. Sent once: a failure that may have come after
+/// Shopify started it is returned, not sent again (a second send would run every line twice);
+/// [`lost_mutation::find`](super::lost_mutation::find) tells what happened.
 pub async fn start(
     client: &ShopifyClient,
     mutation: &str,
@@ -217,7 +204,7 @@ pub async fn start(
 ) -> Result<Started, ApiError> {
     const ENDPOINT: &str = "shopify bulk mutation run";
     let data: RunData = client
-        .execute(
+        .execute_once(
             ENDPOINT,
             queries::BULK_RUN_MUTATION,
             json!({ "mutation": mutation, "stagedUploadPath": staged_path }),
@@ -243,19 +230,6 @@ pub async fn start(
         )),
         _ => Err(refused(ENDPOINT, &payload.user_errors)),
     }
-}
-
-/// The most recent bulk mutation of this app and shop, if any.
-pub async fn current(client: &ShopifyClient) -> Result<Option<CurrentMutation>, ApiError> {
-    let data: CurrentData = client
-        .execute(
-            "shopify current bulk mutation",
-            queries::BULK_CURRENT_MUTATION,
-            json!({}),
-            SMALL_COST,
-        )
-        .await?;
-    Ok(data.current_bulk_operation)
 }
 
 /// Polls the operation until it ends; `None` when `cancel` fired first.

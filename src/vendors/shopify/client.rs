@@ -159,6 +159,28 @@ impl ShopifyClient {
         .await
     }
 
+    /// Like [`ShopifyClient::execute`] for a document that must not run twice (it starts
+    /// something): only a refusal that proves it did not run (`THROTTLED`, 429) is tried
+    /// again. Any other failure (a 5xx, a timeout, a cut connection, a garbled body) may have
+    /// come after Shopify ran it, so it is returned at once for the caller to find out.
+    pub async fn execute_once<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &str,
+        variables: Value,
+        cost: f64,
+    ) -> Result<T, ApiError> {
+        let body = json!({ "query": query, "variables": variables });
+        let _busy = self.throughput.busy();
+        with_retry(&self.retry, &self.stats, &self.stop, || async {
+            match self.attempt(endpoint, &body, cost).await {
+                Err(refused @ ApiError::RateLimited { .. }) => Err(refused),
+                answered => Ok(answered),
+            }
+        })
+        .await?
+    }
+
     /// Streams a bulk operation's result (JSONL) into `sink`, one decoded line at a time,
     /// holding only the unfinished line. The URL is pre-signed storage, so the access token
     /// is deliberately not sent. A large result takes minutes, so the download as a whole

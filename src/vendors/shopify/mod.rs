@@ -8,6 +8,7 @@ pub mod bulk_mutation;
 mod client;
 mod cost_bucket;
 mod jsonl;
+pub mod lost_mutation;
 pub mod queries;
 
 pub use bulk::{concurrent_operations, run_bulk_query};

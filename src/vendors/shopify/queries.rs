@@ -82,7 +82,7 @@ pub fn orders_page_cost(first: u32) -> f64 {
 /// The largest orders page whose cost stays within Shopify's 1,000-point single-query limit.
 pub const MAX_ORDERS_PAGE: u32 = 99;
 
-/// Every document with its name, for schema validation.
+/// Every document sent in every API version, with its name, for schema validation.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("orders page", ORDERS_PAGE.to_string()),
@@ -170,11 +170,34 @@ pub const BULK_RUN_MUTATION: &str = r#"mutation TiersyncBulkRunMutation($mutatio
   }
 }"#;
 
-/// The most recent bulk mutation of this app and shop: finds an operation started just before
-/// a crash, before its id was stored.
+/// The most recent bulk mutation of this app and shop: before API 2026-01, where one runs at a
+/// time, finds an operation started just before a crash, before its id was stored.
 pub const BULK_CURRENT_MUTATION: &str = r#"query TiersyncBulkCurrentMutation {
   currentBulkOperation(type: MUTATION) { id status errorCode objectCount url partialDataUrl query createdAt }
 }"#;
+
+/// A page of the bulk mutations created since a time (`$query`:
+/// `operation_type:mutation created_at:>='…'`), for finding one whose start answer was lost
+/// among several running at once. `bulkOperations` exists from API 2026-01; the order does
+/// not matter to the caller, which reads every page. Cost: 2 + 25 × 1 points.
+pub const BULK_MUTATIONS_SINCE: &str = r#"query TiersyncBulkMutationsSince($query: String!, $after: String) {
+  bulkOperations(first: 25, after: $after, query: $query, sortKey: CREATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id query createdAt }
+  }
+}"#;
+
+/// [`BULK_MUTATIONS_SINCE`]'s cost: a connection of 25 objects.
+pub const BULK_MUTATIONS_SINCE_COST: f64 = 27.0;
+
+/// Documents sent only from API version 2026-01 (their fields are absent before), for
+/// schema validation against the newer schema alone.
+pub fn since_2026_01() -> Vec<(&'static str, String)> {
+    vec![(
+        "bulk mutations since",
+        BULK_MUTATIONS_SINCE.to_string(),
+    )]
+}
 
 /// One line of a bulk `tagsAdd`: variables `{ "id", "tags" }`.
 pub const BULK_TAGS_ADD: &str = r#"mutation TiersyncBulkTagsAdd($id: ID!, $tags: [String!]!) {
