@@ -64,7 +64,9 @@ fn every_shopify_document_is_valid_against_the_admin_schemas() {
     // Sent only from 2026-01: valid there, and (the reason for the gate) not before.
     for (name, document) in queries::since_2026_01() {
         ExecutableDocument::parse_and_validate(schema(), &document, format!("{name}.graphql"))
-            .unwrap_or_else(|e| panic!("{name} is not valid against Shopify's 2026-10 schema:\n{e}"));
+            .unwrap_or_else(|e| {
+                panic!("{name} is not valid against Shopify's 2026-10 schema:\n{e}")
+            });
         assert!(
             ExecutableDocument::parse_and_validate(schema_2025_01(), &document, "old.graphql")
                 .is_err(),

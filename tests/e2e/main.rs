@@ -9,6 +9,7 @@ mod accounting;
 mod auth;
 mod bad_input;
 mod bulk_download;
+mod bulk_lost_answer;
 mod chaos;
 mod check;
 mod clv_oracle;

@@ -193,10 +193,7 @@ pub const BULK_MUTATIONS_SINCE_COST: f64 = 27.0;
 /// Documents sent only from API version 2026-01 (their fields are absent before), for
 /// schema validation against the newer schema alone.
 pub fn since_2026_01() -> Vec<(&'static str, String)> {
-    vec![(
-        "bulk mutations since",
-        BULK_MUTATIONS_SINCE.to_string(),
-    )]
+    vec![("bulk mutations since", BULK_MUTATIONS_SINCE.to_string())]
 }
 
 /// One line of a bulk `tagsAdd`: variables `{ "id", "tags" }`.
