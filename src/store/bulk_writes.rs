@@ -61,8 +61,8 @@ pub struct BulkWriteProgress {
     pub submitted: Vec<u32>,
     /// The uploaded file's `stagedUploadPath`, once uploaded.
     pub staged_path: Option<String>,
-    /// When `bulkOperationRunMutation` was sent (before its answer: a crash right after it
-    /// finds the operation by `currentBulkOperation`).
+    /// When `bulkOperationRunMutation` was sent (before its answer: after a crash or a lost
+    /// answer, the operation is looked for among the bulk mutations created since).
     pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The operation's GID, once Shopify answered.
     pub operation_id: Option<String>,
