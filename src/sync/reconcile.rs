@@ -76,7 +76,9 @@ impl Drift {
         self.missing + self.stale + self.foreign
     }
 
-    fn count(&mut self, kind: DriftKind, who: &str, detail: String) {
+    /// Counts one drifted customer; `detail` is only worded for the first few, which are
+    /// named (a first write finds hundreds of thousands missing).
+    fn count(&mut self, kind: DriftKind, who: &str, detail: impl FnOnce() -> String) {
         match kind {
             DriftKind::Missing => self.missing += 1,
             DriftKind::Stale => self.stale += 1,
@@ -84,7 +86,7 @@ impl Drift {
         }
         if self.examples.len() < EXAMPLES {
             self.examples
-                .push(format!("{who}: {}: {detail}", kind.as_str()));
+                .push(format!("{who}: {}: {}", kind.as_str(), detail()));
         }
     }
 }
@@ -203,12 +205,13 @@ impl<S: DestinationState> Comparison<S> {
             }
             Verdict::Drifted(kind, shown) => {
                 let want = desired.unwrap_or_else(blank);
-                let detail = if kind == DriftKind::Missing {
-                    format!("shows nothing; desired {}", want.summary())
-                } else {
-                    format!("shows {}; desired {}", shown.summary(), want.summary())
-                };
-                self.drift.count(kind, who, detail);
+                self.drift.count(kind, who, || {
+                    if kind == DriftKind::Missing {
+                        format!("shows nothing; desired {}", want.summary())
+                    } else {
+                        format!("shows {}; desired {}", shown.summary(), want.summary())
+                    }
+                });
                 let seen_ack = seen.map(|s| Acknowledged {
                     version: ack.map_or(0, |a| a.version),
                     state: s.clone(),
