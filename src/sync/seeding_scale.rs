@@ -68,9 +68,9 @@ fn record(n: usize, today: NaiveDate) -> CustomerRecord {
     }
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "a benchmark: run it in release with --ignored --nocapture"]
-fn seeding_at_scale() {
+async fn seeding_at_scale() {
     // The daemon's allocator settings (the unit tests run on its allocator too).
     crate::allocator::configure();
     let customers: usize = std::env::var("TIERSYNC_SEED_CUSTOMERS")
@@ -144,7 +144,7 @@ fn seeding_at_scale() {
     );
 
     let started = Instant::now();
-    let drift = pipeline.seed_storefront(&shop, now).unwrap();
+    let drift = pipeline.seed_storefront(shop, now).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("seeding {customers} customers took {seconds:.2} s: {drift:?}");
 
