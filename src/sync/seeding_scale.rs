@@ -97,7 +97,7 @@ async fn seeding_at_scale() {
                 shop.known.insert(record.id.clone());
                 let shown = match n % 1_000 {
                     k if k < SHOWN_RIGHT => desired.clone(),
-                    k if k >= LEVELLED && k < LEVELLED + FOREIGN => Some(StorefrontState {
+                    k if (LEVELLED..LEVELLED + FOREIGN).contains(&k) => Some(StorefrontState {
                         tag: Some("vip:gold".into()),
                         vip_tier: "Gold".into(),
                         vip_state: "active".into(),
