@@ -45,3 +45,9 @@ mod tests {
         }
     }
 }
+
+/// The unit tests run on the binaries' allocator as well, so what a timing test measures
+/// (`sync::seeding_scale`) is what the daemon would spend.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

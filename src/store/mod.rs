@@ -34,7 +34,7 @@
 //! `scans` walks the whole store for reports, `forget` removes one customer (GDPR),
 //! `webhooks` remembers recent webhook deliveries;
 //! `records` and `codec` hold the values and their encodings, `key_ranges` cuts the key space
-//! for the parallel scan.
+//! for the parallel scan, `blocking` runs long store work off the async workers.
 //!
 //! Invariants the rest of the daemon relies on: a page of orders, the customers it dirties and
 //! the cursor that covers it commit in one transaction; a customer's new tier state, its
@@ -44,6 +44,7 @@
 //! entry it settles commit in one transaction. [`Store::flush`] makes all of it durable and is
 //! called before a pass reports anything done.
 
+mod blocking;
 mod bulk_writes;
 mod codec;
 mod error;

@@ -249,7 +249,10 @@ impl Store {
 
     /// Reconcile found the destination holding something else than what it acknowledged (or
     /// nothing): its acknowledgement is replaced by what was read back (`None`: dropped) and
-    /// the desired state is enqueued, in one transaction, so the next delivery repairs it.
+    /// the desired state is enqueued, each customer's in one transaction, so the next delivery
+    /// repairs it. A value already stored is not written again: the first write to a
+    /// storefront finds most repairs already planned by the evaluation just before, with no
+    /// acknowledgement to drop, and sled's copy-on-write inserts are what a write costs.
     pub fn enqueue_repairs<S: DestinationState>(
         &self,
         repairs: &[(OutboxEntry<S>, Option<Acknowledged<S>>)],
@@ -277,14 +280,20 @@ impl Store {
             .transaction(|(acks, outbox)| {
                 for ((entry, _), (whole, seen)) in repairs.iter().zip(encoded) {
                     let id = entry.customer_id.as_bytes();
+                    let held = acks.get(id)?;
                     match seen {
-                        Some(seen) => acks.insert(id, seen.as_slice())?,
-                        None => acks.remove(id)?,
-                    };
-                    outbox.insert(
-                        outbox_key(S::DESTINATION, &entry.customer_id),
-                        whole.as_slice(),
-                    )?;
+                        Some(seen) if held.as_deref() != Some(seen.as_slice()) => {
+                            acks.insert(id, seen.as_slice())?;
+                        }
+                        None if held.is_some() => {
+                            acks.remove(id)?;
+                        }
+                        Some(_) | None => {}
+                    }
+                    let key = outbox_key(S::DESTINATION, &entry.customer_id);
+                    if outbox.get(&key)?.as_deref() != Some(whole.as_slice()) {
+                        outbox.insert(key, whole.as_slice())?;
+                    }
                 }
                 Ok(())
             })
@@ -328,8 +337,8 @@ impl Store {
     }
 
     /// Reconcile found the destination already showing the desired state: record that as
-    /// acknowledged (with the current version) and drop any pending write for it, in one
-    /// transaction. This is how a lost store's acknowledgements are rebuilt without writing
+    /// acknowledged (with the current version) and drop any pending write for it, each
+    /// customer's in one transaction. This is how a lost store's acknowledgements are rebuilt without writing
     /// every customer again.
     pub fn adopt<S: DestinationState>(
         &self,
@@ -339,11 +348,26 @@ impl Store {
             .iter()
             .map(|(_, ack)| encode(ack))
             .collect::<Result<_, _>>()?;
+        for (seen, encoded) in seen.chunks(TX_CUSTOMERS).zip(encoded.chunks(TX_CUSTOMERS)) {
+            self.adopt_chunk::<S>(seen, encoded)?;
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`Store::adopt`]; an outbox entry is removed only if there is one.
+    fn adopt_chunk<S: DestinationState>(
+        &self,
+        seen: &[(String, Acknowledged<S>)],
+        encoded: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
         (self.ack_tree(S::DESTINATION), &self.outbox)
             .transaction(|(acks, outbox)| {
-                for ((id, _), ack) in seen.iter().zip(&encoded) {
+                for ((id, _), ack) in seen.iter().zip(encoded) {
                     acks.insert(id.as_bytes(), ack.as_slice())?;
-                    outbox.remove(outbox_key(S::DESTINATION, id))?;
+                    let key = outbox_key(S::DESTINATION, id);
+                    if outbox.get(&key)?.is_some() {
+                        outbox.remove(key)?;
+                    }
                 }
                 Ok(())
             })

@@ -7,6 +7,8 @@ mod pass;
 mod plan;
 mod reconcile;
 mod report;
+#[cfg(test)]
+mod seeding_scale;
 
 pub use evaluate::{evaluate, recalculation_due, transition_name, EvaluationReport};
 pub use loyalty::{loyalty_disagreements, LoyaltyComparison, LoyaltyDisagreements};

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use futures::FutureExt;
+use futures::future::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::loyalty::LoyaltyComparison;
@@ -98,6 +98,23 @@ pub(super) struct Refresh {
 /// The storefront as read before tiersync's first write to it, taken beside the refresh;
 /// `Ok(None)` when `cancel` fired first or the storefront destination is stopped.
 type EarlyRead = Result<Option<StorefrontReadback>, PassError>;
+
+/// What ran beside the refresh ([`Pipeline::refresh_beside`]): its output, or the future
+/// itself when the refresh ended first.
+enum Beside<F: std::future::Future> {
+    Done(F::Output),
+    Running(F),
+}
+
+impl<F: std::future::Future> Beside<F> {
+    /// The output, waiting for it if it is still running.
+    async fn finish(self) -> F::Output {
+        match self {
+            Beside::Done(output) => output,
+            Beside::Running(running) => running.await,
+        }
+    }
+}
 
 /// Which loyalty members a refresh reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,14 +253,14 @@ impl Pipeline {
         let loyalty_throughput_before = self.loyalty.as_ref().map(|l| l.throughput().snapshot());
         let loyalty_before = self.loyalty_stats();
         let read_ahead = self.reads_storefront_ahead()?;
-        let early_read = async {
+        let early_read = std::pin::pin!(async {
             if read_ahead {
                 let read = self.read_storefront_first(cancel);
                 Some(self.guarded(Destination::Storefront, read).await)
             } else {
                 None
             }
-        };
+        });
         let (
             Refresh {
                 ingest,
@@ -258,6 +275,7 @@ impl Pipeline {
             .await?;
         let (delivery, events, storefront, storefront_seeding) = if self.dry_run {
             // A dry run reads what a first write would read, so its plan is the real one.
+            let early_read = early_read.finish().await;
             let seeding = self.seed_storefront_if_new(cancel, now, early_read).await?;
             (
                 Default::default(),
@@ -283,7 +301,10 @@ impl Pipeline {
                     .await?;
                 Ok::<_, PassError>((delivery, events))
             };
+            // A read-back still running when the refresh ended is finished here: Klaviyo's
+            // writes do not wait for it, nor for the seeding after it.
             let storefront = async {
+                let early_read = early_read.finish().await;
                 let seeding = self.seed_storefront_if_new(cancel, now, early_read).await?;
                 let storefront = self
                     .guarded(Destination::Storefront, self.deliver_storefront(cancel))
@@ -447,22 +468,23 @@ impl Pipeline {
         loyalty_scope: LoyaltyScope,
     ) -> Result<Refresh, PassError> {
         let beside = std::future::ready(());
-        let (refresh, ()) = self
+        let (refresh, _) = self
             .refresh_beside(cancel, now, loyalty_scope, beside)
             .await?;
         Ok(refresh)
     }
 
     /// [`Pipeline::refresh`], with `beside` running alongside from the moment the access
-    /// check passes (nothing is read before it) until both are done. When the refresh fails,
-    /// `beside` is dropped unfinished: it must be a read that records nothing.
-    async fn refresh_beside<T>(
+    /// check passes (nothing is read before it). When the refresh ends first, `beside` is
+    /// handed back still running, for the caller to finish beside its next steps; when the
+    /// refresh fails, `beside` is dropped unfinished: it must be a read that records nothing.
+    async fn refresh_beside<F: std::future::Future + Unpin>(
         &self,
         cancel: &CancellationToken,
         now: DateTime<Utc>,
         loyalty_scope: LoyaltyScope,
-        beside: impl std::future::Future<Output = T>,
-    ) -> Result<(Refresh, T), PassError> {
+        beside: F,
+    ) -> Result<(Refresh, Beside<F>), PassError> {
         let started = Instant::now();
         self.check_access().await?;
         let refresh = async {
@@ -477,7 +499,7 @@ impl Pipeline {
             let loyalty = self.ingest_loyalty(loyalty_scope).await?;
             let reading = started.elapsed();
             let evaluation = evaluate(&self.store, &self.settings, tz, now)?;
-            Ok(Refresh {
+            Ok::<_, PassError>(Refresh {
                 ingest,
                 loyalty,
                 evaluation,
@@ -485,7 +507,12 @@ impl Pipeline {
                 evaluating: started.elapsed() - reading,
             })
         };
-        futures::future::try_join(refresh, beside.map(Ok)).await
+        let refresh = std::pin::pin!(refresh);
+        let both = match futures::future::select(refresh, beside).await {
+            Either::Left((refresh, beside)) => (refresh?, Beside::Running(beside)),
+            Either::Right((done, refresh)) => (refresh.await?, Beside::Done(done)),
+        };
+        Ok(both)
     }
 
     /// Whether this pass reads the storefront for its first write beside the refresh
@@ -520,7 +547,7 @@ impl Pipeline {
             }
         };
         match shop {
-            Some(shop) => Ok(Some(self.seed_storefront(&shop, now)?)),
+            Some(shop) => Ok(Some(self.seed_storefront(shop, now).await?)),
             None => Ok(None),
         }
     }

@@ -12,6 +12,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -19,12 +20,12 @@ use tokio_util::sync::CancellationToken;
 use super::loyalty::{loyalty_disagreements, LoyaltyDisagreements};
 use super::pass::{LoyaltyRead, LoyaltyScope, PassError, Pipeline, Refresh};
 use super::{desired_profile, desired_storefront};
-use crate::config::Authority;
+use crate::config::{Authority, StorefrontSettings};
 use crate::model::{DestinationState, ProfileState, StorefrontState};
 use crate::progress::Phase;
 use crate::sinks::shopify::{read_storefront, StorefrontReadback};
 use crate::sinks::{klaviyo, DeliveryError, DeliveryReport};
-use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, StoreError};
+use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store, StoreError};
 
 /// Drifted customers named in the report before the rest are only counted.
 const EXAMPLES: usize = 10;
@@ -76,7 +77,9 @@ impl Drift {
         self.missing + self.stale + self.foreign
     }
 
-    fn count(&mut self, kind: DriftKind, who: &str, detail: String) {
+    /// Counts one drifted customer; `detail` is only worded for the first few, which are
+    /// named (a first write finds hundreds of thousands missing).
+    fn count(&mut self, kind: DriftKind, who: &str, detail: impl FnOnce() -> String) {
         match kind {
             DriftKind::Missing => self.missing += 1,
             DriftKind::Stale => self.stale += 1,
@@ -84,7 +87,7 @@ impl Drift {
         }
         if self.examples.len() < EXAMPLES {
             self.examples
-                .push(format!("{who}: {}: {detail}", kind.as_str()));
+                .push(format!("{who}: {}: {}", kind.as_str(), detail()));
         }
     }
 }
@@ -203,12 +206,13 @@ impl<S: DestinationState> Comparison<S> {
             }
             Verdict::Drifted(kind, shown) => {
                 let want = desired.unwrap_or_else(blank);
-                let detail = if kind == DriftKind::Missing {
-                    format!("shows nothing; desired {}", want.summary())
-                } else {
-                    format!("shows {}; desired {}", shown.summary(), want.summary())
-                };
-                self.drift.count(kind, who, detail);
+                self.drift.count(kind, who, || {
+                    if kind == DriftKind::Missing {
+                        format!("shows nothing; desired {}", want.summary())
+                    } else {
+                        format!("shows {}; desired {}", shown.summary(), want.summary())
+                    }
+                });
                 let seen_ack = seen.map(|s| Acknowledged {
                     version: ack.map_or(0, |a| a.version),
                     state: s.clone(),
@@ -228,7 +232,7 @@ impl<S: DestinationState> Comparison<S> {
     }
 
     /// Records adoptions and (with `repair`) enqueues the fixes.
-    fn apply(mut self, store: &crate::store::Store, repair: bool) -> Result<Drift, StoreError> {
+    fn apply(mut self, store: &Store, repair: bool) -> Result<Drift, StoreError> {
         if repair {
             store.adopt(&self.adopt)?;
             store.enqueue_repairs(&self.repairs)?;
@@ -237,6 +241,58 @@ impl<S: DestinationState> Comparison<S> {
         }
         Ok(self.drift)
     }
+}
+
+/// Compares each customer's desired storefront state with what `shop` shows.
+fn compare_storefront<R: Borrow<CustomerRecord>>(
+    store: &Store,
+    settings: &StorefrontSettings,
+    shop: &StorefrontReadback,
+    records: impl Iterator<Item = Result<R, StoreError>>,
+    now: DateTime<Utc>,
+) -> Result<Comparison<StorefrontState>, StoreError> {
+    let acks = store.acknowledgements::<StorefrontState>()?;
+    let mut comparison = Comparison::<StorefrontState>::new();
+    for record in records {
+        let record = record?;
+        let record = record.borrow();
+        if !shop.known.contains(&record.id) {
+            comparison.drift.gone += 1;
+            continue;
+        }
+        comparison.customer(
+            record,
+            desired_storefront(record, settings),
+            shop.customers.get(&record.id),
+            acks.get(&record.id),
+            || StorefrontState {
+                tag: None,
+                vip_tier: "None".into(),
+                vip_state: "none".into(),
+                vip_peak_tier: None,
+                clv_blended: record.inputs.blended,
+            },
+            now,
+        );
+    }
+    Ok(comparison)
+}
+
+/// The store's part of seeding (see [`Pipeline::seed_storefront`]): compares every stored
+/// customer with `shop`, adopts and enqueues, and only then records the storefront as
+/// seeded. A crash before that mark leaves the storefront unseeded: nothing is written to it,
+/// and the next pass reads it again and compares afresh, which finds what this one recorded
+/// already in place (an adoption done is not done twice, a repair planned stays planned).
+fn seed(
+    store: &Store,
+    settings: &StorefrontSettings,
+    shop: &StorefrontReadback,
+    now: DateTime<Utc>,
+) -> Result<Drift, StoreError> {
+    let comparison = compare_storefront(store, settings, shop, store.customers(), now)?;
+    let drift = comparison.apply(store, true)?;
+    store.set_storefront_seeded(now)?;
+    Ok(drift)
 }
 
 impl Pipeline {
@@ -308,7 +364,13 @@ impl Pipeline {
             .await
             .map_err(|e| PassError::Storefront(DeliveryError::Api(e)))?
             .unwrap_or_default();
-            let comparison = self.compare_storefront(&shop, records.iter().map(Ok), now)?;
+            let comparison = compare_storefront(
+                &self.store,
+                &self.settings.storefront,
+                &shop,
+                records.iter().map(Ok),
+                now,
+            )?;
             let drift = comparison.apply(&self.store, repair)?;
             if repair {
                 self.store.set_storefront_seeded(now)?;
@@ -339,40 +401,6 @@ impl Pipeline {
         })
     }
 
-    /// Compares each customer's desired storefront state with what `shop` shows.
-    fn compare_storefront<R: Borrow<CustomerRecord>>(
-        &self,
-        shop: &StorefrontReadback,
-        records: impl Iterator<Item = Result<R, StoreError>>,
-        now: DateTime<Utc>,
-    ) -> Result<Comparison<StorefrontState>, StoreError> {
-        let acks = self.store.acknowledgements::<StorefrontState>()?;
-        let mut comparison = Comparison::<StorefrontState>::new();
-        for record in records {
-            let record = record?;
-            let record = record.borrow();
-            if !shop.known.contains(&record.id) {
-                comparison.drift.gone += 1;
-                continue;
-            }
-            comparison.customer(
-                record,
-                desired_storefront(record, &self.settings.storefront),
-                shop.customers.get(&record.id),
-                acks.get(&record.id),
-                || StorefrontState {
-                    tag: None,
-                    vip_tier: "None".into(),
-                    vip_state: "none".into(),
-                    vip_peak_tier: None,
-                    clv_blended: record.inputs.blended,
-                },
-                now,
-            );
-        }
-        Ok(comparison)
-    }
-
     /// Before tiersync's first write to a storefront (a new store, or after `rebuild`), reads
     /// what the storefront already shows (see [`Pipeline::seed_storefront`]); `None` when
     /// `cancel` fired first (then nothing is written to it this pass).
@@ -396,18 +424,25 @@ impl Pipeline {
     /// that someone else put there (a `vip:gold` from an earlier tool next to the new
     /// `vip:bronze`). Without it those stale tags would stay until the first reconcile — a
     /// day with the daemon, forever with `once`. Records the storefront as seeded.
-    pub(super) fn seed_storefront(
+    ///
+    /// A scan of every customer (seconds at a million): it runs on a blocking thread, so
+    /// Klaviyo's writes, driven by the same task, go on meanwhile.
+    pub(super) async fn seed_storefront(
         &self,
-        shop: &StorefrontReadback,
+        shop: StorefrontReadback,
         now: DateTime<Utc>,
     ) -> Result<Drift, StoreError> {
-        let comparison = self.compare_storefront(shop, self.store.customers(), now)?;
-        let drift = comparison.apply(&self.store, true)?;
-        self.store.set_storefront_seeded(now)?;
+        let started = Instant::now();
+        let settings = self.settings.storefront.clone();
+        let drift = self
+            .store
+            .run_blocking(move |store| seed(store, &settings, &shop, now))
+            .await?;
         tracing::info!(
             already_right = drift.consistent,
             to_write = drift.missing,
             to_correct = drift.stale + drift.foreign,
+            seconds = started.elapsed().as_secs_f64(),
             "storefront read before the first write"
         );
         Ok(drift)

@@ -1,7 +1,7 @@
 //! The first pass reads the storefront back before writing to it. From API version 2026-01
 //! Shopify runs several bulk queries at once, so that read-back runs beside the order
 //! backfill instead of after it; before 2026-01 it waits its turn. Either way the pass ends
-//! the same, and a read-back that fails costs the storefront side only.
+//! the same, and a read-back that fails or is slow costs the storefront side only.
 
 use std::time::Duration;
 
@@ -197,5 +197,33 @@ async fn a_readback_that_fails_beside_the_backfill_fails_only_the_storefront_sid
     // The next pass reads it again and writes it, as a first pass would.
     let report = env.pass().await;
     assert!(!report.ingest.backfill, "{report}");
+    assert_first_pass(&env, &report, &expected);
+}
+
+#[tokio::test]
+async fn klaviyo_is_written_while_a_slow_storefront_readback_still_runs() {
+    // Klaviyo's writes must land within the read-back's four seconds at the fake.
+    let _clock = common::timing_sensitive().await;
+    let (mut env, expected) = env_at("2026-10", Duration::from_secs(4)).await;
+    // Orders by pages: the read-back is the one bulk query, and the pass's one slow step.
+    env.settings.shopify.backfill = Backfill::Pages;
+
+    let report = env.pass().await;
+
+    let queries = env.servers.shopify.bulk_queries();
+    assert_eq!(queries.len(), 1, "the read-back alone: {queries:?}");
+    let read_ended = queries[0].completed_at.expect("the read-back completed");
+    for (email, _) in &expected {
+        let profile = env
+            .servers
+            .klaviyo
+            .profile_by_email(email)
+            .unwrap_or_else(|| panic!("{email} written to Klaviyo"));
+        assert!(
+            profile.created < read_ended,
+            "{email} written at {}, after the read-back ended at {read_ended}",
+            profile.created
+        );
+    }
     assert_first_pass(&env, &report, &expected);
 }

@@ -106,18 +106,20 @@ enum Poll {
     Cancelled,
 }
 
+/// Sends `jobs` (from [`batches`]) as bulk import jobs and settles each as it finishes.
 pub(super) async fn deliver(
     client: &KlaviyoClient,
     store: &Store,
-    pending: Vec<OutboxEntry>,
+    jobs: Vec<Vec<OutboxEntry>>,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
     let _busy = client.throughput().busy();
+    let profiles: usize = jobs.iter().map(Vec::len).sum();
     let _running = client
         .progress()
-        .run(Phase::BulkJobs, Some(pending.len() as u64));
+        .run(Phase::BulkJobs, Some(profiles as u64));
     let mut report = DeliveryReport::default();
-    let mut queue = batches(pending).into_iter();
+    let mut queue = jobs.into_iter();
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut next_poll = Instant::now() + client.bulk_poll_interval;
     loop {
@@ -223,7 +225,7 @@ fn settle(
 }
 
 /// Splits writes into jobs within Klaviyo's count and size limits.
-fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
+pub(super) fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
     let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
     let mut bytes = 0;
     for entry in pending {
