@@ -165,6 +165,44 @@ impl Store {
             .collect())
     }
 
+    /// Pending (not parked) writes for a destination in key order, from the first after
+    /// customer `after` (from the very first with `None`), for as long as `take` accepts
+    /// them; the first one it refuses is left for the next call. A delivery reads its work
+    /// this way a job at a time instead of holding every pending write (a million at a
+    /// first sync) while it sends them.
+    pub fn pending_after<S: DestinationState>(
+        &self,
+        after: Option<&str>,
+        mut take: impl FnMut(&OutboxEntry<S>) -> bool,
+    ) -> Result<Vec<OutboxEntry<S>>, StoreError> {
+        let section = outbox_key(S::DESTINATION, "");
+        // The smallest key after `<section><after>` is that key with a 0 byte appended.
+        let start = after.map_or_else(
+            || section.clone(),
+            |id| {
+                let mut key = outbox_key(S::DESTINATION, id);
+                key.push(0);
+                key
+            },
+        );
+        let mut taken = Vec::new();
+        for item in self.outbox.range(start..) {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            if !key.starts_with(&section) {
+                break;
+            }
+            let entry: OutboxEntry<S> = decode("outbox", &String::from_utf8_lossy(&key), &value)?;
+            if entry.failed.is_some() {
+                continue;
+            }
+            if !take(&entry) {
+                break;
+            }
+            taken.push(entry);
+        }
+        Ok(taken)
+    }
+
     fn outbox_entries<S: DestinationState>(&self) -> Result<Vec<OutboxEntry<S>>, StoreError> {
         self.outbox_section(key_name(S::DESTINATION))
     }
@@ -192,13 +230,19 @@ impl Store {
         self.ack_tree(destination).len()
     }
 
+    /// Pending and parked writes for a destination, counted without holding them.
     pub fn outbox_counts<S: DestinationState>(&self) -> Result<OutboxCounts, StoreError> {
-        let entries = self.outbox_entries::<S>()?;
-        let failed = entries.iter().filter(|e| e.failed.is_some()).count();
-        Ok(OutboxCounts {
-            pending: entries.len() - failed,
-            failed,
-        })
+        let section = outbox_key(S::DESTINATION, "");
+        let mut counts = OutboxCounts::default();
+        for item in self.outbox.scan_prefix(&section) {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            let entry: OutboxEntry<S> = decode("outbox", &String::from_utf8_lossy(&key), &value)?;
+            match entry.failed {
+                Some(_) => counts.failed += 1,
+                None => counts.pending += 1,
+            }
+        }
+        Ok(counts)
     }
 
     /// Records that the destination now holds each entry's state (and version) and removes

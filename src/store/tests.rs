@@ -364,3 +364,69 @@ fn a_bulk_write_recorded_in_one_value_by_an_earlier_version_resumes() {
         .unwrap();
     assert_eq!(store.storefront_bulk().unwrap(), Some(expected));
 }
+
+fn profile_entry(customer: &str) -> OutboxEntry {
+    OutboxEntry {
+        customer_id: customer.into(),
+        version: 1,
+        state: crate::model::ProfileState {
+            email: Some(format!("{customer}@example.com")),
+            external_id: customer.into(),
+            vip_tier: "Gold".into(),
+            vip_state: "active".into(),
+            vip_tier_since: None,
+            vip_peak_tier: Some("Gold".into()),
+            clv_historic: Decimal::new(100, 0),
+            clv_predicted: Decimal::ZERO,
+            clv_blended: Decimal::new(100, 0),
+            loyalty_points: 0,
+            orders_count: 1,
+            rfm_segment: None,
+            vip_next_tier: None,
+            vip_spend_to_next: None,
+            suppress_discounts: false,
+        },
+        enqueued_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
+        failed: None,
+    }
+}
+
+#[test]
+fn pending_writes_are_read_a_job_at_a_time_in_key_order_without_parked_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let entries: Vec<_> = ["c1", "c2", "c3", "c4", "c5"]
+        .iter()
+        .map(|c| (profile_entry(c), None))
+        .collect();
+    store.enqueue_repairs(&entries).unwrap();
+    store.park(&entries[2].0, "refused").unwrap();
+    // The storefront's section follows Klaviyo's in the tree: a read must stop at its end.
+    let mut storefront = storefront_bulk(0).entries;
+    storefront[0].customer_id = "c0".into();
+    let storefront: Vec<_> = storefront.into_iter().map(|e| (e, None)).collect();
+    store.enqueue_repairs(&storefront).unwrap();
+
+    let ids = |taken: Vec<OutboxEntry>| -> Vec<String> {
+        taken.into_iter().map(|e| e.customer_id).collect()
+    };
+    let mut budget = 2;
+    let first = store
+        .pending_after::<crate::model::ProfileState>(None, |_| {
+            budget -= 1;
+            budget >= 0
+        })
+        .unwrap();
+    assert_eq!(ids(first), ["c1", "c2"]);
+    // c3 is parked; c4 was refused by the first read's budget and comes first now.
+    let rest = store
+        .pending_after::<crate::model::ProfileState>(Some("c2"), |_| true)
+        .unwrap();
+    assert_eq!(ids(rest), ["c4", "c5"]);
+    let done = store
+        .pending_after::<crate::model::ProfileState>(Some("c5"), |_| true)
+        .unwrap();
+    assert!(done.is_empty());
+    let counts = store.outbox_counts::<crate::model::ProfileState>().unwrap();
+    assert_eq!((counts.pending, counts.failed), (4, 1));
+}

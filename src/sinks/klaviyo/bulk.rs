@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::client::{BULK_JOB_CREATE, BULK_JOB_ERRORS, BULK_JOB_LIST, BULK_JOB_STATUS};
 use super::{bulk_job_body, profile_resource, DeliveryError, DeliveryReport, KlaviyoClient};
 use crate::http::ApiError;
-use crate::store::{OutboxEntry, Store};
+use crate::model::ProfileState;
+use crate::store::{OutboxEntry, Store, StoreError};
 
 /// Klaviyo's documented ceilings per job, with headroom under the 5 MB payload limit.
 const MAX_PROFILES: usize = 10_000;
@@ -106,20 +107,23 @@ enum Poll {
     Cancelled,
 }
 
-/// Sends `jobs` (from [`batches`]) as bulk import jobs and settles each as it finishes.
+/// Sends the `profiles` pending writes as bulk import jobs, read as they are sent, and settles
+/// each job as it finishes.
 pub(super) async fn deliver(
     client: &KlaviyoClient,
     store: &Store,
-    jobs: Vec<Vec<OutboxEntry>>,
+    profiles: usize,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
     let _busy = client.throughput().busy();
-    let profiles: usize = jobs.iter().map(Vec::len).sum();
     let _running = client
         .progress()
         .run(Phase::BulkJobs, Some(profiles as u64));
     let mut report = DeliveryReport::default();
-    let mut queue = jobs.into_iter();
+    let mut queue = Jobs {
+        after: None,
+        done: false,
+    };
     let mut in_flight: Vec<InFlight> = Vec::new();
     let mut next_poll = Instant::now() + client.bulk_poll_interval;
     loop {
@@ -128,7 +132,9 @@ pub(super) async fn deliver(
             && in_flight.len() < MAX_IN_FLIGHT
             && (in_flight.is_empty() || Instant::now() < next_poll)
         {
-            let Some(batch) = queue.next() else { break };
+            let Some(batch) = queue.next(store).await? else {
+                break;
+            };
             match start(client, &batch).await {
                 Ok(id) => in_flight.push(InFlight { id, batch }),
                 Err(error) if error.is_credential() => return Err(error.into()),
@@ -224,24 +230,44 @@ fn settle(
     Ok(())
 }
 
-/// Splits writes into jobs within Klaviyo's count and size limits.
-pub(super) fn batches(pending: Vec<OutboxEntry>) -> Vec<Vec<OutboxEntry>> {
-    let mut out: Vec<Vec<OutboxEntry>> = Vec::new();
-    let mut bytes = 0;
-    for entry in pending {
-        let size = profile_resource(&entry.state).to_string().len() + 1;
-        match out.last_mut() {
-            Some(batch) if batch.len() < MAX_PROFILES && bytes + size <= MAX_BYTES => {
-                batch.push(entry);
-                bytes += size;
-            }
-            _ => {
-                out.push(vec![entry]);
-                bytes = size;
-            }
+/// Reads the pending profile writes a job at a time, in key order, each job within
+/// Klaviyo's count and size limits: only the jobs in flight are held, not every pending write.
+struct Jobs {
+    /// The last customer of the last job read.
+    after: Option<String>,
+    /// Every pending write has been read.
+    done: bool,
+}
+
+impl Jobs {
+    /// The next job, read on a blocking thread; `None` when no write is left.
+    async fn next(&mut self, store: &Store) -> Result<Option<Vec<OutboxEntry>>, StoreError> {
+        if self.done {
+            return Ok(None);
         }
+        let after = self.after.clone();
+        let job = store
+            .run_blocking(move |store| {
+                let (mut profiles, mut bytes) = (0, 0);
+                store.pending_after::<ProfileState>(after.as_deref(), |entry| {
+                    let size = profile_resource(&entry.state).to_string().len() + 1;
+                    let room = profiles < MAX_PROFILES && bytes + size <= MAX_BYTES;
+                    // A job takes at least one profile, whatever its size.
+                    if profiles > 0 && !room {
+                        return false;
+                    }
+                    profiles += 1;
+                    bytes += size;
+                    true
+                })
+            })
+            .await?;
+        match job.last() {
+            Some(last) => self.after = Some(last.customer_id.clone()),
+            None => self.done = true,
+        }
+        Ok((!job.is_empty()).then_some(job))
     }
-    out
 }
 
 /// Submits one job; returns its id.

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::{DeliveryError, DeliveryReport};
 use crate::model::ProfileState;
-use crate::store::{OutboxEntry, Store, StoreError};
+use crate::store::Store;
 
 /// Sends every pending Klaviyo write; stops starting new ones once `cancel` fires.
 pub async fn deliver(
@@ -37,30 +37,21 @@ pub async fn deliver(
     concurrency: usize,
     cancel: &CancellationToken,
 ) -> Result<DeliveryReport, DeliveryError> {
-    // Reading the pending writes and cutting them into jobs takes seconds at a million
-    // profiles: on a blocking thread, so the storefront's steps, driven by the same task, go
-    // on meanwhile.
-    let planned = store
-        .run_blocking(move |store| {
-            let pending = store.pending::<ProfileState>()?;
-            Ok::<_, StoreError>(if pending.is_empty() || pending.len() < bulk_threshold {
-                Planned::OneByOne(pending)
-            } else {
-                Planned::Jobs(bulk::batches(pending))
-            })
-        })
-        .await?;
-    match planned {
-        Planned::Jobs(jobs) => bulk::deliver(client, store, jobs, cancel).await,
-        Planned::OneByOne(pending) if pending.is_empty() => Ok(DeliveryReport::default()),
-        Planned::OneByOne(pending) => {
-            single::deliver(client, store, pending, concurrency, cancel).await
-        }
+    // Counting (and, below the bulk threshold, reading) the pending writes takes seconds at
+    // a million profiles: on a blocking thread, so the storefront's steps, driven by the
+    // same task, go on meanwhile. Bulk jobs read their writes as they are sent.
+    let pending = store
+        .run_blocking(|store| store.outbox_counts::<ProfileState>())
+        .await?
+        .pending;
+    if pending == 0 {
+        Ok(DeliveryReport::default())
+    } else if pending >= bulk_threshold {
+        bulk::deliver(client, store, pending, cancel).await
+    } else {
+        let pending = store
+            .run_blocking(|store| store.pending::<ProfileState>())
+            .await?;
+        single::deliver(client, store, pending, concurrency, cancel).await
     }
-}
-
-/// How the pending profile writes go: as bulk import jobs, or one request each.
-enum Planned {
-    Jobs(Vec<Vec<OutboxEntry>>),
-    OneByOne(Vec<OutboxEntry>),
 }
