@@ -151,12 +151,7 @@ impl ShopifyClient {
         variables: Value,
         cost: f64,
     ) -> Result<T, ApiError> {
-        let body = json!({ "query": query, "variables": variables });
-        let _busy = self.throughput.busy();
-        with_retry(&self.retry, &self.stats, &self.stop, || {
-            self.attempt(endpoint, &body, cost)
-        })
-        .await
+        self.send(endpoint, query, variables, cost, false).await
     }
 
     /// Like [`ShopifyClient::execute`] for a document that must not run twice (it starts
@@ -170,12 +165,27 @@ impl ShopifyClient {
         variables: Value,
         cost: f64,
     ) -> Result<T, ApiError> {
+        self.send(endpoint, query, variables, cost, true).await
+    }
+
+    /// One document under the retry policy; with `only_refusals`, only a rate limit is
+    /// retried and any other failure is the answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        query: &str,
+        variables: Value,
+        cost: f64,
+        only_refusals: bool,
+    ) -> Result<T, ApiError> {
         let body = json!({ "query": query, "variables": variables });
         let _busy = self.throughput.busy();
         with_retry(&self.retry, &self.stats, &self.stop, || async {
             match self.attempt(endpoint, &body, cost).await {
-                Err(refused @ ApiError::RateLimited { .. }) => Err(refused),
-                answered => Ok(answered),
+                Err(error) if only_refusals && !matches!(error, ApiError::RateLimited { .. }) => {
+                    Ok(Err(error))
+                }
+                answered => answered.map(Ok),
             }
         })
         .await?
