@@ -7,6 +7,7 @@
 
 mod accounting;
 mod auth;
+mod backfill_catch_up;
 mod bad_input;
 mod bulk_download;
 mod bulk_lost_answer;

@@ -1,7 +1,8 @@
 //! First-run backfill through a bulk operation: one query for the whole order history, run
-//! by Shopify in the background, downloaded as JSONL and stored as it streams in.
+//! by Shopify in the background, downloaded as JSONL and stored as it streams in: every order
+//! updated up to `until`.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::orders::{records, IngestError, IngestReport, OrderNode};
@@ -17,9 +18,9 @@ pub(super) async fn backfill(
     client: &ShopifyClient,
     store: &Store,
     settings: &ShopifySettings,
+    until: DateTime<Utc>,
     cancel: &CancellationToken,
 ) -> Result<IngestReport, IngestError> {
-    let until = Utc::now();
     let _running = client.progress().run(Phase::Backfill, None);
     let mut sink = OrderSink {
         progress: client.progress(),

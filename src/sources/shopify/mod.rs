@@ -4,6 +4,7 @@
 
 mod backfill;
 mod orders;
+mod pages;
 mod scopes;
 mod shop;
 
