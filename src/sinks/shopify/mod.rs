@@ -13,6 +13,8 @@ mod readback;
 pub use document::{build, CustomerWrite, Document};
 pub use readback::{read_storefront, StorefrontReadback};
 
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 
 use super::{DeliveryError, DeliveryReport};
@@ -65,28 +67,7 @@ pub async fn deliver(
     let _running = progress.run(Phase::Storefront, Some(pending.len() as u64));
     if pending.len() >= settings.bulk_threshold {
         let _bulk = bulk_work();
-        for (n, chunk) in pending.chunks(bulk::BATCH_CUSTOMERS).enumerate() {
-            if cancel.is_cancelled() {
-                report.deferred += pending.len() - n * bulk::BATCH_CUSTOMERS;
-                break;
-            }
-            let concurrent = concurrent_operations(&shopify.api_version);
-            let (batch, settled) = bulk::plan(store, chunk, settings, concurrent)?;
-            store.acknowledge(&settled)?;
-            report.written += settled.len();
-            if batch.entries.is_empty() {
-                continue;
-            }
-            let customers = batch.entries.len();
-            if !bulk::run(&cx, batch, &mut report).await? {
-                report.deferred += customers
-                    + pending
-                        .len()
-                        .saturating_sub((n + 1) * bulk::BATCH_CUSTOMERS);
-                break;
-            }
-            progress.add(Phase::Storefront, chunk.len() as u64);
-        }
+        deliver_in_bulk(&cx, pending, settings, &mut report).await?;
         store.flush()?;
         return Ok(report);
     }
@@ -170,4 +151,63 @@ pub async fn deliver(
         progress.add(Phase::Storefront, last as u64);
     }
     Ok(report)
+}
+
+/// The pending writes as bulk mutations, [`bulk::BATCH_CUSTOMERS`] customers at a time. The
+/// next batch is planned (a read of what the storefront was last told about each of its
+/// customers) while the current one runs: Shopify's slots would otherwise stay idle for it
+/// between batches.
+async fn deliver_in_bulk(
+    cx: &bulk::BulkContext<'_>,
+    pending: Vec<OutboxEntry<StorefrontState>>,
+    settings: &StorefrontSettings,
+    report: &mut DeliveryReport,
+) -> Result<(), DeliveryError> {
+    let progress = cx.client.progress();
+    let concurrent = concurrent_operations(&cx.shopify.api_version);
+    let pending = Arc::new(pending);
+    let batches = pending.len().div_ceil(bulk::BATCH_CUSTOMERS);
+    let plan = |n: usize| {
+        let (pending, settings) = (Arc::clone(&pending), settings.clone());
+        cx.store.run_blocking(move |store| {
+            let range =
+                n * bulk::BATCH_CUSTOMERS..pending.len().min((n + 1) * bulk::BATCH_CUSTOMERS);
+            bulk::plan(store, &pending[range], &settings, concurrent)
+        })
+    };
+    let mut planned = plan(0).await;
+    for n in 0..batches {
+        let left = pending.len() - n * bulk::BATCH_CUSTOMERS;
+        if cx.cancel.is_cancelled() {
+            report.deferred += left;
+            break;
+        }
+        let (batch, settled) = planned?;
+        cx.store.acknowledge(&settled)?;
+        report.written += settled.len();
+        let customers = batch.entries.len();
+        let next = async {
+            if n + 1 < batches {
+                Some(plan(n + 1).await)
+            } else {
+                None
+            }
+        };
+        let (finished, next) = if batch.entries.is_empty() {
+            (true, next.await)
+        } else {
+            let (finished, next) = tokio::join!(bulk::run(cx, batch, report), next);
+            (finished?, next)
+        };
+        if !finished {
+            report.deferred += customers + left.saturating_sub(bulk::BATCH_CUSTOMERS);
+            break;
+        }
+        progress.add(Phase::Storefront, left.min(bulk::BATCH_CUSTOMERS) as u64);
+        match next {
+            Some(next) => planned = next,
+            None => break,
+        }
+    }
+    Ok(())
 }
