@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod bulk_download;
 mod bulk_lost_answer;
+mod bulk_turnaround;
 mod chaos;
 mod check;
 mod clv_oracle;
