@@ -46,7 +46,7 @@ async fn each_next_bulk_mutation_starts_as_soon_as_a_slot_frees_and_writes_every
     env.settings.storefront.enabled = true;
 
     let report = env.pass().await;
-    let (delivery, outbox) = report.storefront.clone().expect("storefront on");
+    let (delivery, outbox) = report.storefront.expect("storefront on");
     assert_eq!(
         (delivery.parked, outbox.pending, outbox.failed),
         (0, 0, 0),
