@@ -11,6 +11,7 @@ mod backfill_catch_up;
 mod bad_input;
 mod bulk_download;
 mod bulk_lost_answer;
+mod bulk_turnaround;
 mod chaos;
 mod check;
 mod clv_oracle;

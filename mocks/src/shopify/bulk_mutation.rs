@@ -4,6 +4,9 @@
 //! the same mutation sent alone would (and at no cost to the bucket). The result file has one
 //! line per input line, in order: `{"data": <payload>, "__lineNumber": n}` (from 0), or
 //! `{"errors": [...], "__lineNumber": n}` when the line's variables do not fit the mutation.
+//! While it runs, `objectCount` (and `rootObjectCount`) is the lines done so far: Shopify
+//! documents `objectCount` as a running count of the objects processed, for tracking an
+//! operation's progress, and tiersync times its polls by it.
 //!
 //! Refusals are `userErrors` with Shopify's codes: an unknown or not yet uploaded
 //! `stagedUploadPath` (`NO_SUCH_FILE`), a file with a line that is not a JSON object

@@ -24,6 +24,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::bulk_slots::{Slot, Slots};
 use super::document::{describe, CustomerWrite};
 use crate::config::{ShopifySettings, StorefrontSettings};
 use crate::http::ApiError;
@@ -188,6 +189,11 @@ fn split(
 /// Runs `bulk` (new, or resumed from the store) to the end and settles it. `false` when it
 /// was interrupted (a stop, or Shopify kept failing or refusing): it stays in the store and
 /// the next pass resumes it.
+///
+/// Twice as many operations are under way as Shopify runs at once: those without a slot
+/// stage their file meanwhile ([`Slots`]), so at most that many staged files wait, and a
+/// slot that frees is taken by the next operation in order with only its start to send.
+/// Operations submitted before a restart come first, to reclaim the slots they hold.
 pub async fn run(
     cx: &BulkContext<'_>,
     bulk: StorefrontBulk,
@@ -195,14 +201,26 @@ pub async fn run(
 ) -> Result<bool, DeliveryError> {
     let started = Instant::now();
     cx.store.set_storefront_bulk(&bulk)?;
-    let operations = bulk.operations.len();
+    let concurrent = concurrent_operations(&cx.shopify.api_version);
+    let (submitted, waiting): (Vec<usize>, Vec<usize>) =
+        (0..bulk.operations.len()).partition(|&i| {
+            let progress = &bulk.operations[i].progress;
+            progress.operation_id.is_some() || progress.submitted_at.is_some()
+        });
+    let slots = Slots::new(concurrent, submitted.len());
     let shared = Mutex::new(bulk);
     let submitting = tokio::sync::Mutex::new(());
-    let results: Vec<Result<(bool, usize), DeliveryError>> = futures::stream::iter(0..operations)
-        .map(|i| run_operation(cx, &shared, &submitting, i))
-        .buffer_unordered(concurrent_operations(&cx.shopify.api_version))
-        .collect()
-        .await;
+    let turn = Turn {
+        shared: &shared,
+        submitting: &submitting,
+        slots: &slots,
+    };
+    let results: Vec<Result<(bool, usize), DeliveryError>> =
+        futures::stream::iter(submitted.into_iter().chain(waiting))
+            .map(|i| run_operation(cx, &turn, i))
+            .buffer_unordered(2 * concurrent)
+            .collect()
+            .await;
     report.bulk_elapsed += started.elapsed();
     let mut finished = true;
     for result in results {
@@ -258,14 +276,26 @@ fn settle(
     Ok(())
 }
 
+/// What a batch's operations share while they run.
+struct Turn<'a> {
+    shared: &'a Mutex<StorefrontBulk>,
+    /// Held while a start is sent or a lost one looked for.
+    submitting: &'a tokio::sync::Mutex<()>,
+    slots: &'a Slots,
+}
+
 /// Drives operation `i` until each of its lines has an outcome (or its attempts are spent):
 /// `(true, operations run)`, or `false` when interrupted.
 async fn run_operation(
     cx: &BulkContext<'_>,
-    shared: &Mutex<StorefrontBulk>,
-    submitting: &tokio::sync::Mutex<()>,
+    turn: &Turn<'_>,
     i: usize,
 ) -> Result<(bool, usize), DeliveryError> {
+    let Turn {
+        shared,
+        submitting,
+        slots,
+    } = *turn;
     // A step changes and records only the operation's progress; its lines (up to 10,000)
     // are copied once, here. A step that gives it a Shopify operation claims that id too.
     let record = |claim: Option<&str>,
@@ -284,6 +314,9 @@ async fn run_operation(
     let mut state = shared.lock().expect("bulk lock").operations[i].clone();
     let mut runs = 0;
     let mut busy_since: Option<Instant> = None;
+    // The Shopify slot this operation holds: from before its start (or, resumed, while it
+    // runs) until its result is recorded.
+    let mut slot: Option<Slot<'_>> = None;
     loop {
         if state.undone().is_empty()
             || (state.progress.operation_id.is_none() && state.progress.attempts >= MAX_ATTEMPTS)
@@ -298,7 +331,14 @@ async fn run_operation(
                 // Sent, answer never stored (a crash, or an answer lost after Shopify took
                 // it): find the operation it started. No submission of the batch runs
                 // meanwhile, so every operation the batch started has its id claimed, and the
-                // id found is claimed before another lost one looks.
+                // id found is claimed before another lost one looks. It may be running: it
+                // holds its slot.
+                if slot.is_none() {
+                    slot = cx.cancel.run_until_cancelled(slots.resume()).await;
+                }
+                if slot.is_none() {
+                    return Ok((false, runs));
+                }
                 let _submitting = submitting.lock().await;
                 let claimed = claimed_ids(cx.store, shared)?;
                 let found = match lost_mutation::find(
@@ -344,7 +384,13 @@ async fn run_operation(
                     file.push(b'\n');
                 }
                 let filename = format!("tiersync-{}.jsonl", state.kind.name());
-                let path = match bulk_mutation::stage(cx.client, &filename, file).await {
+                // In the queue for a slot from before the upload, staging while it waits.
+                let (taken, staged) = tokio::join!(
+                    hold(slot.take(), slots, cx.cancel),
+                    bulk_mutation::stage(cx.client, &filename, file)
+                );
+                slot = taken;
+                let path = match staged {
                     Ok(path) => path,
                     Err(ApiError::Rejected { detail, .. }) => {
                         // Refused for good (not a transient failure): a bounded number of
@@ -361,12 +407,17 @@ async fn run_operation(
                 })?;
             }
             let path = state.progress.staged_path.clone().expect("staged");
+            slot = hold(slot.take(), slots, cx.cancel).await;
+            let Some(held) = slot.as_mut() else {
+                return Ok((false, runs));
+            };
             let guard = submitting.lock().await;
             state.progress = op(&mut |o| o.submitted_at = Some(chrono::Utc::now()))?;
             let started = bulk_mutation::start(cx.client, state.kind.mutation(), &path).await;
             match started {
                 Ok(Started::Running(id)) => {
                     tracing::info!(operation = %id, kind = state.kind.name(), lines = state.progress.submitted.len(), "bulk mutation started");
+                    held.started(&id);
                     state.progress = record(Some(&id), &mut |o| {
                         o.operation_id = Some(id.clone());
                         o.attempts += 1;
@@ -403,14 +454,29 @@ async fn run_operation(
             continue;
         }
         let id = state.progress.operation_id.clone().expect("running");
-        let done =
-            match bulk_mutation::wait(cx.client, &id, cx.shopify.bulk_poll_interval, cx.cancel)
-                .await
-            {
-                Ok(Some(done)) => done,
-                Ok(None) => return Ok((false, runs)),
-                Err(error) => return interrupted(error, runs),
-            };
+        if slot.is_none() {
+            slot = cx.cancel.run_until_cancelled(slots.resume()).await;
+        }
+        if slot.is_none() {
+            return Ok((false, runs));
+        }
+        let lines = state.progress.submitted.len();
+        let done = match bulk_mutation::wait(
+            cx.client,
+            &id,
+            lines,
+            cx.shopify.bulk_poll_interval,
+            cx.cancel,
+        )
+        .await
+        {
+            Ok(Some(done)) => done,
+            Ok(None) => return Ok((false, runs)),
+            Err(error) => return interrupted(error, runs),
+        };
+        // How late the end was seen, as its pace foretold it: the part of the slot's idle
+        // time polling accounts for.
+        let seen_late = done.seen_late.unwrap_or_default();
         let url = if done.status == "COMPLETED" {
             done.url.clone()
         } else {
@@ -439,6 +505,22 @@ async fn run_operation(
             o.submitted_at = None;
             o.submitted.clear();
         })?;
+        tracing::debug!(operation = %id, status = %done.status, seen_late_ms = seen_late.as_millis() as u64, "bulk mutation ended and its result recorded");
+        if let Some(slot) = slot.take() {
+            slot.free(seen_late);
+        }
+    }
+}
+
+/// `held`, or the next free slot; `None` when `cancel` fired first.
+async fn hold<'s>(
+    held: Option<Slot<'s>>,
+    slots: &'s Slots,
+    cancel: &CancellationToken,
+) -> Option<Slot<'s>> {
+    match held {
+        Some(slot) => Some(slot),
+        None => cancel.run_until_cancelled(slots.take()).await,
     }
 }
 

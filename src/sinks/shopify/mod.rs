@@ -7,6 +7,7 @@
 //! never held a level get nothing written.
 
 mod bulk;
+mod bulk_slots;
 mod document;
 mod readback;
 

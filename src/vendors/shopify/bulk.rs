@@ -3,13 +3,14 @@
 //! through here: a few points instead of the hours a paged read would take under the cost
 //! limit.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::bulk_pace::Pace;
 use super::{queries, BulkSink, ShopifyClient};
 use crate::config::ShopifySettings;
 use crate::http::ApiError;
@@ -29,6 +30,27 @@ pub struct BulkOperation {
     /// What a FAILED (or canceled, expired) bulk mutation did before it stopped.
     #[serde(default)]
     pub partial_data_url: Option<String>,
+    /// The running count of objects processed (a bulk mutation's lines done).
+    #[serde(default, deserialize_with = "unsigned_int64")]
+    pub object_count: u64,
+    /// How long after the end its pace foretold the poll that saw it ended came (`None`
+    /// when no pace was known). Not Shopify's: `completedAt` has whole seconds.
+    #[serde(skip)]
+    pub seen_late: Option<Duration>,
+}
+
+/// An `UnsignedInt64`, which GraphQL sends as a string (a number is taken too).
+fn unsigned_int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Text(String),
+        Number(u64),
+    }
+    match Count::deserialize(deserializer)? {
+        Count::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        Count::Number(n) => Ok(n),
+    }
 }
 
 #[derive(Deserialize)]
@@ -107,7 +129,7 @@ where
         return Ok(false);
     };
     tracing::info!(operation = %id, "bulk operation started");
-    let Some(done) = wait_for(client, &id, poll_interval, cancel).await? else {
+    let Some(done) = wait_for(client, &id, poll_interval, None, cancel).await? else {
         return Ok(false);
     };
     if done.status != "COMPLETED" {
@@ -154,7 +176,9 @@ async fn wait_for_running(
         return Ok(true);
     };
     tracing::info!(operation = %op.id, "waiting for a bulk operation already running");
-    Ok(wait_for(client, &op.id, interval, cancel).await?.is_some())
+    Ok(wait_for(client, &op.id, interval, None, cancel)
+        .await?
+        .is_some())
 }
 
 /// Starts the bulk query and returns its id. While Shopify answers `LIMIT_REACHED` (this
@@ -218,16 +242,21 @@ pub(super) fn is_running(status: &str) -> bool {
     matches!(status, "CREATED" | "RUNNING" | "CANCELING")
 }
 
-/// Polls until the operation ends; `None` when cancelled first.
+/// Polls until the operation ends; `None` when cancelled first. Every `interval`, or, given
+/// the `objects` it will have processed when done (a bulk mutation's lines), just after the
+/// end its progress so far foretells ([`Pace`]).
 pub(super) async fn wait_for(
     client: &ShopifyClient,
     id: &str,
     interval: Duration,
+    objects: Option<u64>,
     cancel: &CancellationToken,
 ) -> Result<Option<BulkOperation>, ApiError> {
     // Shopify runs it at its own pace: time the cost bucket does not govern.
     let _operation = client.throughput().operation();
+    let mut pace = Pace::new(interval, objects);
     loop {
+        let polled = Instant::now();
         let data: NodeData = client
             .execute(
                 "shopify bulk operation status",
@@ -242,10 +271,13 @@ pub(super) async fn wait_for(
             detail: format!("bulk operation {id} not found"),
         })?;
         if !is_running(&op.status) {
+            let mut op = op;
+            op.seen_late = pace.late(polled);
             return Ok(Some(op));
         }
+        let pause = pace.after(polled, op.object_count);
         if cancel
-            .run_until_cancelled(tokio::time::sleep(interval))
+            .run_until_cancelled(tokio::time::sleep(pause))
             .await
             .is_none()
         {

@@ -232,14 +232,16 @@ pub async fn start(
     }
 }
 
-/// Polls the operation until it ends; `None` when `cancel` fired first.
+/// Polls the operation of `lines` lines until it ends; `None` when `cancel` fired first.
+/// Its `objectCount` (lines done) times the polls to notice the end soon after it.
 pub async fn wait(
     client: &ShopifyClient,
     id: &str,
+    lines: usize,
     interval: Duration,
     cancel: &CancellationToken,
 ) -> Result<Option<BulkOperation>, ApiError> {
-    bulk::wait_for(client, id, interval, cancel).await
+    bulk::wait_for(client, id, interval, Some(lines as u64), cancel).await
 }
 
 /// Streams a result file (`url` or `partialDataUrl`) into `sink`.

@@ -5,6 +5,7 @@
 mod auth;
 mod bulk;
 pub mod bulk_mutation;
+mod bulk_pace;
 mod client;
 mod cost_bucket;
 mod jsonl;

@@ -61,7 +61,8 @@ pub const BULK_RUN: &str = r#"mutation TiersyncBulkRun($query: String!) {
   }
 }"#;
 
-/// A bulk operation's progress (`partialDataUrl`: what a failed bulk mutation did).
+/// A bulk operation's progress (`objectCount`: a bulk mutation's lines done, which times the
+/// next poll; `partialDataUrl`: what a failed bulk mutation did).
 pub const BULK_STATUS: &str = r#"query TiersyncBulkStatus($id: ID!) {
   node(id: $id) {
     ... on BulkOperation { id status errorCode objectCount url partialDataUrl }
