@@ -298,6 +298,9 @@ pub struct StorefrontSettings {
     /// From this many pending writes on, they go as bulk mutation operations instead of
     /// documents (see `sinks::shopify::bulk`).
     pub bulk_threshold: usize,
+    /// Customers per bulk write batch: recorded in the store as a whole before its first
+    /// upload, and ended by a barrier (see `sinks::shopify::bulk`).
+    pub bulk_batch_customers: usize,
 }
 
 impl StorefrontSettings {
@@ -520,6 +523,7 @@ struct RawStorefront {
     metafield_namespace: String,
     customers_per_call: i64,
     bulk_threshold: i64,
+    bulk_batch_customers: i64,
 }
 
 #[derive(Deserialize)]
@@ -727,6 +731,12 @@ impl RawStorefront {
                 self.bulk_threshold,
                 1,
                 i64::MAX,
+            )? as usize,
+            bulk_batch_customers: in_range(
+                "storefront.bulk_batch_customers",
+                self.bulk_batch_customers,
+                1,
+                1_000_000,
             )? as usize,
         })
     }

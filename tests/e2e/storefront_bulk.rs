@@ -105,6 +105,53 @@ async fn a_first_sync_above_the_threshold_writes_the_storefront_in_bulk_like_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_batches_write_every_customer_once_as_one_batch_would() {
+    // About 85 VIPs in batches of 15: six batches, each planned while the one before runs.
+    let mut batched = env(generated(400, 21), 2_000.0, 10).await;
+    batched.settings.storefront.bulk_batch_customers = 15;
+    let report = batched.pass().await;
+    let (delivery, outbox) = report.storefront.expect("storefront on");
+    assert_eq!(delivery.bulk_written, delivery.written, "{report}");
+    assert_eq!(
+        (
+            delivery.parked,
+            delivery.deferred,
+            outbox.pending,
+            outbox.failed
+        ),
+        (0, 0, 0, 0),
+        "{report}"
+    );
+    let batches = delivery.written.div_ceil(15);
+    assert!(batches >= 5, "{} writes", delivery.written);
+    assert!(
+        delivery.bulk_operations >= 2 * batches,
+        "tags and metafields in every batch: {report}"
+    );
+    let shop = &batched.servers.shopify;
+    let vips: Vec<_> = shop
+        .customers()
+        .into_iter()
+        .filter(|c| c.tags.iter().any(|t| t.starts_with("vip:")))
+        .collect();
+    assert_eq!(vips.len(), delivery.written, "{report}");
+    for customer in &vips {
+        assert_eq!(
+            shop.tag_mutations(customer.id),
+            1,
+            "customer {}",
+            customer.id
+        );
+    }
+    let store = Store::open(&batched.settings.store.path).unwrap();
+    assert!(store.storefront_bulk().unwrap().is_none());
+
+    let whole = env(generated(400, 21), 2_000.0, 10).await;
+    whole.pass().await;
+    assert_eq!(storefront(shop), storefront(&whole.servers.shopify));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_shopify_refuses_parks_only_that_customers_write_with_its_error_in_status() {
     let store = generated(300, 5);
     // The VIP whose line comes last (lines follow the outbox: customer GIDs in string order)

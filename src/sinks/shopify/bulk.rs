@@ -8,6 +8,12 @@
 //! `userErrors` refuse that customer's write, and a customer is acknowledged once every line
 //! of theirs is done — exactly as the documents settle them.
 //!
+//! A batch is `storefront.bulk_batch_customers` customers (50,000 by default). It ends with a
+//! barrier (its last operation finishes, then it is settled), which left Shopify's slots idle
+//! about 3 s in every 43 with batches of 10,000; 50,000 spends it five times less often. The
+//! batch is recorded once (about 25 MB at 50,000 VIPs), and a step rewrites only its
+//! operation's progress.
+//!
 //! The batch is kept in the store ([`StorefrontBulk`]) before the first upload and after
 //! every step: a run killed (or stopped) while an operation runs finds it again by its id on
 //! restart and applies its result; an operation whose start answer never arrived (a crash, or
@@ -38,12 +44,6 @@ use crate::vendors::shopify::{
     concurrent_operations, lost_mutation, queries, BulkSink, ShopifyClient,
 };
 
-/// Customers per batch. Each batch ends with a barrier (its last operation finishes, then it
-/// is settled and the next one planned and staged), which left Shopify's slots idle about 3 s
-/// in every 43 with batches of 10,000; 50,000 spends it five times less often. The batch is
-/// recorded once (about 25 MB at 50,000 VIPs), and a step rewrites only its operation's
-/// progress.
-pub const BATCH_CUSTOMERS: usize = 50_000;
 /// Operations run for the same lines before what is still undone is left for the next pass.
 const MAX_ATTEMPTS: u32 = 3;
 /// How far before the recorded submission a found operation may have been created (clock

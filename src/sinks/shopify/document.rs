@@ -286,6 +286,7 @@ mod tests {
             metafield_namespace: "tiersync".into(),
             customers_per_call: 20,
             bulk_threshold: 500,
+            bulk_batch_customers: 50_000,
         }
     }
 

@@ -28,7 +28,7 @@ use crate::vendors::shopify::{concurrent_operations, ShopifyClient};
 
 /// Sends every pending storefront write: first finishes a bulk write left in flight (by a
 /// crash or a stop); then, from `storefront.bulk_threshold` pending writes on, bulk mutation
-/// operations of up to [`bulk::BATCH_CUSTOMERS`] customers each, else `customers_per_call`
+/// operations of up to `storefront.bulk_batch_customers` customers each, else `customers_per_call`
 /// customers per document. Stops starting new work once `cancel` fires or Shopify keeps
 /// failing.
 pub async fn deliver(
@@ -154,7 +154,7 @@ pub async fn deliver(
     Ok(report)
 }
 
-/// The pending writes as bulk mutations, [`bulk::BATCH_CUSTOMERS`] customers at a time. The
+/// The pending writes as bulk mutations, `storefront.bulk_batch_customers` customers at a time. The
 /// next batch is planned (a read of what the storefront was last told about each of its
 /// customers) while the current one runs: Shopify's slots would otherwise stay idle for it
 /// between batches.
@@ -165,20 +165,20 @@ async fn deliver_in_bulk(
     report: &mut DeliveryReport,
 ) -> Result<(), DeliveryError> {
     let progress = cx.client.progress();
+    let per_batch = settings.bulk_batch_customers;
     let concurrent = concurrent_operations(&cx.shopify.api_version);
     let pending = Arc::new(pending);
-    let batches = pending.len().div_ceil(bulk::BATCH_CUSTOMERS);
+    let batches = pending.len().div_ceil(per_batch);
     let plan = |n: usize| {
         let (pending, settings) = (Arc::clone(&pending), settings.clone());
         cx.store.run_blocking(move |store| {
-            let range =
-                n * bulk::BATCH_CUSTOMERS..pending.len().min((n + 1) * bulk::BATCH_CUSTOMERS);
+            let range = n * per_batch..pending.len().min((n + 1) * per_batch);
             bulk::plan(store, &pending[range], &settings, concurrent)
         })
     };
     let mut planned = plan(0).await;
     for n in 0..batches {
-        let left = pending.len() - n * bulk::BATCH_CUSTOMERS;
+        let left = pending.len() - n * per_batch;
         if cx.cancel.is_cancelled() {
             report.deferred += left;
             break;
@@ -201,10 +201,10 @@ async fn deliver_in_bulk(
             (finished?, next)
         };
         if !finished {
-            report.deferred += customers + left.saturating_sub(bulk::BATCH_CUSTOMERS);
+            report.deferred += customers + left.saturating_sub(per_batch);
             break;
         }
-        progress.add(Phase::Storefront, left.min(bulk::BATCH_CUSTOMERS) as u64);
+        progress.add(Phase::Storefront, left.min(per_batch) as u64);
         match next {
             Some(next) => planned = next,
             None => break,
