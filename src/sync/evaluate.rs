@@ -158,7 +158,7 @@ fn run(
     let decisions: Vec<Vec<Decision>> = targets
         .iter()
         .map(|part| {
-            parallel_map(part.iter().collect(), |subject: &Subject| {
+            parallel_map(cores(), part.iter().collect(), |subject: &Subject| {
                 let assessment = evaluator.assess(subject, loyalty.get(&subject.id));
                 evaluator.decide(subject, &assessment)
             })
@@ -190,6 +190,7 @@ fn run(
     // are most of a recalculation (43 s of 54 at a million customers), and a batch's reads
     // and plans need nothing the previous batch's commit writes (its customers are others,
     // earlier in key order).
+    let planners = cores().saturating_sub(1).max(1);
     let committing = std::thread::scope(|scope| -> Result<Duration, StoreError> {
         let (to_commit, planned) = std::sync::mpsc::sync_channel::<Vec<Evaluation>>(1);
         let committer = scope.spawn(move || -> Result<Duration, StoreError> {
@@ -222,7 +223,10 @@ fn run(
                         storefront: storefront.at(i),
                     })
                     .collect();
-                let batch: Vec<Evaluation> = parallel_map(targets, |t| {
+                // One core fewer than there are: the commit thread keeps one to itself, as
+                // its writes are the longer part (on two cores, three busy threads slowed the
+                // commits by 8 s at a million customers).
+                let batch: Vec<Evaluation> = parallel_map(planners, targets, |t| {
                     let subject = t.subject;
                     let id = subject.id.as_str();
                     let dirty = t.dirty_email.is_some();
@@ -350,9 +354,12 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `f` over `items` in order, on up to the available cores.
-fn parallel_map<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = cores();
+/// `f` over `items` in order, on up to `threads` threads.
+fn parallel_map<T: Send, R: Send>(
+    threads: usize,
+    mut items: Vec<T>,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     if threads < 2 || items.len() < 64 {
         return items.into_iter().map(f).collect();
     }

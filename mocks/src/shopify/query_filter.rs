@@ -66,6 +66,22 @@ pub(crate) trait Searchable {
 }
 
 impl SearchFilter {
+    /// The latest time every match holds in `field` or after (from `>=` and `>` terms): a
+    /// search over records indexed by that time may start there.
+    pub(crate) fn not_before(&self, field: TimeField) -> Option<DateTime<Utc>> {
+        self.terms
+            .iter()
+            .filter_map(|term| match term {
+                Term::Time {
+                    field: f,
+                    op: Comparison::GreaterOrEqual | Comparison::Greater | Comparison::Equal,
+                    at,
+                } if *f == field => Some(*at),
+                _ => None,
+            })
+            .max()
+    }
+
     /// Parses a search string; terms the fake does not understand are dropped.
     pub(crate) fn parse(query: &str) -> SearchFilter {
         let terms = tokens(query)
@@ -230,6 +246,24 @@ mod tests {
         for query in ["updated_at:>2026-01-01T00:00:00Z", "updated_at:<2026-01-01"] {
             assert!(!SearchFilter::parse(query).matches(&record), "{query}");
         }
+    }
+
+    #[test]
+    fn the_lower_bound_on_a_time_is_the_latest_of_its_terms() {
+        let filter = SearchFilter::parse(
+            "updated_at:>='2026-01-01T00:00:00Z' AND updated_at:>2026-02-01T00:00:00Z \
+             created_at:>=2026-03-01T00:00:00Z updated_at:<2026-04-01T00:00:00Z",
+        );
+        assert_eq!(
+            filter.not_before(TimeField::UpdatedAt),
+            Some(at("2026-02-01T00:00:00Z"))
+        );
+        assert_eq!(
+            filter.not_before(TimeField::CreatedAt),
+            Some(at("2026-03-01T00:00:00Z"))
+        );
+        let upper_only = SearchFilter::parse("updated_at:<=2026-01-01T00:00:00Z");
+        assert_eq!(upper_only.not_before(TimeField::UpdatedAt), None);
     }
 
     #[test]

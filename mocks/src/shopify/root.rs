@@ -45,7 +45,12 @@ impl ObjectValue for QueryRoot<'_> {
             "shop" => objects::shop(state),
             "currentAppInstallation" => self.access.installation(),
             "orders" => list(
-                state.orders.values().filter(|o| self.access.sees(o)),
+                state
+                    .orders_updated_since(
+                        SearchFilter::parse(string_argument(args, "query"))
+                            .not_before(TimeField::UpdatedAt),
+                    )
+                    .filter(|o| self.access.sees(o)),
                 args,
                 self.repeat(args),
                 |o| objects::order(state, o),

@@ -76,6 +76,10 @@ pub(crate) struct ShopState {
     pub orders: BTreeMap<u64, Order>,
     /// Order ids per customer id, for `amountSpent` and `numberOfOrders`.
     orders_by_customer: HashMap<u64, BTreeSet<u64>>,
+    /// Orders by `updated_at` (then id): a poll for the orders updated since a time reads a
+    /// few hundred of a million-customer shop's 8 million instead of scanning them all,
+    /// holding the shop, for 1.5 s a page (as Shopify's search index would not).
+    orders_by_update: BTreeSet<(DateTime<Utc>, u64)>,
     /// Metafields per customer id.
     pub metafields: HashMap<u64, Vec<StoredMetafield>>,
     pub next_metafield_id: u64,
@@ -102,6 +106,7 @@ impl ShopState {
             customers: BTreeMap::new(),
             orders: BTreeMap::new(),
             orders_by_customer: HashMap::new(),
+            orders_by_update: BTreeSet::new(),
             metafields: HashMap::new(),
             next_metafield_id: 1,
             bulk: BulkOperations::default(),
@@ -121,6 +126,7 @@ impl ShopState {
         self.customers = store.customers.into_iter().map(|c| (c.id, c)).collect();
         self.orders.clear();
         self.orders_by_customer.clear();
+        self.orders_by_update.clear();
         for order in store.orders {
             self.upsert_order(order);
         }
@@ -128,6 +134,7 @@ impl ShopState {
 
     pub(crate) fn upsert_order(&mut self, order: Order) {
         if let Some(old) = self.orders.get(&order.id) {
+            self.orders_by_update.remove(&(old.updated_at, old.id));
             if let Some(ids) = old
                 .customer_id
                 .and_then(|c| self.orders_by_customer.get_mut(&c))
@@ -141,7 +148,24 @@ impl ShopState {
                 .or_default()
                 .insert(order.id);
         }
+        self.orders_by_update.insert((order.updated_at, order.id));
         self.orders.insert(order.id, order);
+    }
+
+    /// The orders that may have been updated at `since` or later (all of them without it),
+    /// for a search to filter.
+    pub(crate) fn orders_updated_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Box<dyn Iterator<Item = &Order> + '_> {
+        match since {
+            Some(since) => Box::new(
+                self.orders_by_update
+                    .range((since, 0)..)
+                    .filter_map(|(_, id)| self.orders.get(id)),
+            ),
+            None => Box::new(self.orders.values()),
+        }
     }
 
     /// The customer's orders, oldest id first.
