@@ -23,6 +23,8 @@ use crate::store::{
 
 /// Customers committed per store transaction.
 const BATCH: usize = 4_096;
+/// Customers from which the commits run on a thread of their own (see [`run`]): 16 batches.
+const PIPELINED_FROM: usize = 16 * BATCH;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EvaluationReport {
@@ -175,6 +177,7 @@ fn run(
     // Stage 2, the writes, a batch at a time: the records (the model is assessed again rather
     // than kept for a million customers; it is pure), the plan against what each destination
     // holds, and the commit.
+    let total: usize = targets.iter().map(Vec::len).sum();
     let batches = targets.iter().zip(decisions).flat_map(|(part, decided)| {
         let mut decided = decided.into_iter();
         part.chunks(BATCH)
@@ -186,128 +189,142 @@ fn run(
             })
             .collect::<Vec<_>>()
     });
-    // The commits run on a thread of their own, a batch behind the planning: sled's writes
-    // are most of a recalculation (43 s of 54 at a million customers), and a batch's reads
-    // and plans need nothing the previous batch's commit writes (its customers are others,
-    // earlier in key order).
-    let planners = cores().saturating_sub(1).max(1);
-    let committing = std::thread::scope(|scope| -> Result<Duration, StoreError> {
-        let (to_commit, planned) = std::sync::mpsc::sync_channel::<Vec<Evaluation>>(1);
-        let committer = scope.spawn(move || -> Result<Duration, StoreError> {
-            let mut busy = Duration::ZERO;
-            for batch in planned {
-                let started = Instant::now();
-                store.commit_evaluations(&batch)?;
-                busy += started.elapsed();
-            }
-            Ok(busy)
-        });
-        let planning = (|| -> Result<(), StoreError> {
-            for (chunk, decided) in batches {
-                // Targets come in key order, so each destination's tree is read with one range scan
-                // per batch rather than a lookup per customer.
-                let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
-                let dirty_emails = store.dirty_emails_sorted(&ids)?;
-                let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
-                let storefront =
-                    Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
-                let targets: Vec<Target> = chunk
-                    .iter()
-                    .zip(decided)
-                    .enumerate()
-                    .map(|(i, (subject, decision))| Target {
-                        subject,
-                        decision,
-                        dirty_email: dirty_emails.get(i).cloned().flatten(),
-                        klaviyo: klaviyo.at(i),
-                        storefront: storefront.at(i),
-                    })
-                    .collect();
-                // One core fewer than there are: the commit thread keeps one to itself, as
-                // its writes are the longer part (on two cores, three busy threads slowed the
-                // commits by 8 s at a million customers).
-                let batch: Vec<Evaluation> = parallel_map(planners, targets, |t| {
-                    let subject = t.subject;
-                    let id = subject.id.as_str();
-                    let dirty = t.dirty_email.is_some();
-                    let email = t
-                        .dirty_email
-                        .flatten()
-                        .or_else(|| subject.previous.as_ref().and_then(|p| p.email.clone()));
-                    let assessment = evaluator.assess(subject, loyalty.get(id));
-                    let (record, audit) = evaluator.record(subject, email, assessment, t.decision);
-                    let klaviyo = plan(&record, Some(desired_profile(&record)), t.klaviyo, now);
-                    let storefront = if settings.storefront.enabled {
-                        plan(
-                            &record,
-                            desired_storefront(&record, &settings.storefront),
-                            t.storefront,
-                            now,
-                        )
-                    } else {
-                        OutboxChange::Keep
-                    };
-                    let change = RecordChange::between(
-                        subject.previous.as_ref(),
+    // The commits run on a thread of their own, a batch behind the planning, when there are
+    // many: sled's writes are most of a recalculation (43 s of 54 at a million customers),
+    // and a batch's reads and plans need nothing the previous batch's commit writes (its
+    // customers are others, earlier in key order). The planning then spreads over one core
+    // fewer, so that the commit thread keeps one: on two cores, three busy threads slowed the
+    // commits by 8 s at a million customers. A few batches commit in line: the overlap would
+    // save little, and a second thread freeing what the first allocated held a 10,000-customer
+    // store's peak up to 111 MiB against 81–83.
+    let pipelined = total > PIPELINED_FROM;
+    let planners = if pipelined {
+        cores().saturating_sub(1).max(1)
+    } else {
+        cores()
+    };
+    let planning = |commit: &mut dyn FnMut(Vec<Evaluation>) -> Result<bool, StoreError>| -> Result<(), StoreError> {
+        for (chunk, decided) in batches {
+            // Targets come in key order, so each destination's tree is read with one range scan
+            // per batch rather than a lookup per customer.
+            let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
+            let dirty_emails = store.dirty_emails_sorted(&ids)?;
+            let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
+            let storefront =
+                Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
+            let targets: Vec<Target> = chunk
+                .iter()
+                .zip(decided)
+                .enumerate()
+                .map(|(i, (subject, decision))| Target {
+                    subject,
+                    decision,
+                    dirty_email: dirty_emails.get(i).cloned().flatten(),
+                    klaviyo: klaviyo.at(i),
+                    storefront: storefront.at(i),
+                })
+                .collect();
+            let batch: Vec<Evaluation> = parallel_map(planners, targets, |t| {
+                let subject = t.subject;
+                let id = subject.id.as_str();
+                let dirty = t.dirty_email.is_some();
+                let email = t
+                    .dirty_email
+                    .flatten()
+                    .or_else(|| subject.previous.as_ref().and_then(|p| p.email.clone()));
+                let assessment = evaluator.assess(subject, loyalty.get(id));
+                let (record, audit) = evaluator.record(subject, email, assessment, t.decision);
+                let klaviyo = plan(&record, Some(desired_profile(&record)), t.klaviyo, now);
+                let storefront = if settings.storefront.enabled {
+                    plan(
                         &record,
-                        record.fingerprint(),
-                    );
-                    // The first sync records transitions but triggers no flows: connecting tiersync
-                    // must not send every existing VIP a "welcome to your tier" email at once.
-                    let events = if initial_sync {
-                        Vec::new()
-                    } else {
-                        audit
-                            .iter()
-                            .filter_map(|a| {
-                                events::event(
-                                    &record,
-                                    &a.transition,
-                                    &a.reason,
-                                    &settings.klaviyo.metrics,
-                                    now,
-                                )
-                            })
-                            .collect()
-                    };
-                    Evaluation {
-                        record,
-                        klaviyo,
-                        storefront,
-                        audit,
-                        events,
-                        dirty,
-                        change,
-                    }
-                });
-                for evaluation in &batch {
-                    report.transitions += evaluation.audit.len();
-                    report.level_changes += evaluation
-                        .audit
+                        desired_storefront(&record, &settings.storefront),
+                        t.storefront,
+                        now,
+                    )
+                } else {
+                    OutboxChange::Keep
+                };
+                let change = RecordChange::between(
+                    subject.previous.as_ref(),
+                    &record,
+                    record.fingerprint(),
+                );
+                // The first sync records transitions but triggers no flows: connecting tiersync
+                // must not send every existing VIP a "welcome to your tier" email at once.
+                let events = if initial_sync {
+                    Vec::new()
+                } else {
+                    audit
                         .iter()
-                        .filter(|a| a.transition.from_level != a.transition.to_level)
-                        .count();
-                    report.enqueued +=
-                        usize::from(matches!(evaluation.klaviyo, OutboxChange::Put(_)))
-                            + usize::from(matches!(evaluation.storefront, OutboxChange::Put(_)));
-                    report.events += evaluation.events.len();
+                        .filter_map(|a| {
+                            events::event(
+                                &record,
+                                &a.transition,
+                                &a.reason,
+                                &settings.klaviyo.metrics,
+                                now,
+                            )
+                        })
+                        .collect()
+                };
+                Evaluation {
+                    record,
+                    klaviyo,
+                    storefront,
+                    audit,
+                    events,
+                    dirty,
+                    change,
                 }
-                lap(&mut timings.plan);
-                report.evaluated += batch.len();
-                if to_commit.send(batch).is_err() {
-                    // The committer stopped on an error, which it returns.
-                    break;
-                }
+            });
+            for evaluation in &batch {
+                report.transitions += evaluation.audit.len();
+                report.level_changes += evaluation
+                    .audit
+                    .iter()
+                    .filter(|a| a.transition.from_level != a.transition.to_level)
+                    .count();
+                report.enqueued +=
+                    usize::from(matches!(evaluation.klaviyo, OutboxChange::Put(_)))
+                        + usize::from(matches!(evaluation.storefront, OutboxChange::Put(_)));
+                report.events += evaluation.events.len();
             }
-            Ok(())
-        })();
-        drop(to_commit);
-        let committed = committer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        planning?;
-        committed
-    })?;
+            lap(&mut timings.plan);
+            report.evaluated += batch.len();
+            if !commit(batch)? {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let committing = if pipelined {
+        std::thread::scope(|scope| -> Result<Duration, StoreError> {
+            let (to_commit, planned) = std::sync::mpsc::sync_channel::<Vec<Evaluation>>(1);
+            let committer = scope.spawn(move || -> Result<Duration, StoreError> {
+                let mut busy = Duration::ZERO;
+                for batch in planned {
+                    commit_timed(store, &batch, &mut busy)?;
+                }
+                Ok(busy)
+            });
+            // A send fails once the committer stopped on an error, which it returns.
+            let planned = planning(&mut |batch| Ok(to_commit.send(batch).is_ok()));
+            drop(to_commit);
+            let committed = committer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            planned?;
+            committed
+        })?
+    } else {
+        let mut busy = Duration::ZERO;
+        planning(&mut |batch| {
+            commit_timed(store, &batch, &mut busy)?;
+            Ok(true)
+        })?;
+        busy
+    };
     // Waiting for the last commits: already in the commit thread's time.
     lap(&mut Duration::default());
     timings.write += committing;
@@ -330,6 +347,18 @@ fn run(
     }
     report.timings = timings;
     Ok(report)
+}
+
+/// Commits a batch, adding the time it took to `busy`.
+fn commit_timed(
+    store: &Store,
+    batch: &[Evaluation],
+    busy: &mut Duration,
+) -> Result<(), StoreError> {
+    let started = Instant::now();
+    store.commit_evaluations(batch)?;
+    *busy += started.elapsed();
+    Ok(())
 }
 
 /// One customer to evaluate: their orders summarized and their last evaluation's checkpoint.
