@@ -9,7 +9,7 @@ use tiersync::vendors::shopify::concurrent_operations;
 use tiersync_mocks::shopify::ShopifyOptions;
 use tiersync_mocks::MockOptions;
 
-use crate::common::{generated, spawn_with};
+use crate::common::{self, generated, spawn_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_start_answer_is_found_among_concurrent_mutations_and_no_result_is_taken_twice() {
@@ -61,12 +61,7 @@ async fn a_lost_start_answer_is_found_among_concurrent_mutations_and_no_result_i
     );
 
     let second = env.pass().await;
-    let (delivery, outbox) = second.storefront.expect("storefront on");
-    assert_eq!(
-        (delivery.parked, outbox.pending, outbox.failed),
-        (0, 0, 0),
-        "{second}"
-    );
+    common::storefront_all_written(&second);
     let store = Store::open(&env.settings.store.path).unwrap();
     assert!(store.storefront_bulk().unwrap().is_none(), "settled");
     // Each line was done once over every operation: the lost one's 40, what it missed run

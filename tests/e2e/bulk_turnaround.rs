@@ -46,12 +46,7 @@ async fn each_next_bulk_mutation_starts_as_soon_as_a_slot_frees_and_writes_every
     env.settings.storefront.enabled = true;
 
     let report = env.pass().await;
-    let (delivery, outbox) = report.storefront.expect("storefront on");
-    assert_eq!(
-        (delivery.parked, outbox.pending, outbox.failed),
-        (0, 0, 0),
-        "{report}"
-    );
+    let delivery = common::storefront_all_written(&report);
 
     let mut ops = shop.bulk_mutation_operations();
     ops.sort_by_key(|o| o.created_at);

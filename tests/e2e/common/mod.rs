@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use tiersync::config::{Authority, LoyaltyPlatform};
+use tiersync::sinks::DeliveryReport;
 use tiersync::{PassReport, Pipeline, Settings};
 use tiersync_mocks::data::{Customer, Order, StoreData};
 use tiersync_mocks::{MockOptions, MockServers};
@@ -219,6 +220,18 @@ impl TestEnv {
 }
 
 // ---- hand-built stores --------------------------------------------------------------------
+
+/// The storefront's delivery in `report`, once it is shown that every write went out: none
+/// parked, none left pending or refused in the outbox.
+pub fn storefront_all_written(report: &PassReport) -> DeliveryReport {
+    let (delivery, outbox) = report.storefront.expect("storefront on");
+    assert_eq!(
+        (delivery.parked, outbox.pending, outbox.failed),
+        (0, 0, 0),
+        "{report}"
+    );
+    delivery
+}
 
 pub fn now() -> DateTime<Utc> {
     Utc::now()
