@@ -56,21 +56,71 @@ struct Row {
 type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
 /// Chunks queued for the map's thread: enough to ride out a slow insert, a few hundred KB.
 const MAP_QUEUE: usize = 8;
+/// Map entries written on the backfill's own thread before the writer thread takes over:
+/// a store of up to about 40,000 customers is written by one thread only.
+const INLINE_ENTRIES: usize = 250_000;
 
-/// Writes the order map's entries, in the order given, on a thread of its own.
+/// Writes the order map's entries, in the order given: the first [`INLINE_ENTRIES`] on the
+/// caller's thread, the rest on a thread of its own.
 ///
 /// The entries go one insert at a time, not as a batch: sled holds every node version a batch
 /// replaces until it ends, and 2,000-entry batches took a 10,000-customer first pass from 83
 /// to 190 MiB.
+///
+/// Why not the thread from the start: each insert replaces a sled node, and the replaced
+/// versions are freed only once every thread inside sled has moved on (epoch-based
+/// reclamation). With a second thread inserting while the backfill's thread and sled's
+/// flusher also work in sled, a thread descheduled inside sled for a few milliseconds holds
+/// back tens of MiB of old versions: a 10,000-customer first pass peaked above 100 MiB in 6
+/// runs of 50 (up to 123 MiB), and at most 96 MiB with the inserts in line (BENCHMARKS.md,
+/// "Memory"). A small store's inserts take a fraction of a second; a big store's take minutes
+/// and overlap the parsing on a thread of their own.
 struct MapWriter {
+    tree: sled::Tree,
+    path: std::path::PathBuf,
+    /// Entries left to write in line before the thread starts.
+    inline_left: usize,
     queue: Option<std::sync::mpsc::SyncSender<MapEntries>>,
     thread: Option<std::thread::JoinHandle<Result<(), sled::Error>>>,
-    path: std::path::PathBuf,
 }
 
 impl MapWriter {
-    fn start(map: sled::Tree, path: std::path::PathBuf) -> Result<MapWriter, StoreError> {
+    fn new(tree: sled::Tree, path: std::path::PathBuf, inline_entries: usize) -> MapWriter {
+        MapWriter {
+            tree,
+            path,
+            inline_left: inline_entries,
+            queue: None,
+            thread: None,
+        }
+    }
+
+    /// Writes a chunk in line while within [`INLINE_ENTRIES`], else queues it for the thread
+    /// (started on first use); an insert that failed meanwhile is returned here.
+    fn write(&mut self, entries: MapEntries) -> Result<(), StoreError> {
+        if self.thread.is_none() && entries.len() <= self.inline_left {
+            self.inline_left -= entries.len();
+            for (key, value) in entries {
+                self.tree
+                    .insert(key, value)
+                    .map_err(|e| map_sled(&self.path, e))?;
+            }
+            return Ok(());
+        }
+        if self.thread.is_none() {
+            self.start()?;
+        }
+        let queue = self.queue.as_ref().expect("the writer is running");
+        if queue.send(entries).is_err() {
+            // The thread ended early: only an insert error does that.
+            return self.finish();
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), StoreError> {
         let (queue, chunks) = std::sync::mpsc::sync_channel::<MapEntries>(MAP_QUEUE);
+        let map = self.tree.clone();
         let thread = std::thread::Builder::new()
             .name("order-map-writer".into())
             .spawn(move || {
@@ -88,20 +138,8 @@ impl MapWriter {
                      or stop other processes of this user, then run tiersync again"
                 ))
             })?;
-        Ok(MapWriter {
-            queue: Some(queue),
-            thread: Some(thread),
-            path,
-        })
-    }
-
-    /// Queues a chunk; an insert that failed meanwhile is returned here.
-    fn write(&mut self, entries: MapEntries) -> Result<(), StoreError> {
-        let queue = self.queue.as_ref().expect("the writer is running");
-        if queue.send(entries).is_err() {
-            // The thread ended early: only an insert error does that.
-            return self.finish();
-        }
+        self.queue = Some(queue);
+        self.thread = Some(thread);
         Ok(())
     }
 
@@ -157,7 +195,11 @@ impl Store {
         if !map.orders.is_empty() {
             return Ok(None);
         }
-        let writer = MapWriter::start(map.orders.clone(), self.order_map.path().to_owned())?;
+        let writer = MapWriter::new(
+            map.orders.clone(),
+            self.order_map.path().to_owned(),
+            INLINE_ENTRIES,
+        );
         drop(map);
         self.meta
             .insert(KEY_FRESH_BACKFILL, &[])
@@ -371,5 +413,65 @@ impl FreshBackfill<'_> {
             latest_email: None,
         });
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, value: &str) -> (Vec<u8>, Vec<u8>) {
+        (key.as_bytes().to_vec(), value.as_bytes().to_vec())
+    }
+
+    fn written(tree: &sled::Tree) -> Vec<(String, String)> {
+        tree.iter()
+            .map(|kv| {
+                let (k, v) = kv.unwrap();
+                (
+                    String::from_utf8(k.to_vec()).unwrap(),
+                    String::from_utf8(v.to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_map_is_written_in_line_up_to_the_limit_then_by_the_thread_in_the_order_given() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("map").unwrap();
+        let mut writer = MapWriter::new(tree.clone(), "map".into(), 3);
+        writer
+            .write(vec![entry("a", "1"), entry("b", "1")])
+            .unwrap();
+        // In line: written before `write` returns, and no thread yet.
+        assert!(writer.thread.is_none());
+        assert_eq!(written(&tree).len(), 2);
+        // Two entries do not fit the one left in line: the thread takes over, and keeps
+        // every later chunk, however small, so that a key written again ends with its
+        // last value.
+        writer
+            .write(vec![entry("a", "2"), entry("c", "1")])
+            .unwrap();
+        assert!(writer.thread.is_some());
+        writer.write(vec![entry("a", "3")]).unwrap();
+        writer.finish().unwrap();
+        assert_eq!(
+            written(&tree),
+            [("a", "3"), ("b", "1"), ("c", "1")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_small_backfill_starts_no_thread() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("map").unwrap();
+        let mut writer = MapWriter::new(tree.clone(), "map".into(), INLINE_ENTRIES);
+        for n in 0..10 {
+            writer.write(vec![entry(&format!("k{n}"), "v")]).unwrap();
+        }
+        assert!(writer.thread.is_none());
+        writer.finish().unwrap();
+        assert_eq!(written(&tree).len(), 10);
     }
 }
