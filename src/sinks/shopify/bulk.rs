@@ -201,6 +201,7 @@ pub async fn run(
 ) -> Result<bool, DeliveryError> {
     let started = Instant::now();
     cx.store.set_storefront_bulk(&bulk)?;
+    let recorded = started.elapsed();
     let concurrent = concurrent_operations(&cx.shopify.api_version);
     let (submitted, waiting): (Vec<usize>, Vec<usize>) =
         (0..bulk.operations.len()).partition(|&i| {
@@ -232,7 +233,16 @@ pub async fn run(
         return Ok(false);
     }
     let bulk = shared.into_inner().expect("bulk lock");
+    let settling = Instant::now();
     settle(cx.store, &bulk, report)?;
+    tracing::info!(
+        customers = bulk.entries.len(),
+        operations = bulk.operations.len(),
+        secs = started.elapsed().as_secs_f64(),
+        record_s = recorded.as_secs_f64(),
+        settle_s = settling.elapsed().as_secs_f64(),
+        "storefront bulk batch written"
+    );
     Ok(true)
 }
 
