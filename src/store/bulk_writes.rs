@@ -17,7 +17,7 @@ use sled::Transactional;
 
 use super::codec::encode;
 use super::outbox::outbox_key;
-use super::{Acknowledged, OutboxEntry, Store, StoreError};
+use super::{Acknowledged, OutboxEntry, Store, StoreError, TX_CUSTOMERS};
 use crate::model::{Destination, StorefrontState};
 
 const KEY_STOREFRONT_BULK: &[u8] = b"storefront/bulk";
@@ -162,10 +162,17 @@ impl Store {
         self.flush()
     }
 
-    /// Ends the bulk write in one transaction: `accepted` are acknowledged (their outbox entry
-    /// removed unless replaced meanwhile), `refused` parked with Shopify's detail (unless
-    /// replaced meanwhile), and the record of `operations` operations dropped — so a crash
-    /// settles all or nothing, and nothing is counted twice.
+    /// Ends the bulk write: `accepted` are acknowledged (their outbox entry removed unless
+    /// replaced meanwhile), `refused` parked with Shopify's detail (unless replaced
+    /// meanwhile), then the record of `operations` operations is dropped.
+    ///
+    /// Customers settle [`TX_CUSTOMERS`] to a transaction, each customer's acknowledgement and
+    /// outbox change together, and the record goes last. A crash part-way leaves the record,
+    /// so the next pass resumes the bulk write, finds every operation done and settles again:
+    /// an acknowledgement written twice is the same, and an outbox entry already removed or
+    /// parked no longer matches the one the bulk wrote, so it is left alone. One transaction
+    /// for a whole batch (50,000 customers) held every node version it replaced to its end:
+    /// the daemon's memory rose by about 300 MiB at each batch's end at a million customers.
     pub fn settle_storefront_bulk(
         &self,
         operations: usize,
@@ -192,29 +199,40 @@ impl Store {
                 Ok((encode(*e)?, encode(&parked)?))
             })
             .collect::<Result<_, StoreError>>()?;
-        (&self.ack_storefront, &self.outbox, &self.meta)
-            .transaction(|(ack_tree, outbox, meta)| {
-                for (entry, (ack, whole)) in accepted.iter().zip(&acks) {
-                    ack_tree.insert(entry.customer_id.as_bytes(), ack.as_slice())?;
-                    let key = outbox_key(Destination::Storefront, &entry.customer_id);
-                    if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
-                        outbox.remove(key)?;
+        for (accepted, acks) in accepted.chunks(TX_CUSTOMERS).zip(acks.chunks(TX_CUSTOMERS)) {
+            (&self.ack_storefront, &self.outbox)
+                .transaction(|(ack_tree, outbox)| {
+                    for (entry, (ack, whole)) in accepted.iter().zip(acks) {
+                        ack_tree.insert(entry.customer_id.as_bytes(), ack.as_slice())?;
+                        let key = outbox_key(Destination::Storefront, &entry.customer_id);
+                        if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
+                            outbox.remove(key)?;
+                        }
                     }
-                }
-                for ((entry, _), (whole, parked)) in refused.iter().zip(&parks) {
-                    let key = outbox_key(Destination::Storefront, &entry.customer_id);
-                    if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
-                        outbox.insert(key, parked.as_slice())?;
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))?;
+        }
+        for (refused, parks) in refused.chunks(TX_CUSTOMERS).zip(parks.chunks(TX_CUSTOMERS)) {
+            self.outbox
+                .transaction(|outbox| {
+                    for ((entry, _), (whole, parked)) in refused.iter().zip(parks) {
+                        let key = outbox_key(Destination::Storefront, &entry.customer_id);
+                        if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
+                            outbox.insert(key, parked.as_slice())?;
+                        }
                     }
-                }
-                meta.remove(KEY_STOREFRONT_BULK)?;
-                meta.remove(KEY_CLAIMED)?;
-                for n in 0..operations {
-                    meta.remove(operation_key(n))?;
-                }
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))?;
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))?;
+        }
+        let mut done = sled::Batch::default();
+        done.remove(KEY_STOREFRONT_BULK);
+        done.remove(KEY_CLAIMED);
+        for n in 0..operations {
+            done.remove(operation_key(n));
+        }
+        self.meta.apply_batch(done).map_err(|e| self.err(e))?;
         self.flush()
     }
 }

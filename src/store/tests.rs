@@ -317,6 +317,54 @@ fn a_bulk_write_resumes_from_each_operations_own_progress() {
 }
 
 #[test]
+fn a_bulk_write_settled_in_many_transactions_settles_the_same_when_settled_again() {
+    use crate::model::{Destination, StorefrontState};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let one = storefront_bulk(2).entries.remove(0);
+    // More customers than one transaction takes, so the settle spans several.
+    let entries: Vec<OutboxEntry<StorefrontState>> = (0..TX_CUSTOMERS * 2 + 10)
+        .map(|n| OutboxEntry {
+            customer_id: format!("gid://shopify/Customer/{n:05}"),
+            ..one.clone()
+        })
+        .collect();
+    let repairs: Vec<_> = entries.iter().map(|e| (e.clone(), None)).collect();
+    store.enqueue_repairs(&repairs).unwrap();
+    store.set_storefront_bulk(&storefront_bulk(2)).unwrap();
+    let (refused, accepted) = entries.split_at(3);
+    let accepted: Vec<&OutboxEntry<StorefrontState>> = accepted.iter().collect();
+    let refused: Vec<(&OutboxEntry<StorefrontState>, String)> = refused
+        .iter()
+        .map(|e| (e, "Tags is invalid".to_owned()))
+        .collect();
+
+    // A crash after the customers' transactions leaves the record: the resumed batch
+    // settles again, and that changes nothing.
+    for _ in 0..2 {
+        store
+            .settle_storefront_bulk(2, &accepted, &refused)
+            .unwrap();
+        assert_eq!(store.storefront_bulk().unwrap(), None);
+        assert_eq!(store.pending::<StorefrontState>().unwrap(), []);
+        let parked = store.parked::<StorefrontState>().unwrap();
+        assert_eq!(parked.len(), 3);
+        assert!(parked
+            .iter()
+            .all(|e| e.failed.as_deref() == Some("Tags is invalid")));
+        assert_eq!(
+            store.acknowledged_count(Destination::Storefront),
+            accepted.len()
+        );
+        let ack = store
+            .acknowledged::<StorefrontState>(&accepted[TX_CUSTOMERS + 1].customer_id)
+            .unwrap()
+            .expect("acknowledged");
+        assert_eq!((ack.version, &ack.state), (one.version, &one.state));
+    }
+}
+
+#[test]
 fn a_bulk_write_recorded_in_one_value_by_an_earlier_version_resumes() {
     /// How the record's operations were stored before their progress had keys of its own.
     #[derive(serde::Serialize)]
