@@ -7,7 +7,6 @@
 //! the daemon's `/status` JSON (serde), which `tiersync status` turns back into the same text
 //! when the running daemon holds the store.
 
-use std::collections::HashMap;
 use std::fmt::{self, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -321,64 +320,105 @@ fn standing<S: DestinationState>(
 }
 
 /// Customers whose destinations do not all acknowledge their current desired version.
+///
+/// The records are walked in key order, [`CHUNK`] at a time, each chunk's acknowledgements
+/// and outbox entries read with one range scan per tree: the memory is a chunk's, whatever
+/// the store's size (a million customers' acknowledgements and pending writes held in maps
+/// took hundreds of MiB).
 fn consistency(store: &Store, settings: &Settings) -> anyhow::Result<Consistency> {
-    let klaviyo_acks = store.acknowledgements::<ProfileState>()?;
-    let klaviyo_pending = by_customer(store.pending::<ProfileState>()?, store.parked()?);
-    let storefront_acks = store.acknowledgements::<StorefrontState>()?;
-    let storefront_pending = by_customer(store.pending::<StorefrontState>()?, store.parked()?);
+    consistency_in_chunks(store, settings, CHUNK)
+}
+
+fn consistency_in_chunks(
+    store: &Store,
+    settings: &Settings,
+    chunk_customers: usize,
+) -> anyhow::Result<Consistency> {
     let mut customers = 0usize;
-    let mut inconsistent: Vec<String> = Vec::new();
-    for record in store.customers() {
-        let record: CustomerRecord = record?;
-        customers += 1;
-        let mut behind = Vec::new();
-        if let Some(k) = standing(
-            true,
-            record.version,
-            klaviyo_acks.get(&record.id),
-            klaviyo_pending.get(&record.id),
-            |s| format!("{} ({})", s.vip_tier, s.vip_state),
-        ) {
-            behind.push(format!("klaviyo {k}"));
+    let mut inconsistent = 0usize;
+    let mut examples: Vec<String> = Vec::new();
+    let mut records = store.customers();
+    loop {
+        let chunk = records
+            .by_ref()
+            .take(chunk_customers)
+            .collect::<Result<Vec<CustomerRecord>, StoreError>>()?;
+        if chunk.is_empty() {
+            break;
         }
-        if settings.storefront.enabled {
-            if let Some(s) = standing(
-                desired_storefront(&record, &settings.storefront).is_some(),
+        customers += chunk.len();
+        let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+        let klaviyo = Held::<ProfileState>::read(store, &ids, true)?;
+        let storefront = Held::<StorefrontState>::read(store, &ids, settings.storefront.enabled)?;
+        for (i, record) in chunk.iter().enumerate() {
+            let mut behind = Vec::new();
+            if let Some(k) = standing(
+                true,
                 record.version,
-                storefront_acks.get(&record.id),
-                storefront_pending.get(&record.id),
+                klaviyo.acks[i].as_ref(),
+                klaviyo.outbox[i].as_ref(),
                 |s| format!("{} ({})", s.vip_tier, s.vip_state),
             ) {
-                behind.push(format!("storefront {s}"));
+                behind.push(format!("klaviyo {k}"));
             }
-        }
-        if !behind.is_empty() {
-            inconsistent.push(format!(
-                "    {}: desired v{} {} ({}); {}",
-                record.email.as_deref().unwrap_or(&record.id),
-                record.version,
-                record.tier.level.as_deref().unwrap_or("None"),
-                record.tier.state.as_str(),
-                behind.join("; ")
-            ));
+            if settings.storefront.enabled {
+                if let Some(s) = standing(
+                    desired_storefront(record, &settings.storefront).is_some(),
+                    record.version,
+                    storefront.acks[i].as_ref(),
+                    storefront.outbox[i].as_ref(),
+                    |s| format!("{} ({})", s.vip_tier, s.vip_state),
+                ) {
+                    behind.push(format!("storefront {s}"));
+                }
+            }
+            if behind.is_empty() {
+                continue;
+            }
+            inconsistent += 1;
+            if examples.len() < LISTED {
+                examples.push(format!(
+                    "    {}: desired v{} {} ({}); {}",
+                    record.email.as_deref().unwrap_or(&record.id),
+                    record.version,
+                    record.tier.level.as_deref().unwrap_or("None"),
+                    record.tier.state.as_str(),
+                    behind.join("; ")
+                ));
+            }
         }
     }
     Ok(Consistency {
         customers,
-        inconsistent: inconsistent.len(),
-        examples: inconsistent.into_iter().take(LISTED).collect(),
+        inconsistent,
+        examples,
     })
 }
 
-fn by_customer<S>(
-    pending: Vec<OutboxEntry<S>>,
-    parked: Vec<OutboxEntry<S>>,
-) -> HashMap<String, OutboxEntry<S>> {
-    pending
-        .into_iter()
-        .chain(parked)
-        .map(|e| (e.customer_id.clone(), e))
-        .collect()
+/// Customers read per chunk by [`consistency`].
+const CHUNK: usize = 4_096;
+
+/// What one destination holds for a chunk of customers, in the chunk's order: the
+/// acknowledgement, and the outbox entry (pending or refused).
+struct Held<S> {
+    acks: Vec<Option<Acknowledged<S>>>,
+    outbox: Vec<Option<OutboxEntry<S>>>,
+}
+
+impl<S: DestinationState> Held<S> {
+    /// Reads them for `ids` (in key order); nothing when the destination is off.
+    fn read(store: &Store, ids: &[&str], enabled: bool) -> Result<Held<S>, StoreError> {
+        if !enabled {
+            return Ok(Held {
+                acks: ids.iter().map(|_| None).collect(),
+                outbox: ids.iter().map(|_| None).collect(),
+            });
+        }
+        Ok(Held {
+            acks: store.acknowledged_sorted::<S>(ids)?,
+            outbox: store.pending_entries_sorted::<S>(ids)?,
+        })
+    }
 }
 
 /// The writes waiting in the outbox, as `--dry-run` prints them.
@@ -430,4 +470,84 @@ pub fn planned(store: &Store) -> anyhow::Result<String> {
         )?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::{Evaluation, OutboxChange, RecordChange};
+    use crate::sync::{desired_profile, test_record};
+
+    #[test]
+    fn consistency_is_the_same_read_in_chunks_of_any_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::from_toml(
+            "[shopify]\nshop = \"acme\"\naccess_token = \"x\"\n[klaviyo]\napi_key = \"k\"\n[storefront]\nenabled = false",
+        )
+        .unwrap();
+        settings.store.path = dir.path().to_path_buf();
+        let store = Store::open(dir.path()).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap();
+        let entries: Vec<OutboxEntry<ProfileState>> = (0..10)
+            .map(|n| {
+                let record = test_record(n, now.date_naive());
+                OutboxEntry {
+                    customer_id: record.id.clone(),
+                    version: record.version,
+                    state: desired_profile(&record),
+                    enqueued_at: now,
+                    failed: None,
+                }
+            })
+            .collect();
+        let evaluations: Vec<Evaluation> = entries
+            .iter()
+            .enumerate()
+            .map(|(n, entry)| Evaluation {
+                record: test_record(n, now.date_naive()),
+                klaviyo: OutboxChange::Put(Box::new(entry.clone())),
+                storefront: OutboxChange::Keep,
+                audit: Vec::new(),
+                events: Vec::new(),
+                dirty: false,
+                change: RecordChange::State,
+            })
+            .collect();
+        store.commit_evaluations(&evaluations).unwrap();
+        // Seven written, one refused, customers 3 and 6 still pending.
+        let written: Vec<_> = entries
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| ![3, 6, 8].contains(n))
+            .map(|(_, e)| e.clone())
+            .collect();
+        store.acknowledge(&written).unwrap();
+        store.park(&entries[8], "Invalid email").unwrap();
+
+        for chunk in [1, 3, 4, CHUNK] {
+            let seen = consistency_in_chunks(&store, &settings, chunk).unwrap();
+            assert_eq!(
+                (seen.customers, seen.inconsistent),
+                (10, 3),
+                "chunk {chunk}"
+            );
+            let behind: Vec<&str> = seen
+                .examples
+                .iter()
+                .map(|e| e.rsplit("; ").next().unwrap())
+                .collect();
+            assert_eq!(
+                behind,
+                [
+                    "klaviyo nothing yet, write pending",
+                    "klaviyo nothing yet, write pending",
+                    "klaviyo nothing yet, write refused"
+                ],
+                "chunk {chunk}"
+            );
+            assert!(seen.examples[0].starts_with("    c3@example.com: desired v1"));
+        }
+    }
 }

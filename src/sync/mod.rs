@@ -9,6 +9,8 @@ mod reconcile;
 mod report;
 #[cfg(test)]
 mod seeding_scale;
+#[cfg(test)]
+pub(crate) use seeding_scale::record as test_record;
 
 pub use evaluate::{evaluate, recalculation_due, transition_name, EvaluationReport};
 pub use loyalty::{loyalty_disagreements, LoyaltyComparison, LoyaltyDisagreements};

@@ -27,7 +27,8 @@ const LEVELLED: usize = 220;
 const SHOWN_RIGHT: usize = 20;
 const FOREIGN: usize = 5;
 
-fn record(n: usize, today: NaiveDate) -> CustomerRecord {
+/// Customer `n` of a generated store (also the status tests' customers).
+pub(crate) fn record(n: usize, today: NaiveDate) -> CustomerRecord {
     let level = (n % 1_000 < LEVELLED).then(|| ["Silver", "Gold", "Platinum"][n % 3].to_string());
     let blended = Decimal::new((n % 9_000) as i64 * 100 + 37, 2);
     CustomerRecord {
