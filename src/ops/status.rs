@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::model::{DestinationState, ProfileState, StorefrontState};
 use crate::store::{Acknowledged, CustomerRecord, OutboxEntry, Store, StoreError};
-use crate::sync::{desired_storefront, loyalty_disagreements};
+use crate::sync::{desired_storefront, loyalty_disagreements, Reads};
 
 /// Refused writes (and inconsistent customers) listed in full before the rest are counted.
 const LISTED: usize = 20;
@@ -348,15 +348,15 @@ fn consistency_in_chunks(
         }
         customers += chunk.len();
         let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-        let klaviyo = Held::<ProfileState>::read(store, &ids, true)?;
-        let storefront = Held::<StorefrontState>::read(store, &ids, settings.storefront.enabled)?;
+        let klaviyo = Reads::<ProfileState>::load(store, &ids, true)?;
+        let storefront = Reads::<StorefrontState>::load(store, &ids, settings.storefront.enabled)?;
         for (i, record) in chunk.iter().enumerate() {
             let mut behind = Vec::new();
             if let Some(k) = standing(
                 true,
                 record.version,
-                klaviyo.acks[i].as_ref(),
-                klaviyo.outbox[i].as_ref(),
+                klaviyo.at(i).acknowledged,
+                klaviyo.at(i).pending,
                 |s| format!("{} ({})", s.vip_tier, s.vip_state),
             ) {
                 behind.push(format!("klaviyo {k}"));
@@ -365,8 +365,8 @@ fn consistency_in_chunks(
                 if let Some(s) = standing(
                     desired_storefront(record, &settings.storefront).is_some(),
                     record.version,
-                    storefront.acks[i].as_ref(),
-                    storefront.outbox[i].as_ref(),
+                    storefront.at(i).acknowledged,
+                    storefront.at(i).pending,
                     |s| format!("{} ({})", s.vip_tier, s.vip_state),
                 ) {
                     behind.push(format!("storefront {s}"));
@@ -397,29 +397,6 @@ fn consistency_in_chunks(
 
 /// Customers read per chunk by [`consistency`].
 const CHUNK: usize = 4_096;
-
-/// What one destination holds for a chunk of customers, in the chunk's order: the
-/// acknowledgement, and the outbox entry (pending or refused).
-struct Held<S> {
-    acks: Vec<Option<Acknowledged<S>>>,
-    outbox: Vec<Option<OutboxEntry<S>>>,
-}
-
-impl<S: DestinationState> Held<S> {
-    /// Reads them for `ids` (in key order); nothing when the destination is off.
-    fn read(store: &Store, ids: &[&str], enabled: bool) -> Result<Held<S>, StoreError> {
-        if !enabled {
-            return Ok(Held {
-                acks: ids.iter().map(|_| None).collect(),
-                outbox: ids.iter().map(|_| None).collect(),
-            });
-        }
-        Ok(Held {
-            acks: store.acknowledged_sorted::<S>(ids)?,
-            outbox: store.pending_entries_sorted::<S>(ids)?,
-        })
-    }
-}
 
 /// The writes waiting in the outbox, as `--dry-run` prints them.
 pub fn planned(store: &Store) -> anyhow::Result<String> {

@@ -9,13 +9,13 @@ use crate::model::{DestinationState, ProfileState, StorefrontState, VipState};
 use crate::store::{Acknowledged, CustomerRecord, OutboxChange, OutboxEntry, Store, StoreError};
 
 /// What one destination acknowledged and has pending for a customer.
-pub(super) struct Held<'a, S> {
+pub(crate) struct Held<'a, S> {
     /// The last state the destination confirmed, with its version; `None` if it never confirmed
     /// one. Nothing is sent when it already shows the desired state at the current version.
-    pub(super) acknowledged: Option<&'a Acknowledged<S>>,
+    pub(crate) acknowledged: Option<&'a Acknowledged<S>>,
     /// The write already in the outbox, if any: kept when it carries the desired state (a parked
     /// one stays parked), replaced when it does not, dropped when nothing needs sending.
-    pub(super) pending: Option<&'a OutboxEntry<S>>,
+    pub(crate) pending: Option<&'a OutboxEntry<S>>,
 }
 
 // Derived Clone/Copy would demand `S: Copy`; the fields are references.
@@ -27,8 +27,9 @@ impl<S> Clone for Held<'_, S> {
 
 impl<S> Copy for Held<'_, S> {}
 
-/// One destination's acknowledgements and pending writes for a batch of customers.
-pub(super) struct Reads<S> {
+/// One destination's acknowledgements and pending writes for a batch of customers (the
+/// evaluation's plan, and `status`'s consistency walk).
+pub(crate) struct Reads<S> {
     acknowledged: Vec<Option<Acknowledged<S>>>,
     pending: Vec<Option<OutboxEntry<S>>>,
 }
@@ -36,7 +37,7 @@ pub(super) struct Reads<S> {
 impl<S: DestinationState> Reads<S> {
     /// Reads them for `ids` (sorted: one range scan per tree), or nothing when the
     /// destination is off.
-    pub(super) fn load(store: &Store, ids: &[&str], enabled: bool) -> Result<Reads<S>, StoreError> {
+    pub(crate) fn load(store: &Store, ids: &[&str], enabled: bool) -> Result<Reads<S>, StoreError> {
         if !enabled {
             return Ok(Reads {
                 acknowledged: Vec::new(),
@@ -49,7 +50,7 @@ impl<S: DestinationState> Reads<S> {
         })
     }
 
-    pub(super) fn at(&self, i: usize) -> Held<'_, S> {
+    pub(crate) fn at(&self, i: usize) -> Held<'_, S> {
         Held {
             acknowledged: self.acknowledged.get(i).and_then(Option::as_ref),
             pending: self.pending.get(i).and_then(Option::as_ref),
