@@ -13,12 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use sled::Transactional;
-
 use super::codec::encode;
-use super::outbox::outbox_key;
-use super::{Acknowledged, OutboxEntry, Store, StoreError, TX_CUSTOMERS};
-use crate::model::{Destination, StorefrontState};
+use super::{OutboxEntry, Store, StoreError};
+use crate::model::StorefrontState;
 
 const KEY_STOREFRONT_BULK: &[u8] = b"storefront/bulk";
 /// The operation ids the batch has been given (see [`Store::claim_storefront_bulk_operation`]).
@@ -162,69 +159,28 @@ impl Store {
         self.flush()
     }
 
-    /// Ends the bulk write: `accepted` are acknowledged (their outbox entry removed unless
-    /// replaced meanwhile), `refused` parked with Shopify's detail (unless replaced
-    /// meanwhile), then the record of `operations` operations is dropped.
+    /// Ends the bulk write: `accepted` are acknowledged ([`Store::acknowledge`]: their outbox
+    /// entry removed unless replaced meanwhile), `refused` parked with Shopify's detail
+    /// ([`Store::park`], unless replaced meanwhile), then the record of `operations`
+    /// operations is dropped.
     ///
-    /// Customers settle [`TX_CUSTOMERS`] to a transaction, each customer's acknowledgement and
-    /// outbox change together, and the record goes last. A crash part-way leaves the record,
-    /// so the next pass resumes the bulk write, finds every operation done and settles again:
-    /// an acknowledgement written twice is the same, and an outbox entry already removed or
-    /// parked no longer matches the one the bulk wrote, so it is left alone. One transaction
-    /// for a whole batch (50,000 customers) held every node version it replaced to its end:
-    /// the daemon's memory rose by about 300 MiB at each batch's end at a million customers.
+    /// The customers settle 256 to a transaction (`TX_CUSTOMERS`), each customer's
+    /// acknowledgement and outbox change together, and the record goes last. A crash part-way
+    /// leaves the record, so the next pass resumes the bulk write, finds every operation done
+    /// and settles again: an acknowledgement written twice is the same, and an outbox entry
+    /// already removed or parked no longer matches the one the bulk wrote, so it is left
+    /// alone. One transaction for a whole batch (50,000 customers) held every node version it
+    /// replaced to its end: the daemon's memory rose by about 300 MiB at each batch's end at a
+    /// million customers.
     pub fn settle_storefront_bulk(
         &self,
         operations: usize,
-        accepted: &[&OutboxEntry<StorefrontState>],
+        accepted: &[OutboxEntry<StorefrontState>],
         refused: &[(&OutboxEntry<StorefrontState>, String)],
     ) -> Result<(), StoreError> {
-        let acks: Vec<(Vec<u8>, Vec<u8>)> = accepted
-            .iter()
-            .map(|e| {
-                let ack = Acknowledged {
-                    version: e.version,
-                    state: e.state.clone(),
-                };
-                Ok((encode(&ack)?, encode(*e)?))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let parks: Vec<(Vec<u8>, Vec<u8>)> = refused
-            .iter()
-            .map(|(e, detail)| {
-                let parked = OutboxEntry {
-                    failed: Some(detail.clone()),
-                    ..(*e).clone()
-                };
-                Ok((encode(*e)?, encode(&parked)?))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        for (accepted, acks) in accepted.chunks(TX_CUSTOMERS).zip(acks.chunks(TX_CUSTOMERS)) {
-            (&self.ack_storefront, &self.outbox)
-                .transaction(|(ack_tree, outbox)| {
-                    for (entry, (ack, whole)) in accepted.iter().zip(acks) {
-                        ack_tree.insert(entry.customer_id.as_bytes(), ack.as_slice())?;
-                        let key = outbox_key(Destination::Storefront, &entry.customer_id);
-                        if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
-                            outbox.remove(key)?;
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(|e| self.tx_err(e))?;
-        }
-        for (refused, parks) in refused.chunks(TX_CUSTOMERS).zip(parks.chunks(TX_CUSTOMERS)) {
-            self.outbox
-                .transaction(|outbox| {
-                    for ((entry, _), (whole, parked)) in refused.iter().zip(parks) {
-                        let key = outbox_key(Destination::Storefront, &entry.customer_id);
-                        if outbox.get(&key)?.as_deref() == Some(whole.as_slice()) {
-                            outbox.insert(key, parked.as_slice())?;
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(|e| self.tx_err(e))?;
+        self.acknowledge(accepted)?;
+        for (entry, detail) in refused {
+            self.park(*entry, detail)?;
         }
         let mut done = sled::Batch::default();
         done.remove(KEY_STOREFRONT_BULK);

@@ -307,7 +307,9 @@ fn a_bulk_write_resumes_from_each_operations_own_progress() {
         ["gid://shopify/BulkOperation/8"]
     );
     let entry = &fresh.entries[0];
-    store.settle_storefront_bulk(2, &[entry], &[]).unwrap();
+    store
+        .settle_storefront_bulk(2, std::slice::from_ref(entry), &[])
+        .unwrap();
     assert_eq!(store.storefront_bulk().unwrap(), None);
     assert_eq!(
         store.meta.scan_prefix("storefront/bulk").count(),
@@ -333,7 +335,6 @@ fn a_bulk_write_settled_in_many_transactions_settles_the_same_when_settled_again
     store.enqueue_repairs(&repairs).unwrap();
     store.set_storefront_bulk(&storefront_bulk(2)).unwrap();
     let (refused, accepted) = entries.split_at(3);
-    let accepted: Vec<&OutboxEntry<StorefrontState>> = accepted.iter().collect();
     let refused: Vec<(&OutboxEntry<StorefrontState>, String)> = refused
         .iter()
         .map(|e| (e, "Tags is invalid".to_owned()))
@@ -342,9 +343,7 @@ fn a_bulk_write_settled_in_many_transactions_settles_the_same_when_settled_again
     // A crash after the customers' transactions leaves the record: the resumed batch
     // settles again, and that changes nothing.
     for _ in 0..2 {
-        store
-            .settle_storefront_bulk(2, &accepted, &refused)
-            .unwrap();
+        store.settle_storefront_bulk(2, accepted, &refused).unwrap();
         assert_eq!(store.storefront_bulk().unwrap(), None);
         assert_eq!(store.pending::<StorefrontState>().unwrap(), []);
         let parked = store.parked::<StorefrontState>().unwrap();

@@ -271,7 +271,7 @@ fn settle(
     let mut refused = Vec::new();
     for (entry, outcome) in bulk.entries.iter().zip(outcome) {
         match outcome {
-            Ok(None) => accepted.push(entry),
+            Ok(None) => accepted.push(entry.clone()),
             Ok(Some(detail)) => {
                 tracing::warn!(customer = %entry.customer_id, %detail, "shopify refused a storefront bulk write; parked until the customer's state changes");
                 refused.push((entry, detail));
